@@ -1,0 +1,135 @@
+"""One config dataclass for the character generators, with the `text` and `lyrics` presets.
+
+The config is saved inside every checkpoint (``config.json``), so a checkpoint
+rebuilds exactly the model that wrote it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, fields
+from typing import Any
+
+from .errors import ConfigError
+
+OBJECTIVES = ("seq2seq", "window")
+
+
+@dataclass(frozen=True)
+class CharConfig:
+    """Architecture and training settings of a character-level LSTM.
+
+    objective:
+        ``seq2seq`` (default) predicts the next character at every timestep of
+        each window, so one window of ``seq_len`` characters yields ``seq_len``
+        targets, and generation carries the LSTM state one character at a time.
+        ``window`` is the book chapter's method: one target (the character after
+        the window) per window, windows taken every ``window_step`` characters;
+        generation must re-run the whole window for every character.
+    bidirectional:
+        Only with ``objective="window"``. A bidirectional LSTM reads the window
+        both ways, which can help a one-target-per-window model, but it has no
+        state that can be carried forward one step at a time: every generated
+        character costs a full pass over the window (hundreds of times slower),
+        and it cannot be used for sequence-to-sequence training (the backward
+        pass would see the very characters it is asked to predict).
+    """
+
+    preset: str = "text"
+    seq_len: int = 100
+    embedding: int = 64
+    layers: int = 2
+    units: int = 512
+    dropout: float = 0.25
+    bidirectional: bool = False
+    objective: str = "seq2seq"
+    window_step: int = 5
+    batch_size: int = 128
+    learning_rate: float = 3e-3
+    clipnorm: float = 1.0
+    val_fraction: float = 0.05
+    patience: int = 4
+    lr_patience: int = 1
+
+    def __post_init__(self) -> None:
+        positive = ("seq_len", "embedding", "layers", "units", "window_step", "batch_size", "patience")
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"config {name} must be a positive integer, got {value!r}")
+        if self.lr_patience < 0:
+            raise ConfigError(f"config lr_patience must be >= 0, got {self.lr_patience!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"config dropout must be in [0, 1), got {self.dropout!r}")
+        if not 0.0 < self.val_fraction < 0.5:
+            raise ConfigError(f"config val_fraction must be in (0, 0.5), got {self.val_fraction!r}")
+        if not self.learning_rate > 0:
+            raise ConfigError(f"config learning_rate must be > 0, got {self.learning_rate!r}")
+        if not self.clipnorm > 0:
+            raise ConfigError(f"config clipnorm must be > 0, got {self.clipnorm!r}")
+        if self.objective not in OBJECTIVES:
+            raise ConfigError(f"config objective must be one of {OBJECTIVES}, got {self.objective!r}")
+        if self.bidirectional and self.objective != "window":
+            raise ConfigError(
+                "config bidirectional=True needs objective='window': a bidirectional LSTM "
+                "cannot predict every timestep without seeing the answer"
+            )
+
+    # -- (de)serialisation -------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "CharConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown config key(s): {', '.join(unknown)}")
+        return cls(**data)
+
+    def with_overrides(self, assignments: list[str] | None) -> "CharConfig":
+        """Apply ``key=value`` strings (from ``--set``), converting to each field's type."""
+        if not assignments:
+            return self
+        types = {f.name: f.type for f in fields(self)}
+        changes: dict[str, Any] = {}
+        for item in assignments:
+            key, sep, raw = item.partition("=")
+            key = key.strip().replace("-", "_")
+            if not sep or key not in types:
+                raise ConfigError(f"bad --set {item!r}: expected KEY=VALUE with KEY one of {', '.join(types)}")
+            changes[key] = _parse_value(key, raw.strip(), getattr(self, key))
+        return dataclasses.replace(self, **changes)
+
+
+def _parse_value(key: str, raw: str, current: Any) -> Any:
+    try:
+        if isinstance(current, bool):
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if isinstance(current, int):
+            return int(raw)
+        if isinstance(current, float):
+            return float(raw)
+        return raw
+    except ValueError:
+        raise ConfigError(f"bad value for {key}: {raw!r} is not a {type(current).__name__}") from None
+
+
+#: The prose/script model (the book chapter's Nietzsche generator, sequence-to-sequence).
+TEXT = CharConfig(preset="text")
+
+#: The deeper song-lyrics model: three LSTM layers, longer windows (a verse or two of context).
+LYRICS = CharConfig(preset="lyrics", layers=3, units=384, seq_len=150, dropout=0.2)
+
+PRESETS: dict[str, CharConfig] = {"text": TEXT, "lyrics": LYRICS}
+
+
+def preset(name: str) -> CharConfig:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ConfigError(f"unknown model {name!r}; choose one of {', '.join(PRESETS)}") from None

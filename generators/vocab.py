@@ -1,0 +1,119 @@
+"""Character vocabulary: a fixed, saved mapping between characters and indices.
+
+The vocabulary is built once from the training corpus and stored in the
+checkpoint (``vocab.json``), so weights and data can never drift apart.
+
+Index table (for a vocabulary built from the corpus ``"ab\\n"``)::
+
+    index | character
+    ------+----------
+      0   | "\\n"
+      1   | "a"
+      2   | "b"
+
+Characters are sorted by code point; index ``i`` is the ``i``-th distinct
+character of the corpus. There is no reserved index.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections import Counter
+from typing import Iterable
+
+import numpy as np
+
+from .errors import CheckpointError, GenerationError
+
+# Typographic characters people paste into seeds, mapped to the plain ones corpora tend to use.
+_LOOKALIKES = {
+    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "`": "'",
+    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u00ab": '"', "\u00bb": '"',
+    "\u2013": "-", "\u2014": "-", "\u2212": "-", "\u2026": ".", "\t": " ", "\r": "\n",
+    "\u00a0": " ",
+}
+
+
+class CharVocab:
+    """Encode text to indices and decode indices to text (see the module docstring)."""
+
+    def __init__(self, chars: Iterable[str]):
+        chars = list(chars)
+        if not chars:
+            raise ValueError("a vocabulary needs at least one character")
+        for c in chars:
+            if not isinstance(c, str) or len(c) != 1:
+                raise ValueError(f"vocabulary entries must be single characters, got {c!r}")
+        if len(set(chars)) != len(chars):
+            dupes = sorted(c for c, n in Counter(chars).items() if n > 1)
+            raise ValueError(f"vocabulary has duplicate characters: {dupes!r}")
+        self.chars: list[str] = chars
+        self.index: dict[str, int] = {c: i for i, c in enumerate(chars)}
+        # Where a character cannot be mapped to anything closer, fall back to a space (or the first entry).
+        self.fallback = " " if " " in self.index else chars[0]
+
+    @classmethod
+    def from_text(cls, text: str) -> "CharVocab":
+        return cls(sorted(set(text)))
+
+    def __len__(self) -> int:
+        return len(self.chars)
+
+    def __contains__(self, char: str) -> bool:
+        return char in self.index
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CharVocab) and other.chars == self.chars
+
+    # -- encoding ----------------------------------------------------------
+    def encode(self, text: str) -> np.ndarray:
+        """Strict encoding: every character must be in the vocabulary."""
+        try:
+            return np.fromiter((self.index[c] for c in text), dtype=np.int32, count=len(text))
+        except KeyError as exc:
+            raise GenerationError(f"character {exc.args[0]!r} is not in the vocabulary") from None
+
+    def nearest(self, char: str) -> str:
+        """The closest known character: itself, another case, the unaccented letter, a look-alike, or a space."""
+        if char in self.index:
+            return char
+        candidates = [char.lower(), char.upper(), _LOOKALIKES.get(char, "")]
+        base = "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c))
+        candidates += [base, base.lower(), base.upper()]
+        for cand in candidates:
+            if len(cand) == 1 and cand in self.index:
+                return cand
+        if char.isspace():
+            for ws in ("\n" if char in "\n\r\v\f\u2028\u2029" else " ", " ", "\n"):
+                if ws in self.index:
+                    return ws
+        return self.fallback
+
+    def encode_lenient(self, text: str) -> tuple[np.ndarray, dict[str, str]]:
+        """Encode, replacing unknown characters by :meth:`nearest`; returns the ids and the replacements made."""
+        replaced: dict[str, str] = {}
+        out = np.empty(len(text), dtype=np.int32)
+        for i, c in enumerate(text):
+            idx = self.index.get(c)
+            if idx is None:
+                sub = replaced.get(c) or self.nearest(c)
+                replaced[c] = sub
+                idx = self.index[sub]
+            out[i] = idx
+        return out, replaced
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return "".join(self.chars[int(i)] for i in ids)
+
+    # -- (de)serialisation -------------------------------------------------
+    def to_dict(self) -> dict:
+        return {"type": "char", "chars": self.chars}
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "vocab.json") -> "CharVocab":
+        if not isinstance(data, dict) or data.get("type") != "char" or not isinstance(data.get("chars"), list):
+            raise CheckpointError(f"{source}: not a character vocabulary")
+        try:
+            return cls(data["chars"])
+        except ValueError as exc:
+            raise CheckpointError(f"{source}: {exc}") from None
