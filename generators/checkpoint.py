@@ -1,0 +1,143 @@
+"""Self-describing checkpoint folders, written atomically.
+
+A checkpoint is a folder holding everything needed to rebuild and use a model::
+
+    config.json   {"format": 1, "kind": "text", "config": {...}}   the config dataclass
+    vocab.json    the vocabulary (index table)
+    metrics.json  training metrics: validation loss, corpus sha256, steps, wall time, date, ...
+    weights.npz   every weight as float16, keyed by the Keras variable path
+
+Weights are stored as float16 to keep shipped checkpoints small (half the size
+of float32; the validation loss recorded is measured with the stored weights).
+A checkpoint is written to a temporary sibling folder and renamed into place,
+so readers see either the old complete checkpoint or the new one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import CheckpointError
+
+FORMAT = 1
+FILES = ("config.json", "vocab.json", "metrics.json", "weights.npz")
+
+
+@dataclass
+class CheckpointData:
+    path: Path
+    kind: str
+    config: dict[str, Any]
+    vocab: dict[str, Any]
+    metrics: dict[str, Any]
+    weights: dict[str, np.ndarray]
+
+
+def _key(variable_path: str) -> str:
+    return variable_path.replace("/", "__")
+
+
+def quantize_weights(model) -> None:
+    """Round the model's weights to float16 in place, so memory and disk hold the same model."""
+    model.set_weights([np.asarray(w, np.float16).astype(np.float32) for w in model.get_weights()])
+
+
+def write_checkpoint(path: str | os.PathLike, *, kind: str, model, config: dict, vocab: dict, metrics: dict) -> Path:
+    """Write a checkpoint folder atomically; the weights are stored as float16."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    try:
+        weights = {_key(v.path): np.asarray(v.numpy(), np.float16) for v in model.weights}
+        np.savez_compressed(tmp / "weights.npz", **weights)
+        for name, payload in (
+            ("config.json", {"format": FORMAT, "kind": kind, "config": config}),
+            ("vocab.json", vocab),
+            ("metrics.json", metrics),
+        ):
+            (tmp / name).write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        _swap_into_place(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def _swap_into_place(tmp: Path, path: Path) -> None:
+    """Replace ``path`` by ``tmp``: the old folder is moved aside first and removed after."""
+    old = None
+    if path.exists():
+        old = path.with_name(f".{path.name}.old-{os.getpid()}")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(path, old)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        if old is not None:
+            os.replace(old, path)  # put the previous checkpoint back
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint file missing: {path}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"checkpoint file is corrupt: {path} ({exc})") from None
+
+
+def read_checkpoint(path: str | os.PathLike, expected_kinds: tuple[str, ...] | None = None) -> CheckpointData:
+    path = Path(path)
+    if not path.is_dir():
+        raise CheckpointError(f"no checkpoint folder at {path}")
+    header = _read_json(path / "config.json")
+    if not isinstance(header, dict) or header.get("format") != FORMAT or not isinstance(header.get("config"), dict):
+        raise CheckpointError(f"checkpoint file is not a format-{FORMAT} config: {path / 'config.json'}")
+    kind = header.get("kind")
+    if expected_kinds is not None and kind not in expected_kinds:
+        raise CheckpointError(
+            f"{path / 'config.json'} is a {kind!r} checkpoint, expected {' or '.join(map(repr, expected_kinds))}"
+        )
+    vocab = _read_json(path / "vocab.json")
+    metrics = _read_json(path / "metrics.json")
+    weights_path = path / "weights.npz"
+    try:
+        with np.load(weights_path, allow_pickle=False) as npz:
+            weights = {k: npz[k] for k in npz.files}
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint file missing: {weights_path}") from None
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise CheckpointError(f"checkpoint file is corrupt: {weights_path} ({exc})") from None
+    return CheckpointData(path, kind, header["config"], vocab, metrics, weights)
+
+
+def load_weights_into(model, data: CheckpointData) -> None:
+    """Set the model's weights from a checkpoint, naming the file and variable on any mismatch."""
+    source = data.path / "weights.npz"
+    values = []
+    for v in model.weights:
+        key = _key(v.path)
+        if key not in data.weights:
+            raise CheckpointError(f"{source} does not match config.json: no weight {v.path!r}")
+        w = data.weights[key]
+        if tuple(w.shape) != tuple(v.shape):
+            raise CheckpointError(
+                f"{source} does not match config.json: {v.path!r} has shape {tuple(w.shape)}, expected {tuple(v.shape)}"
+            )
+        values.append(w.astype(np.float32))
+    extra = set(data.weights) - {_key(v.path) for v in model.weights}
+    if extra:
+        raise CheckpointError(f"{source} does not match config.json: unexpected weights {sorted(extra)[:3]}")
+    model.set_weights(values)

@@ -1,0 +1,137 @@
+"""Corpora and tf.data pipelines shared by the generators.
+
+Token ids (characters, or music events) become training windows two ways:
+
+* :func:`seq2seq_dataset`: non-overlapping windows of ``seq_len + 1`` tokens,
+  each giving ``seq_len`` targets (the next token at every timestep). Every
+  epoch starts at a different offset so window boundaries move.
+* :func:`window_dataset`: the book chapter's method, one target per window,
+  windows every ``step`` tokens (the baseline, and bidirectional models).
+
+Validation holds out the contiguous end of the corpus (:func:`split_ids`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import CorpusError
+
+
+@dataclass
+class TextCorpus:
+    path: Path
+    text: str
+    sha256: str
+    size_bytes: int
+
+
+def read_text_corpus(path: str | Path) -> TextCorpus:
+    """Read a UTF-8 text corpus, with a clear error for anything unusable."""
+    path = Path(path)
+    if not path.exists():
+        raise CorpusError(f"corpus not found: {path}")
+    if path.is_dir():
+        raise CorpusError(f"corpus is a folder, expected a text file: {path}")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise CorpusError(f"cannot read corpus {path}: {exc.strerror or exc}") from None
+    if not raw.strip():
+        raise CorpusError(f"corpus is empty: {path}")
+    if b"\x00" in raw:
+        raise CorpusError(f"corpus looks binary (contains NUL bytes), expected UTF-8 text: {path}")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CorpusError(f"corpus is not UTF-8 text (bad byte at offset {exc.start}): {path}") from None
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return TextCorpus(path=path, text=text, sha256=hashlib.sha256(raw).hexdigest(), size_bytes=len(raw))
+
+
+def split_ids(ids: np.ndarray, val_fraction: float, seq_len: int, what: str = "characters") -> tuple[np.ndarray, np.ndarray]:
+    """Hold out the contiguous end of the corpus for validation (at least one window each side)."""
+    need = 2 * (seq_len + 1)
+    if len(ids) < need:
+        raise CorpusError(
+            f"corpus has {len(ids)} {what}, shorter than one training window plus one validation window "
+            f"({need} needed with seq_len={seq_len})"
+        )
+    n_val = max(int(len(ids) * val_fraction), seq_len + 1)
+    return ids[:-n_val], ids[-n_val:]
+
+
+def _tf():
+    from .tf_runtime import tf
+
+    return tf
+
+
+def seq2seq_dataset(ids: np.ndarray, seq_len: int, batch_size: int, *, train: bool, seed: int = 0):
+    """Return ``(dataset, steps)``: batches of (x, y) with y = x shifted by one token.
+
+    For training the dataset repeats forever (``steps`` batches make an epoch),
+    each epoch from a new random offset, windows shuffled; for evaluation it is
+    one pass over windows from offset 0 (a short corpus gives one short window).
+    """
+    tf = _tf()
+    ids = np.asarray(ids, np.int32)
+    length = min(seq_len, len(ids) - 1)
+    per_epoch = (len(ids) - length) // length  # windows available at the largest offset
+    data = tf.constant(ids)
+
+    def window(start):
+        w = data[start : start + length + 1]
+        return w[:-1], w[1:]
+
+    if not train:
+        starts = np.arange(0, len(ids) - length, length, dtype=np.int64)
+        ds = tf.data.Dataset.from_tensor_slices(starts).map(window).batch(batch_size)
+        return ds.prefetch(tf.data.AUTOTUNE), -(-len(starts) // batch_size)
+
+    batch_size = max(1, min(batch_size, per_epoch))
+
+    def epoch(e):
+        offset = tf.random.stateless_uniform([], seed=[seed, e], maxval=length, dtype=tf.int64)
+        starts = tf.range(offset, len(ids) - length, length, dtype=tf.int64)
+        return tf.data.Dataset.from_tensor_slices(starts).shuffle(per_epoch + 1, seed=seed)
+
+    ds = tf.data.Dataset.range(2**62).flat_map(epoch).map(window, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    return ds, per_epoch // batch_size
+
+
+def window_dataset(ids: np.ndarray, seq_len: int, step: int, batch_size: int, *, train: bool, seed: int = 0):
+    """Return ``(dataset, steps)``: (window, next token) pairs, windows every ``step`` tokens."""
+    tf = _tf()
+    ids = np.asarray(ids, np.int32)
+    length = min(seq_len, len(ids) - 1)
+    starts = np.arange(0, len(ids) - length, step, dtype=np.int64)
+    data = tf.constant(ids)
+
+    def window(start):
+        return data[start : start + length], data[start + length]
+
+    ds = tf.data.Dataset.from_tensor_slices(starts)
+    if train:
+        batch_size = max(1, min(batch_size, len(starts)))
+        ds = ds.repeat().shuffle(min(len(starts), 100_000), seed=seed)
+        ds = ds.map(window, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size, drop_remainder=True)
+        return ds.prefetch(tf.data.AUTOTUNE), len(starts) // batch_size
+    ds = ds.map(window).batch(batch_size)
+    return ds.prefetch(tf.data.AUTOTUNE), -(-len(starts) // batch_size)
+
+
+def training_datasets(cfg, train_ids: np.ndarray, val_ids: np.ndarray, seed: int = 0):
+    """``(train_ds, train_steps, val_ds)`` for the config's objective."""
+    if cfg.objective == "window":
+        train_ds, steps = window_dataset(train_ids, cfg.seq_len, cfg.window_step, cfg.batch_size, train=True, seed=seed)
+        val_ds, _ = window_dataset(val_ids, cfg.seq_len, cfg.window_step, cfg.batch_size, train=False)
+    else:
+        train_ds, steps = seq2seq_dataset(train_ids, cfg.seq_len, cfg.batch_size, train=True, seed=seed)
+        val_ds, _ = seq2seq_dataset(val_ids, cfg.seq_len, cfg.batch_size, train=False)
+    return train_ds, max(steps, 1), val_ds
