@@ -1,0 +1,111 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from generators.cli import main
+
+TINY_SET = ["--set", "units=16", "--set", "layers=1", "--set", "embedding=8", "--set", "seq_len=16", "--set", "batch_size=8"]
+
+
+def run_cli(capsys, *argv):
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:  # argparse errors
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_help_documents_every_subcommand():
+    proc = subprocess.run([sys.executable, "-m", "generators", "--help"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0
+    for word in ("train", "generate", "evaluate"):
+        assert word in proc.stdout
+    for sub, flag in (("train", "--minutes"), ("generate", "--top-p"), ("evaluate", "--corpus")):
+        proc = subprocess.run([sys.executable, "-m", "generators", sub, "--help"], capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0 and flag in proc.stdout
+
+
+def _assert_one_line_error(code, err, fragment):
+    assert code != 0
+    lines = [line for line in err.strip().splitlines() if line]
+    assert len(lines) == 1, err
+    assert fragment in lines[0]
+
+
+@pytest.mark.parametrize(
+    "content, fragment",
+    [
+        (None, "not found"),
+        (b"", "empty"),
+        (b"\x00\x01\x02binary\x00", "binary"),
+        (b"caf\xe9 latin-1 text " * 20, "not UTF-8"),
+        (b"too short", "shorter than one training window"),
+    ],
+)
+def test_train_rejects_unusable_corpora(capsys, tmp_path, content, fragment):
+    corpus = tmp_path / "corpus.txt"
+    if content is not None:
+        corpus.write_bytes(content)
+    code, _, err = run_cli(capsys, "train", "text", "--corpus", str(corpus), "--epochs", "1", "--out", str(tmp_path / "o"))
+    _assert_one_line_error(code, err, fragment)
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["train", "text", "--corpus", "x", "--epochs", "0"], "at least 1"),
+        (["train", "text", "--corpus", "x", "--minutes", "-1"], "greater than 0"),
+        (["train", "text", "--corpus", "x", "--epochs", "1", "--minutes", "1"], "not allowed"),
+        (["train", "poetry", "--corpus", "x"], "invalid choice"),
+        (["generate", "lyrics", "--temp", "hot"], "not a number"),
+        (["generate", "lyrics", "--length", "0"], "at least 1"),
+        (["generate", "lyrics", "--rng-seed", "-4"], "at least 0"),
+        (["evaluate", "text"], "required"),
+    ],
+)
+def test_bad_arguments_exit_nonzero_with_one_line(capsys, argv, fragment):
+    code, _, err = run_cli(capsys, *argv)
+    _assert_one_line_error(code, err, fragment)
+
+
+def test_bad_config_override(capsys, corpus_file, tmp_path):
+    code, _, err = run_cli(capsys, "train", "text", "--corpus", str(corpus_file), "--set", "units=-3", "--out", str(tmp_path / "o"))
+    _assert_one_line_error(code, err, "units")
+
+
+def test_generate_errors(capsys, trained, tmp_path):
+    _, ckpt = trained
+    code, _, err = run_cli(capsys, "generate", "lyrics", "--checkpoint", str(tmp_path / "missing"))
+    _assert_one_line_error(code, err, "no checkpoint")
+    code, _, err = run_cli(capsys, "generate", "lyrics", "--checkpoint", str(ckpt), "--temp", "9")
+    _assert_one_line_error(code, err, "temperature")
+    code, _, err = run_cli(capsys, "generate", "lyrics", "--checkpoint", str(ckpt), "--top-p", "0")
+    _assert_one_line_error(code, err, "top-p")
+
+
+def test_generate_and_evaluate(capsys, trained, corpus_file):
+    _, ckpt = trained
+    code, out, err = run_cli(capsys, "generate", "lyrics", "--checkpoint", str(ckpt), "--seed", "Yeah, oho",
+                             "--temp", "0.5", "--length", "80", "--rng-seed", "9")
+    assert code == 0 and out.startswith("Yeah, oho")
+    assert "rng seed 9" in err
+    code, out, _ = run_cli(capsys, "evaluate", "lyrics", "--checkpoint", str(ckpt), "--corpus", str(corpus_file))
+    assert code == 0 and "nats/char" in out and "bits/char" in out
+
+
+def test_train_cli_json_progress_and_partial_cleanup(capsys, corpus_file, tmp_path):
+    out_dir = tmp_path / "ck"
+    code, out, err = run_cli(capsys, "train", "text", "--corpus", str(corpus_file), "--epochs", "2",
+                             "--out", str(out_dir), "--progress", "json", *TINY_SET)
+    assert code == 0, err
+    events = [json.loads(line) for line in out.strip().splitlines()]
+    assert events[0]["event"] == "start" and events[-1]["event"] == "done"
+    epochs = [e for e in events if e["event"] == "epoch"]
+    assert [e["epoch"] for e in epochs] == [1, 2]
+    assert {"loss", "val_loss", "eta_s"} <= set(epochs[0])
+    assert (out_dir / "weights.npz").exists()
+    assert not (tmp_path / "ck.partial").exists()

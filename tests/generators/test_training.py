@@ -1,0 +1,92 @@
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from generators.errors import CheckpointError
+from generators.text import CharGenerator
+
+
+def test_loss_falls_and_metrics_are_recorded(trained):
+    gen, path = trained
+    history = gen.metrics["history"]
+    assert history[-1]["val_loss"] < history[0]["val_loss"]
+    assert history[-1]["loss"] < history[0]["loss"]
+    m = gen.metrics
+    for key in ("val_loss_nats_per_char", "val_bits_per_char", "steps", "wall_time_s", "date", "corpus"):
+        assert key in m
+    assert len(m["corpus"]["sha256"]) == 64
+    assert m["corpus"]["bytes"] > 0
+    assert sorted(p.name for p in path.iterdir()) == ["config.json", "metrics.json", "vocab.json", "weights.npz"]
+    assert not path.with_name(path.name + ".partial").exists()  # the best-so-far copy is cleaned up
+
+
+def test_save_load_gives_identical_generation(trained, tmp_path):
+    gen, path = trained
+    loaded = CharGenerator.load(path)
+    assert loaded.vocab == gen.vocab and loaded.config == gen.config
+    a = gen.generate("Yeah", length=120, temperature=0.8, rng_seed=123)
+    b = loaded.generate("Yeah", length=120, temperature=0.8, rng_seed=123)
+    assert a.text == b.text
+    # Saving again and re-loading is stable too.
+    again = CharGenerator.load(loaded.save(tmp_path / "again"))
+    assert again.generate("Yeah", length=120, temperature=0.8, rng_seed=123).text == a.text
+
+
+def test_weights_are_stored_as_float16(trained):
+    _, path = trained
+    with np.load(path / "weights.npz") as npz:
+        assert {npz[k].dtype for k in npz.files} == {np.dtype(np.float16)}
+
+
+@pytest.fixture
+def ckpt_copy(trained, tmp_path):
+    dst = tmp_path / "copy"
+    shutil.copytree(trained[1], dst)
+    return dst
+
+
+def test_corrupt_files_are_named(ckpt_copy):
+    (ckpt_copy / "weights.npz").write_bytes(b"not a zip")
+    with pytest.raises(CheckpointError, match="weights.npz"):
+        CharGenerator.load(ckpt_copy)
+
+
+def test_corrupt_json_is_named(ckpt_copy):
+    (ckpt_copy / "vocab.json").write_text("{broken", encoding="utf-8")
+    with pytest.raises(CheckpointError, match="vocab.json"):
+        CharGenerator.load(ckpt_copy)
+
+
+def test_missing_file_is_named(ckpt_copy):
+    (ckpt_copy / "metrics.json").unlink()
+    with pytest.raises(CheckpointError, match="metrics.json"):
+        CharGenerator.load(ckpt_copy)
+
+
+def test_config_weights_mismatch_is_named(ckpt_copy):
+    header = json.loads((ckpt_copy / "config.json").read_text())
+    header["config"]["units"] += 1
+    (ckpt_copy / "config.json").write_text(json.dumps(header))
+    with pytest.raises(CheckpointError, match="weights.npz.*shape"):
+        CharGenerator.load(ckpt_copy)
+
+
+def test_wrong_kind_and_missing_folder(ckpt_copy, tmp_path):
+    header = json.loads((ckpt_copy / "config.json").read_text())
+    header["kind"] = "music"
+    (ckpt_copy / "config.json").write_text(json.dumps(header))
+    with pytest.raises(CheckpointError, match="'music'"):
+        CharGenerator.load(ckpt_copy)
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        CharGenerator.load(tmp_path / "nowhere")
+
+
+def test_rewrite_replaces_atomically_and_leaves_no_temp(trained, tmp_path):
+    gen, _ = trained
+    target = tmp_path / "ck"
+    gen.save(target)
+    gen.save(target)  # replacing an existing checkpoint
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck"]
+    assert CharGenerator.load(target).vocab == gen.vocab
