@@ -83,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     budget.add_argument("--epochs", type=_positive_int, help="stop after N epochs (default: early stopping only)")
     budget.add_argument("--minutes", type=_positive_float, help="stop after M minutes of training")
     p.add_argument("--out", type=Path, help="checkpoint folder to write (default: $CHECKPOINT_DIR/MODEL)")
+    p.add_argument("--init-from", type=Path, metavar="CHECKPOINT",
+                   help="fine-tune: start from this checkpoint's weights, vocabulary and architecture")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", dest="overrides",
                    help="override a config field of the preset, e.g. --set units=256 (repeatable)")
     p.add_argument("--progress", choices=("bar", "json", "none"), default="bar",
@@ -116,10 +118,11 @@ def _cmd_train(args) -> int:
     from .training import set_threads
 
     set_threads(args.threads)
-    config = preset(args.model).with_overrides(args.overrides)
+    base = CharGenerator.load(args.init_from) if args.init_from else None
+    config = (base.config if base else preset(args.model)).with_overrides(args.overrides)
     out = args.out or checkpoint_root() / args.model
     gen = CharGenerator.train(args.model, args.corpus, config=config, epochs=args.epochs, minutes=args.minutes,
-                              out=out, progress=args.progress, seed=args.data_seed)
+                              out=out, progress=args.progress, seed=args.data_seed, init_from=base)
     m = gen.metrics
     print(
         f"saved {out}: val_loss {m['val_loss_nats_per_char']:.4f} nats/char ({m['val_bits_per_char']:.3f} bits/char), "

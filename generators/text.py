@@ -22,7 +22,7 @@ import numpy as np
 from . import checkpoint
 from .config import CharConfig, preset
 from .data import read_text_corpus, seq2seq_dataset, split_ids, training_datasets, window_dataset
-from .errors import CheckpointError, GenerationError
+from .errors import CheckpointError, ConfigError, GenerationError
 from .sampling import SamplingOptions, generate_tokens, make_rng
 from .vocab import CharVocab
 
@@ -93,16 +93,28 @@ class CharGenerator:
         out: str | Path | None = None,
         progress: str = "bar",
         seed: int = 0,
+        init_from: "CharGenerator | None" = None,
     ) -> "CharGenerator":
         """Train on a UTF-8 text file; with ``out``, the best model so far is kept in ``<out>.partial``
-        and the final checkpoint replaces ``out`` only when training completes."""
+        and the final checkpoint replaces ``out`` only when training completes.
+
+        ``init_from`` fine-tunes an existing generator: its weights, vocabulary and
+        architecture are kept (corpus characters outside the vocabulary are mapped
+        to the nearest known ones), and ``config`` may change training settings only.
+        """
         from .model import build_model
         from .training import emit, fit_model
 
         config = config or preset(kind)
         corpus_data = read_text_corpus(corpus)
-        vocab = CharVocab.from_text(corpus_data.text)
-        ids = vocab.encode(corpus_data.text)
+        replaced: dict[str, str] = {}
+        if init_from is None:
+            vocab = CharVocab.from_text(corpus_data.text)
+            ids = vocab.encode(corpus_data.text)
+        else:
+            _check_same_architecture(init_from.config, config)
+            vocab = init_from.vocab
+            ids, replaced = vocab.encode_lenient(corpus_data.text)
         train_ids, val_ids = split_ids(ids, config.val_fraction, config.seq_len)
         train_ds, steps, val_ds = training_datasets(config, train_ids, val_ids, seed=seed)
         targets_per_step = config.batch_size * (1 if config.objective == "window" else min(config.seq_len, len(train_ids) - 1))
@@ -111,6 +123,16 @@ class CharGenerator:
                        "chars": len(ids), "train_chars": len(train_ids), "val_chars": len(val_ids)},
             "vocab_size": len(vocab),
         }
+        if init_from is not None:
+            base_metrics["init_from"] = {"kind": init_from.kind, "metrics_date": init_from.metrics.get("date"),
+                                         "corpus_sha256": init_from.metrics.get("corpus", {}).get("sha256"),
+                                         "replaced_chars": replaced}
+
+        def build():
+            model = build_model(config, len(vocab))
+            if init_from is not None:
+                model.set_weights(init_from.model.get_weights())
+            return model
         partial = None if out is None else Path(out).with_name(Path(out).name + ".partial")
 
         def on_improve(model, record):
@@ -120,7 +142,7 @@ class CharGenerator:
                                             vocab=vocab.to_dict(), metrics=snapshot.metrics)
 
         model, fit = fit_model(
-            lambda: build_model(config, len(vocab)), config, train_ds, steps, val_ds,
+            build, config, train_ds, steps, val_ds,
             epochs=epochs, minutes=minutes, progress=progress, targets_per_step=targets_per_step,
             on_improve=on_improve,
         )
@@ -249,6 +271,18 @@ class CharGenerator:
             self._weights = StepperWeights(self.model)
         stepper = LSTMStepper(self._weights)
         return stepper.step, stepper.feed(prime_ids)
+
+
+ARCHITECTURE_FIELDS = ("embedding", "layers", "units", "bidirectional", "objective")
+
+
+def _check_same_architecture(old: CharConfig, new: CharConfig) -> None:
+    changed = [f for f in ARCHITECTURE_FIELDS if getattr(old, f) != getattr(new, f)]
+    if changed:
+        raise ConfigError(
+            "fine-tuning keeps the checkpoint's architecture; cannot change "
+            + ", ".join(f"{f} ({getattr(old, f)!r} -> {getattr(new, f)!r})" for f in changed)
+        )
 
 
 def _versions() -> dict:

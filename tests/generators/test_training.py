@@ -90,3 +90,25 @@ def test_rewrite_replaces_atomically_and_leaves_no_temp(trained, tmp_path):
     gen.save(target)  # replacing an existing checkpoint
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck"]
     assert CharGenerator.load(target).vocab == gen.vocab
+
+
+def test_fine_tuning_keeps_vocabulary_and_maps_new_characters(trained, tmp_path):
+    gen, _ = trained
+    corpus = tmp_path / "team.txt"
+    corpus.write_text(("Yeah oh baby — ¡tonight! ñ\n" * 40), encoding="utf-8")
+    tuned = CharGenerator.train("lyrics", corpus, config=gen.config, epochs=1, out=tmp_path / "tuned",
+                                progress="none", init_from=gen)
+    assert tuned.vocab == gen.vocab
+    assert {"—", "¡", "ñ"} <= set(tuned.metrics["init_from"]["replaced_chars"])
+    assert CharGenerator.load(tmp_path / "tuned").vocab == gen.vocab
+
+
+def test_fine_tuning_refuses_a_different_architecture(trained, tmp_path, corpus_file):
+    import dataclasses
+
+    from generators.errors import ConfigError
+
+    gen, _ = trained
+    with pytest.raises(ConfigError, match="units"):
+        CharGenerator.train("lyrics", corpus_file, config=dataclasses.replace(gen.config, units=8), epochs=1,
+                            progress="none", init_from=gen)
