@@ -99,7 +99,7 @@ def test_fine_tuning_keeps_vocabulary_and_maps_new_characters(trained, tmp_path)
     tuned = CharGenerator.train("lyrics", corpus, config=gen.config, epochs=1, out=tmp_path / "tuned",
                                 progress="none", init_from=gen)
     assert tuned.vocab == gen.vocab
-    assert {"—", "¡", "ñ"} <= set(tuned.metrics["init_from"]["replaced_chars"])
+    assert {"—", "¡", "ñ"} <= set(tuned.metrics["corpus"]["replaced_chars"])
     assert CharGenerator.load(tmp_path / "tuned").vocab == gen.vocab
 
 

@@ -1,0 +1,182 @@
+"""What every generator shares: checkpoints, the training run, evaluation and state-carrying steps.
+
+A generator is a trained model plus its vocabulary, config and metrics.
+Subclasses (:class:`generators.text.CharGenerator`,
+:class:`generators.music.generator.MusicGenerator`) turn their corpora into
+token ids and tokens back into output; everything else lives here.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from collections import deque
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from . import checkpoint
+from .data import seq2seq_dataset, split_ids, training_datasets, window_dataset
+from .errors import CheckpointError, ConfigError
+
+#: Config fields that define the network; fine-tuning must keep them.
+ARCHITECTURE_FIELDS = ("embedding", "layers", "units", "bidirectional", "objective")
+
+
+class SequenceGenerator:
+    KINDS: ClassVar[tuple[str, ...]]
+    config_cls: ClassVar[type]
+    vocab_cls: ClassVar[type]
+    #: What one token is, for metric names and messages ("char", "event").
+    unit: ClassVar[str]
+
+    def __init__(self, kind: str, model, vocab, config, metrics: dict | None = None):
+        self.kind, self.model, self.vocab, self.config = kind, model, vocab, config
+        self.metrics = metrics or {}
+        self._weights = None  # StepperWeights, extracted on first generation
+
+    # -- checkpoints -------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | Path):
+        from .model import build_model
+
+        data = checkpoint.read_checkpoint(path, expected_kinds=cls.KINDS)
+        try:
+            config = cls.config_cls.from_dict(data.config)
+        except (ConfigError, TypeError) as exc:
+            raise CheckpointError(f"{data.path / 'config.json'}: {exc}") from None
+        vocab = cls.vocab_cls.from_dict(data.vocab, source=str(data.path / "vocab.json"))
+        model = build_model(config, len(vocab))
+        checkpoint.load_weights_into(model, data)
+        return cls(data.kind, model, vocab, config, data.metrics)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the checkpoint. The in-memory weights are rounded to float16 first, matching the file."""
+        checkpoint.quantize_weights(self.model)
+        self._weights = None
+        return checkpoint.write_checkpoint(
+            path, kind=self.kind, model=self.model, config=self.config.to_dict(),
+            vocab=self.vocab.to_dict(), metrics=self.metrics,
+        )
+
+    @property
+    def val_loss(self) -> float | None:
+        return self.metrics.get(f"val_loss_nats_per_{self.unit}")
+
+    # -- training ----------------------------------------------------------
+    @classmethod
+    def _fit(
+        cls, kind: str, ids: np.ndarray, vocab, config, *, corpus_metrics: dict[str, Any],
+        epochs: int | None, minutes: float | None, out: str | Path | None, progress: str, seed: int,
+        init_from: "SequenceGenerator | None",
+    ):
+        """Train on token ids (validation: their contiguous end) and return the generator.
+
+        With ``out``, the best model so far is kept in ``<out>.partial`` and the
+        final checkpoint replaces ``out`` only when training completes.
+        """
+        from .model import build_model
+        from .training import emit, fit_model
+
+        if init_from is not None:
+            check_same_architecture(init_from.config, config)
+        train_ids, val_ids = split_ids(ids, config.val_fraction, config.seq_len, what=f"{cls.unit}s")
+        train_ds, steps, val_ds = training_datasets(config, train_ids, val_ids, seed=seed)
+        per_window = 1 if config.objective == "window" else min(config.seq_len, len(train_ids) - 1)
+        base_metrics = {
+            "corpus": {**corpus_metrics, f"{cls.unit}s": len(ids), f"train_{cls.unit}s": len(train_ids),
+                       f"val_{cls.unit}s": len(val_ids)},
+            "vocab_size": len(vocab),
+        }
+        if init_from is not None:
+            base_metrics["init_from"] = {"kind": init_from.kind, "date": init_from.metrics.get("date"),
+                                         "corpus_sha256": init_from.metrics.get("corpus", {}).get("sha256")}
+
+        def build():
+            model = build_model(config, len(vocab))
+            if init_from is not None:
+                model.set_weights(init_from.model.get_weights())
+            return model
+
+        partial = None if out is None else Path(out).with_name(Path(out).name + ".partial")
+
+        def on_improve(model, record):
+            if partial is not None:
+                checkpoint.write_checkpoint(partial, kind=kind, model=model, config=config.to_dict(),
+                                            vocab=vocab.to_dict(), metrics={**base_metrics, "partial": record})
+
+        model, fit = fit_model(build, config, train_ds, steps, val_ds, epochs=epochs, minutes=minutes,
+                               progress=progress, targets_per_step=config.batch_size * per_window,
+                               on_improve=on_improve)
+        gen = cls(kind, model, vocab, config)
+        checkpoint.quantize_weights(model)
+        val_loss = float(model.evaluate(val_ds, verbose=0))  # the loss of the weights as stored
+        gen.metrics = {
+            f"val_loss_nats_per_{cls.unit}": round(val_loss, 4),
+            f"val_bits_per_{cls.unit}": round(val_loss / math.log(2), 4),
+            f"train_loss_nats_per_{cls.unit}": round(fit.train_loss_at_best, 4),
+            "best_epoch": fit.best_epoch, "epochs": fit.epochs, "steps": fit.steps, "targets": fit.targets,
+            "wall_time_s": fit.wall_time_s, "stopped_because": fit.stopped_because,
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "versions": _versions(), **base_metrics, "history": fit.history,
+        }
+        if out is not None:
+            gen.save(out)
+            if partial is not None:
+                shutil.rmtree(partial, ignore_errors=True)
+        emit(progress, {"event": "done", "val_loss": gen.val_loss, "out": str(out) if out else None})
+        return gen
+
+    # -- evaluation --------------------------------------------------------
+    def loss_on(self, ids: np.ndarray) -> float:
+        """Mean cross-entropy in nats per token over ``ids``, in windows of the config's length."""
+        from .tf_runtime import keras
+
+        cfg = self.config
+        if cfg.objective == "window":
+            ds, _ = window_dataset(ids, cfg.seq_len, cfg.window_step, cfg.batch_size, train=False)
+        else:
+            ds, _ = seq2seq_dataset(ids, cfg.seq_len, cfg.batch_size, train=False)
+        self.model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        return float(self.model.evaluate(ds, verbose=0))
+
+    # -- generation --------------------------------------------------------
+    def start(self, prime_ids: np.ndarray):
+        """Prime on ``prime_ids``; return ``(step, first_logits)`` where ``step(token)`` gives the next logits.
+
+        Stateful models carry their LSTM state (one step per token); window
+        models re-run their last ``seq_len`` tokens for every token.
+        """
+        if self.config.objective == "window":
+            from .model import window_logits
+
+            window = deque(np.asarray(prime_ids).tolist()[-self.config.seq_len:], maxlen=self.config.seq_len)
+
+            def step_window(token: int) -> np.ndarray:
+                window.append(token)
+                return window_logits(self.model, np.array([list(window)], np.int32))[0]
+
+            return step_window, window_logits(self.model, np.array([list(window)], np.int32))[0]
+        from .stepper import LSTMStepper, StepperWeights
+
+        if self._weights is None:
+            self._weights = StepperWeights(self.model)
+        stepper = LSTMStepper(self._weights)
+        return stepper.step, stepper.feed(prime_ids)
+
+
+def check_same_architecture(old, new) -> None:
+    changed = [f for f in ARCHITECTURE_FIELDS if getattr(old, f) != getattr(new, f)]
+    if changed:
+        raise ConfigError(
+            "fine-tuning keeps the checkpoint's architecture; cannot change "
+            + ", ".join(f"{f} ({getattr(old, f)!r} -> {getattr(new, f)!r})" for f in changed)
+        )
+
+
+def _versions() -> dict:
+    from .tf_runtime import keras, tf
+
+    return {"tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__}
