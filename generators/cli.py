@@ -12,11 +12,12 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import GeneratorError
+from .errors import ConfigError, GenerationError, GeneratorError
 
 log = logging.getLogger("generators")
 
-MODELS = ("text", "lyrics")
+MODELS = ("text", "lyrics", "music")
+TEXT_MODELS = ("text", "lyrics")
 REPO_CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
 
 
@@ -69,16 +70,19 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m generators",
-        description="Train, sample and evaluate Ghostwriter's LSTM generators (text: prose/script, lyrics: songs).",
+        description="Train, sample and evaluate Ghostwriter's LSTM generators "
+                    "(text: prose/script, lyrics: songs, music: MIDI).",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     sub = parser.add_subparsers(dest="command", required=True, metavar="{train,generate,evaluate}", parser_class=_Parser)
 
     p = sub.add_parser("train", help="train a model on a corpus and write a checkpoint folder",
-                       description="Train a model on a UTF-8 corpus. The best model so far is kept in OUT.partial; "
-                                   "OUT is replaced atomically when training finishes.")
+                       description="Train a model on a corpus (text, lyrics: a UTF-8 file; music: a folder of MIDI "
+                                   "files, default music21's Bach chorales). The best model so far is kept in "
+                                   "OUT.partial; OUT is replaced atomically when training finishes.")
     p.add_argument("model", choices=MODELS, help="which generator (and config preset) to train")
-    p.add_argument("--corpus", required=True, type=Path, help="UTF-8 text file to train on")
+    p.add_argument("--corpus", type=Path, help="text, lyrics: UTF-8 file (required); music: folder of .mid files")
+    p.add_argument("--workers", type=_positive_int, help="music: processes parsing MIDI (default: all cores)")
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--epochs", type=_positive_int, help="stop after N epochs (default: early stopping only)")
     budget.add_argument("--minutes", type=_positive_float, help="stop after M minutes of training")
@@ -92,40 +96,88 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=_positive_int, help="CPU threads for TensorFlow (default: all cores)")
     p.add_argument("--data-seed", type=_non_negative_int, default=0, help="seed for window order (default: 0)")
 
-    g = sub.add_parser("generate", help="generate text from a checkpoint",
-                       description="Continue a seed text; the output begins with the seed.")
+    g = sub.add_parser("generate", help="generate text, lyrics or a MIDI file from a checkpoint",
+                       description="text, lyrics: continue a seed text (the output begins with the seed). "
+                                   "music: write a MIDI file of --notes notes.")
     g.add_argument("model", choices=MODELS)
-    g.add_argument("--seed", default="", help="text to start from (unknown characters are replaced and reported)")
-    g.add_argument("--temp", type=_float, default=0.5, help="sampling temperature, 0 = greedy (default: 0.5)")
-    g.add_argument("--length", type=_positive_int, default=400, help="characters to generate at most (default: 400)")
-    g.add_argument("--top-k", type=_positive_int, help="sample only among the K most likely characters")
+    g.add_argument("--temp", type=_float, help="sampling temperature, 0 = greedy (default: 0.5 text, 0.9 music)")
+    g.add_argument("--top-k", type=_positive_int, help="sample only among the K most likely tokens")
     g.add_argument("--top-p", type=_float, help="sample only from the smallest set with total probability P")
     g.add_argument("--rng-seed", type=_non_negative_int, help="random seed; the same seed gives the same output")
-    g.add_argument("--until-song-end", action="store_true", help="stop at the first blank line (a song boundary)")
-    g.add_argument("--lines", type=_positive_int, help="stop after this many lines")
     g.add_argument("--checkpoint", type=Path, help="checkpoint folder (default: $CHECKPOINT_DIR/MODEL)")
+    t = g.add_argument_group("text and lyrics")
+    t.add_argument("--seed", help="text to start from (unknown characters are replaced and reported)")
+    t.add_argument("--length", type=_positive_int, help="characters to generate at most (default: 400)")
+    t.add_argument("--until-song-end", action="store_true", help="stop at the first blank line (a song boundary)")
+    t.add_argument("--lines", type=_positive_int, help="stop after this many lines")
+    m = g.add_argument_group("music")
+    m.add_argument("--notes", type=_positive_int, help="notes to generate, each note of a chord counted (default: 500)")
+    m.add_argument("--tempo", type=_positive_float, help="tempo in BPM (default: 120)")
+    m.add_argument("--instrument", help="General MIDI instrument name or program number 0-127 (default: piano)")
+    m.add_argument("--primer", help="'random' (a corpus excerpt, default), a .mid file, or notes like 'C4 E4 G4 C5'")
+    m.add_argument("--out", type=Path, help="MIDI file to write (default: song-RNGSEED.mid)")
 
-    e = sub.add_parser("evaluate", help="loss of a checkpoint on a corpus, in nats and bits per character")
+    e = sub.add_parser("evaluate", help="loss of a checkpoint on a corpus (nats/bits per token); music adds statistics")
     e.add_argument("model", choices=MODELS)
-    e.add_argument("--corpus", required=True, type=Path, help="UTF-8 text file to score")
+    e.add_argument("--corpus", type=Path, help="text, lyrics: UTF-8 file (required); music: folder of .mid files")
     e.add_argument("--checkpoint", type=Path, help="checkpoint folder (default: $CHECKPOINT_DIR/MODEL)")
+    e.add_argument("--pieces", type=_positive_int, default=10, help="music: generated pieces to compare (default: 10)")
+    e.add_argument("--notes", type=_positive_int, default=300, help="music: notes per generated piece (default: 300)")
     return parser
 
 
-def _cmd_train(args) -> int:
-    from .config import preset
+def _generator_class(model: str):
+    if model == "music":
+        from .music.generator import MusicGenerator
+
+        return MusicGenerator
     from .text import CharGenerator
+
+    return CharGenerator
+
+
+def _load(args):
+    return _generator_class(args.model).load(args.checkpoint or checkpoint_root() / args.model)
+
+
+def _only_for(args, models: tuple[str, ...], *options: str) -> None:
+    """Reject options that do not apply to the chosen model."""
+    if args.model in models:
+        return
+    for option in options:
+        value = getattr(args, option.lstrip("-").replace("-", "_"))
+        if value not in (None, False):
+            raise ConfigError(f"{option} does not apply to the {args.model} model")
+
+
+def _cmd_train(args) -> int:
     from .training import set_threads
 
+    _only_for(args, ("music",), "--workers")
+    if args.model in TEXT_MODELS and args.corpus is None:
+        raise ConfigError(f"train {args.model} needs --corpus FILE (a UTF-8 text file)")
     set_threads(args.threads)
-    base = CharGenerator.load(args.init_from) if args.init_from else None
-    config = (base.config if base else preset(args.model)).with_overrides(args.overrides)
+    cls = _generator_class(args.model)
+    base = cls.load(args.init_from) if args.init_from else None
+    if base is not None:
+        config = base.config
+    elif args.model == "music":
+        from .music.config import MUSIC as config
+    else:
+        from .config import preset
+
+        config = preset(args.model)
+    config = config.with_overrides(args.overrides)
     out = args.out or checkpoint_root() / args.model
-    gen = CharGenerator.train(args.model, args.corpus, config=config, epochs=args.epochs, minutes=args.minutes,
-                              out=out, progress=args.progress, seed=args.data_seed, init_from=base)
-    m = gen.metrics
+    common = dict(config=config, epochs=args.epochs, minutes=args.minutes, out=out, progress=args.progress,
+                  seed=args.data_seed, init_from=base)
+    if args.model == "music":
+        gen = cls.train(args.corpus, workers=args.workers, **common)
+    else:
+        gen = cls.train(args.model, args.corpus, **common)
+    m, unit = gen.metrics, cls.unit
     print(
-        f"saved {out}: val_loss {m['val_loss_nats_per_char']:.4f} nats/char ({m['val_bits_per_char']:.3f} bits/char), "
+        f"saved {out}: val_loss {m[f'val_loss_nats_per_{unit}']:.4f} nats/{unit} ({m[f'val_bits_per_{unit}']:.3f} bits/{unit}), "
         f"{m['epochs']} epochs, {m['wall_time_s'] / 60:.1f} min, stopped by {m['stopped_because']}",
         file=sys.stderr if args.progress == "json" else sys.stdout,
     )
@@ -133,12 +185,28 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_generate(args) -> int:
-    from .text import CharGenerator
-
-    gen = CharGenerator.load(args.checkpoint or checkpoint_root() / args.model)
+    _only_for(args, TEXT_MODELS, "--seed", "--length", "--until-song-end", "--lines")
+    _only_for(args, ("music",), "--notes", "--tempo", "--instrument", "--primer", "--out")
+    gen = _load(args)
+    if args.model == "music":
+        result = gen.generate(
+            args.notes or 500, temperature=0.9 if args.temp is None else args.temp, top_k=args.top_k,
+            top_p=args.top_p, rng_seed=args.rng_seed, tempo=args.tempo or 120.0, instrument=args.instrument,
+            primer=args.primer,
+        )
+        out = args.out or Path(f"song-{result.rng_seed}.mid")
+        try:
+            out.write_bytes(result.midi)
+        except OSError as exc:
+            raise GenerationError(f"cannot write {out}: {exc.strerror or exc}") from None
+        if result.replaced:
+            print(f"note: primer events not in the vocabulary were mapped: {result.replaced}", file=sys.stderr)
+        print(f"wrote {out}: {result.summary()}, primer {result.primer}, {result.seconds:.2f} s of model time")
+        return 0
     result = gen.generate(
-        args.seed, length=args.length, temperature=args.temp, top_k=args.top_k, top_p=args.top_p,
-        rng_seed=args.rng_seed, until_song_end=args.until_song_end, max_lines=args.lines,
+        args.seed or "", length=args.length or 400, temperature=0.5 if args.temp is None else args.temp,
+        top_k=args.top_k, top_p=args.top_p, rng_seed=args.rng_seed, until_song_end=args.until_song_end,
+        max_lines=args.lines,
     )
     if result.replaced:
         pairs = ", ".join(f"{k!r}->{v!r}" for k, v in result.replaced.items())
@@ -150,9 +218,19 @@ def _cmd_generate(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    from .text import CharGenerator
-
-    gen = CharGenerator.load(args.checkpoint or checkpoint_root() / args.model)
+    if args.model in TEXT_MODELS and args.corpus is None:
+        raise ConfigError(f"evaluate {args.model} needs --corpus FILE (a UTF-8 text file)")
+    gen = _load(args)
+    if args.model == "music":
+        r = gen.evaluate(args.corpus, pieces=args.pieces, notes=args.notes)
+        print(f"{args.corpus or 'bach chorales'}: {r['nats_per_event']:.4f} nats/event, {r['bits_per_event']:.4f} "
+              f"bits/event over {r['events']} events ({r['unknown_events']} not in the vocabulary); {r['corpus_summary']}")
+        keys = [k for k in r["corpus_stats"] if k not in ("notes", "pieces")]
+        print(f"{'statistic':24s} {'corpus':>10s} {'generated':>10s}")
+        for k in keys:
+            print(f"{k:24s} {r['corpus_stats'][k]:>10} {r['generated_stats'][k]:>10}")
+        print(f"{'pieces':24s} {r['corpus_stats'].get('pieces', 0):>10} {r['generated_stats'].get('pieces', 0):>10}")
+        return 0
     r = gen.evaluate(args.corpus)
     print(f"{args.corpus}: {r['nats_per_char']:.4f} nats/char, {r['bits_per_char']:.4f} bits/char "
           f"over {r['chars']} characters ({r['unknown_chars']} not in the vocabulary)")

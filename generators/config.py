@@ -1,7 +1,10 @@
-"""One config dataclass for the character generators, with the `text` and `lyrics` presets.
+"""Config dataclasses: the fields every generator shares, and the character generators' presets.
 
-The config is saved inside every checkpoint (``config.json``), so a checkpoint
-rebuilds exactly the model that wrote it.
+``ModelConfig`` holds the architecture and training fields that the model and
+the training loop read; each generator has one config dataclass built on it
+(:class:`CharConfig` here, ``MusicConfig`` in ``generators.music``). The config
+is saved inside every checkpoint (``config.json``), so a checkpoint rebuilds
+exactly the model that wrote it.
 """
 
 from __future__ import annotations
@@ -16,23 +19,23 @@ OBJECTIVES = ("seq2seq", "window")
 
 
 @dataclass(frozen=True)
-class CharConfig:
-    """Architecture and training settings of a character-level LSTM.
+class ModelConfig:
+    """Architecture and training settings of an LSTM language model over tokens.
 
     objective:
-        ``seq2seq`` (default) predicts the next character at every timestep of
-        each window, so one window of ``seq_len`` characters yields ``seq_len``
-        targets, and generation carries the LSTM state one character at a time.
-        ``window`` is the book chapter's method: one target (the character after
-        the window) per window, windows taken every ``window_step`` characters;
-        generation must re-run the whole window for every character.
+        ``seq2seq`` (default) predicts the next token at every timestep of
+        each window, so one window of ``seq_len`` tokens yields ``seq_len``
+        targets, and generation carries the LSTM state one token at a time.
+        ``window`` is the book chapter's method: one target (the token after
+        the window) per window, windows taken every ``window_step`` tokens;
+        generation must re-run the whole window for every token.
     bidirectional:
         Only with ``objective="window"``. A bidirectional LSTM reads the window
         both ways, which can help a one-target-per-window model, but it has no
         state that can be carried forward one step at a time: every generated
-        character costs a full pass over the window (hundreds of times slower),
+        token costs a full pass over the window (hundreds of times slower),
         and it cannot be used for sequence-to-sequence training (the backward
-        pass would see the very characters it is asked to predict).
+        pass would see the very tokens it is asked to predict).
     """
 
     preset: str = "text"
@@ -51,12 +54,14 @@ class CharConfig:
     patience: int = 4
     lr_patience: int = 1
 
-    def __post_init__(self) -> None:
-        positive = ("seq_len", "embedding", "layers", "units", "window_step", "batch_size", "patience")
-        for name in positive:
+    def _require_positive_ints(self, *names: str) -> None:
+        for name in names:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"config {name} must be a positive integer, got {value!r}")
+
+    def __post_init__(self) -> None:
+        self._require_positive_ints("seq_len", "embedding", "layers", "units", "window_step", "batch_size", "patience")
         if self.lr_patience < 0:
             raise ConfigError(f"config lr_patience must be >= 0, got {self.lr_patience!r}")
         if not 0.0 <= self.dropout < 1.0:
@@ -80,14 +85,14 @@ class CharConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "CharConfig":
+    def from_dict(cls, data: dict[str, Any]):
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"unknown config key(s): {', '.join(unknown)}")
         return cls(**data)
 
-    def with_overrides(self, assignments: list[str] | None) -> "CharConfig":
+    def with_overrides(self, assignments: list[str] | None):
         """Apply ``key=value`` strings (from ``--set``), converting to each field's type."""
         if not assignments:
             return self
@@ -100,6 +105,11 @@ class CharConfig:
                 raise ConfigError(f"bad --set {item!r}: expected KEY=VALUE with KEY one of {', '.join(types)}")
             changes[key] = _parse_value(key, raw.strip(), getattr(self, key))
         return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class CharConfig(ModelConfig):
+    """The character generators' config (``text`` and ``lyrics`` presets below)."""
 
 
 def _parse_value(key: str, raw: str, current: Any) -> Any:

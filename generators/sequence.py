@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from . import checkpoint
-from .data import seq2seq_dataset, split_ids, training_datasets, window_dataset
+from .data import seq2seq_dataset, training_datasets, window_dataset
 from .errors import CheckpointError, ConfigError
 
 #: Config fields that define the network; fine-tuning must keep them.
@@ -68,11 +68,11 @@ class SequenceGenerator:
     # -- training ----------------------------------------------------------
     @classmethod
     def _fit(
-        cls, kind: str, ids: np.ndarray, vocab, config, *, corpus_metrics: dict[str, Any],
+        cls, kind: str, train_ids: np.ndarray, val_ids: np.ndarray, vocab, config, *, corpus_metrics: dict[str, Any],
         epochs: int | None, minutes: float | None, out: str | Path | None, progress: str, seed: int,
         init_from: "SequenceGenerator | None",
     ):
-        """Train on token ids (validation: their contiguous end) and return the generator.
+        """Train on token ids, keep the best weights by the loss on ``val_ids``, return the generator.
 
         With ``out``, the best model so far is kept in ``<out>.partial`` and the
         final checkpoint replaces ``out`` only when training completes.
@@ -82,11 +82,10 @@ class SequenceGenerator:
 
         if init_from is not None:
             check_same_architecture(init_from.config, config)
-        train_ids, val_ids = split_ids(ids, config.val_fraction, config.seq_len, what=f"{cls.unit}s")
         train_ds, steps, val_ds = training_datasets(config, train_ids, val_ids, seed=seed)
         per_window = 1 if config.objective == "window" else min(config.seq_len, len(train_ids) - 1)
         base_metrics = {
-            "corpus": {**corpus_metrics, f"{cls.unit}s": len(ids), f"train_{cls.unit}s": len(train_ids),
+            "corpus": {**corpus_metrics, f"{cls.unit}s": len(train_ids) + len(val_ids), f"train_{cls.unit}s": len(train_ids),
                        f"val_{cls.unit}s": len(val_ids)},
             "vocab_size": len(vocab),
         }

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import CharConfig, preset
-from .data import read_text_corpus
+from .data import read_text_corpus, split_ids
 from .errors import GenerationError
 from .sampling import SamplingOptions, generate_tokens, make_rng
 from .sequence import SequenceGenerator
@@ -85,7 +85,8 @@ class CharGenerator(SequenceGenerator):
             vocab = init_from.vocab
             ids, replaced = vocab.encode_lenient(corpus_data.text)
             corpus_metrics["replaced_chars"] = replaced
-        return cls._fit(kind, ids, vocab, config, corpus_metrics=corpus_metrics, epochs=epochs, minutes=minutes,
+        train_ids, val_ids = split_ids(ids, config.val_fraction, config.seq_len)
+        return cls._fit(kind, train_ids, val_ids, vocab, config, corpus_metrics=corpus_metrics, epochs=epochs, minutes=minutes,
                         out=out, progress=progress, seed=seed, init_from=init_from)
 
     def evaluate(self, corpus: str | Path) -> dict:

@@ -14,6 +14,9 @@ import re
 import sys
 import tempfile
 
+#: CPU threads for TensorFlow, read once at import (``--threads`` sets it; see training.set_threads).
+THREADS_ENV = "GHOSTWRITER_TF_THREADS"
+
 _NOISE = re.compile(
     r"^(WARNING: All log messages before absl::InitializeLog\(\)"
     r"|[IW]\d{4} "
@@ -34,6 +37,10 @@ def _quiet_import():
             import keras
             import tensorflow as tf
 
+            threads = int(os.environ.get(THREADS_ENV) or 0)
+            if threads > 0:  # must be set before the runtime initialises
+                tf.config.threading.set_intra_op_parallelism_threads(threads)
+                tf.config.threading.set_inter_op_parallelism_threads(threads)
             tf.config.list_logical_devices()  # device discovery logs too; do it while captured
         finally:
             os.dup2(saved, fd)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
 import warnings
@@ -31,12 +32,13 @@ def distribution_strategy():
 
 
 def set_threads(threads: int | None) -> None:
-    """Limit TensorFlow's CPU threads (call before any TensorFlow work)."""
+    """Limit TensorFlow's CPU threads; takes effect only before TensorFlow is first imported."""
     if threads:
-        from .tf_runtime import tf
+        from .errors import ConfigError
 
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
+        if "generators.tf_runtime" in sys.modules:
+            raise ConfigError("the thread count must be set before TensorFlow starts")
+        os.environ["GHOSTWRITER_TF_THREADS"] = str(threads)
 
 
 @dataclass

@@ -64,7 +64,11 @@ def test_train_rejects_unusable_corpora(capsys, tmp_path, content, fragment):
         (["generate", "lyrics", "--temp", "hot"], "not a number"),
         (["generate", "lyrics", "--length", "0"], "at least 1"),
         (["generate", "lyrics", "--rng-seed", "-4"], "at least 0"),
-        (["evaluate", "text"], "required"),
+        (["evaluate", "text"], "needs --corpus"),
+        (["train", "lyrics"], "needs --corpus"),
+        (["generate", "text", "--notes", "5"], "--notes does not apply"),
+        (["generate", "music", "--seed", "x"], "--seed does not apply"),
+        (["train", "text", "--corpus", "x", "--workers", "2"], "--workers does not apply"),
     ],
 )
 def test_bad_arguments_exit_nonzero_with_one_line(capsys, argv, fragment):
