@@ -1,0 +1,47 @@
+"""The music generator's config dataclass and its preset."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..config import ModelConfig
+from ..errors import ConfigError
+
+AUGMENT = ("none", "corpus-keys", "all-keys")
+
+
+@dataclass(frozen=True)
+class MusicConfig(ModelConfig):
+    """Model and training settings (see :class:`ModelConfig`) plus the event grid.
+
+    steps_per_quarter: the quantization grid (4 = sixteenth notes).
+    max_duration:      longest note, in steps (longer notes are shortened).
+    max_wait:          longest single wait token; longer gaps use several.
+    augment:           transposition of the training pieces: ``none``,
+                       ``corpus-keys`` (to every key tonic found in the corpus) or
+                       ``all-keys`` (all 12 transpositions). Validation pieces
+                       are never transposed.
+    """
+
+    preset: str = "music"
+    seq_len: int = 128
+    embedding: int = 96
+    layers: int = 2
+    units: int = 512
+    dropout: float = 0.3
+    batch_size: int = 128
+    val_fraction: float = 0.1
+    patience: int = 5
+    steps_per_quarter: int = 4
+    max_duration: int = 32
+    max_wait: int = 16
+    augment: str = "corpus-keys"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._require_positive_ints("steps_per_quarter", "max_duration", "max_wait")
+        if self.augment not in AUGMENT:
+            raise ConfigError(f"config augment must be one of {AUGMENT}, got {self.augment!r}")
+
+
+MUSIC = MusicConfig()

@@ -1,0 +1,269 @@
+"""Music as events: quantized notes <-> a token sequence the LSTM can learn.
+
+A piece is a list of :class:`Note` (onset and duration in grid steps, MIDI
+pitch); the grid is ``steps_per_quarter`` steps per quarter note (4 = sixteenth
+notes). :class:`EventCodec` turns it into tokens and back::
+
+    START                    beginning of a piece
+    D<d>                     the duration, in steps, of the notes that follow (d >= 1)
+    P<p>                     a note of MIDI pitch p at the current time, lasting the current duration
+    W<w>                     advance time by w steps to the next onset (rests are the gaps this leaves)
+    END                      end of a piece
+
+A chord is several ``P`` tokens at one onset, so chords keep their octaves and
+every note of a chord counts as a note. Notes at one onset with different
+durations are grouped by duration, each group after its own ``D``. Waits longer
+than ``max_wait`` are written as several ``W`` tokens; durations are capped at
+``max_duration``. For example C4 and G4 held a quarter (4 steps), then E5 an
+eighth after a further eighth's rest::
+
+    START D4 P60 P67 W6 D2 P76 END
+
+:class:`EventVocab` is the fixed index table of the tokens seen in training,
+saved in the checkpoint; tokens it lacks map to the nearest known one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterable, NamedTuple
+
+from ..errors import CheckpointError, GenerationError
+
+START, END = "START", "END"
+_TOKEN = re.compile(r"^(START|END|([PDW])(\d+))$")
+
+
+class Note(NamedTuple):
+    onset: int  # grid steps from the start of the piece
+    pitch: int  # MIDI pitch, 0..127
+    duration: int  # grid steps, >= 1
+
+
+def resolve_overlaps(notes: Iterable[Note]) -> list[Note]:
+    """Like a piano key struck again: a note ends where the next note of its pitch begins.
+
+    MIDI cannot tell two overlapping notes of one pitch apart, so notes are kept
+    in this form everywhere; duplicates at one onset keep the longest.
+    """
+    longest: dict[tuple[int, int], int] = {}
+    for n in notes:
+        if n.duration > longest.get((n.pitch, n.onset), 0):
+            longest[(n.pitch, n.onset)] = n.duration
+    out = []
+    ordered = sorted(longest.items())
+    for i, ((pitch, onset), duration) in enumerate(ordered):
+        if i + 1 < len(ordered) and ordered[i + 1][0][0] == pitch:
+            duration = min(duration, ordered[i + 1][0][1] - onset)
+        out.append(Note(onset, pitch, duration))
+    return sorted(out)
+
+
+def quantize(onset_quarters: float, duration_quarters: float, steps_per_quarter: int) -> tuple[int, int]:
+    """Onset and duration in quarter notes -> grid steps (the duration at least one step)."""
+    onset = int(round(onset_quarters * steps_per_quarter))
+    duration = max(1, int(round(duration_quarters * steps_per_quarter)))
+    return onset, duration
+
+
+@dataclass(frozen=True)
+class EventCodec:
+    """Encode notes to tokens and decode tokens to notes (see the module docstring)."""
+
+    max_duration: int = 32
+    max_wait: int = 16
+
+    def __post_init__(self) -> None:
+        for name in ("max_duration", "max_wait"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+    def encode(self, notes: Iterable[Note]) -> list[str]:
+        by_onset: dict[int, list[Note]] = {}
+        for n in notes:
+            if not 0 <= n.pitch <= 127:
+                raise ValueError(f"pitch out of MIDI range: {n.pitch!r}")
+            by_onset.setdefault(n.onset, []).append(n)
+        tokens = [START]
+        previous = None
+        for onset in sorted(by_onset):
+            if previous is not None:
+                tokens += self._waits(onset - previous)
+            previous = onset
+            groups: dict[int, set[int]] = {}
+            for n in by_onset[onset]:
+                groups.setdefault(min(max(1, n.duration), self.max_duration), set()).add(n.pitch)
+            for duration in sorted(groups):
+                tokens.append(f"D{duration}")
+                tokens += [f"P{p}" for p in sorted(groups[duration])]
+        tokens.append(END)
+        return tokens
+
+    def _waits(self, gap: int) -> list[str]:
+        out = []
+        while gap > 0:
+            step = min(gap, self.max_wait)
+            out.append(f"W{step}")
+            gap -= step
+        return out
+
+    @staticmethod
+    def decode(tokens: Iterable[str], default_duration: int = 4) -> list[Note]:
+        """Tokens -> notes. Tolerant of model output: a ``P`` before any ``D`` uses ``default_duration``;
+        everything after the first ``END`` that follows a note is ignored."""
+        notes: list[Note] = []
+        time, duration = 0, default_duration
+        for token in tokens:
+            kind, value = parse_token(token)
+            if kind == "END":
+                if notes:
+                    break
+            elif kind == "START":
+                continue
+            elif kind == "D":
+                duration = value
+            elif kind == "W":
+                time += value
+            else:
+                notes.append(Note(time, value, duration))
+        return notes
+
+
+def parse_token(token: str) -> tuple[str, int]:
+    """``"P60"`` -> ``("P", 60)``; ``"START"`` -> ``("START", 0)``; a malformed token raises ValueError."""
+    m = _TOKEN.match(token) if isinstance(token, str) else None
+    if not m:
+        raise ValueError(f"not a music event token: {token!r}")
+    if m.group(2) is None:
+        return m.group(1), 0
+    kind, value = m.group(2), int(m.group(3))
+    if (kind == "P" and value > 127) or (kind in "DW" and value < 1):
+        raise ValueError(f"music event out of range: {token!r}")
+    return kind, value
+
+
+class EventVocab:
+    """The fixed index table of event tokens, in this order::
+
+        0          START
+        1          END
+        2 ...      P<p>  every pitch seen in training, ascending
+        ...        D<d>  every duration seen, ascending
+        ... last   W<w>  every wait seen, ascending
+
+    Built from training data (:meth:`from_tokens`) and saved in the checkpoint.
+    """
+
+    ORDER = {"START": 0, "END": 1, "P": 2, "D": 3, "W": 4}
+
+    def __init__(self, tokens: Iterable[str]):
+        tokens = list(tokens)
+        parsed = []
+        for t in tokens:
+            try:
+                parsed.append(parse_token(t))
+            except ValueError as exc:
+                raise ValueError(f"bad vocabulary entry: {exc}") from None
+        if len(set(tokens)) != len(tokens):
+            raise ValueError(f"vocabulary has duplicate tokens: {sorted({t for t in tokens if tokens.count(t) > 1})}")
+        for needed in (START, END):
+            if needed not in tokens:
+                raise ValueError(f"vocabulary lacks {needed}")
+        for kind in "PDW":
+            if not any(k == kind for k, _ in parsed):
+                raise ValueError(f"vocabulary has no {kind} tokens")
+        expected = sorted(tokens, key=lambda t: (self.ORDER[parse_token(t)[0]], parse_token(t)[1]))
+        if tokens != expected:
+            raise ValueError("vocabulary tokens are not in index-table order (START, END, P, D, W ascending)")
+        self.tokens = tokens
+        self.index = {t: i for i, t in enumerate(tokens)}
+        self.values: dict[str, list[int]] = {k: sorted(v for kk, v in parsed if kk == k) for k in "PDW"}
+
+    @classmethod
+    def from_tokens(cls, tokens: Iterable[str]) -> "EventVocab":
+        seen = set(tokens) | {START, END}
+        return cls(sorted(seen, key=lambda t: (cls.ORDER[parse_token(t)[0]], parse_token(t)[1])))
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, EventVocab) and other.tokens == self.tokens
+
+    def nearest(self, token: str) -> list[str]:
+        """Known token(s) closest to ``token``: a pitch moves by octaves first, then to the nearest pitch;
+        a duration to the nearest duration; a wait is rebuilt from known waits (so time is kept)."""
+        if token in self.index:
+            return [token]
+        kind, value = parse_token(token)
+        known = self.values[kind]
+        if kind == "P":
+            octaves = [p for p in known if (p - value) % 12 == 0]
+            pool = octaves or known
+            return [f"P{min(pool, key=lambda p: (abs(p - value), p))}"]
+        if kind == "D":
+            return [f"D{min(known, key=lambda d: (abs(d - value), d))}"]
+        out, gap = [], value
+        while gap > 0:
+            fitting = [w for w in known if w <= gap]
+            if not fitting:
+                out.append(f"W{known[0]}")
+                break
+            out.append(f"W{fitting[-1]}")
+            gap -= fitting[-1]
+        return out
+
+    def encode_lenient(self, tokens: Iterable[str]) -> tuple[list[int], dict[str, list[str]]]:
+        """Token ids, replacing unknown tokens by :meth:`nearest`; returns the ids and the replacements."""
+        ids: list[int] = []
+        replaced: dict[str, list[str]] = {}
+        for t in tokens:
+            if t in self.index:
+                ids.append(self.index[t])
+            else:
+                sub = replaced.setdefault(t, self.nearest(t))
+                ids += [self.index[s] for s in sub]
+        return ids, replaced
+
+    def decode(self, ids: Iterable[int]) -> list[str]:
+        return [self.tokens[int(i)] for i in ids]
+
+    def to_dict(self) -> dict:
+        return {"type": "music-events", "tokens": self.tokens}
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "vocab.json") -> "EventVocab":
+        if not isinstance(data, dict) or data.get("type") != "music-events" or not isinstance(data.get("tokens"), list):
+            raise CheckpointError(f"{source}: not a music event vocabulary")
+        try:
+            return cls(data["tokens"])
+        except ValueError as exc:
+            raise CheckpointError(f"{source}: {exc}") from None
+
+
+NOTE_NAME = re.compile(r"^([A-Ga-g])([#b]{0,2}|-{1,2})(-1|\d)$")
+
+
+def parse_note_list(text: str, duration: int = 4) -> list[Note]:
+    """A primer like ``"C4 E4 G4 C5"`` (or ``"C4,E4 G4"``: notes joined by ``+`` form a chord,
+    e.g. ``"C4+E4+G4 F4"``) -> notes one ``duration`` apart."""
+    from music21 import pitch as m21pitch
+
+    items = [t for t in re.split(r"[\s,]+", text.strip()) if t]
+    if not items:
+        raise GenerationError("primer note list is empty")
+    notes: list[Note] = []
+    for i, item in enumerate(items):
+        for name in item.split("+"):
+            if not NOTE_NAME.match(name):
+                raise GenerationError(f"bad note {name!r} in primer (expected names like C4, F#3, Bb5)")
+            try:
+                midi = m21pitch.Pitch(name.replace("b", "-") if len(name) > 1 and name[1] == "b" else name).midi
+            except Exception:
+                raise GenerationError(f"bad note {name!r} in primer") from None
+            if not 0 <= midi <= 127:
+                raise GenerationError(f"note {name!r} is outside the MIDI range")
+            notes.append(Note(i * duration, midi, duration))
+    return notes

@@ -1,0 +1,87 @@
+import pytest
+
+from generators.errors import GenerationError
+from generators.music.generator import MusicGenerator, augment, resolve_instrument, split_pieces
+from generators.music.encoder import EventCodec
+from generators.music.midi_io import midi_bytes_to_notes, notes_to_midi_bytes
+from generators.music.stats import piece_stats
+
+from .conftest import make_piece
+
+
+def test_loss_falls_and_checkpoint_is_self_describing(music_trained):
+    gen, path = music_trained
+    history = gen.metrics["history"]
+    assert history[-1]["val_loss"] < history[0]["val_loss"]
+    assert gen.metrics["corpus"]["files"] == 6
+    loaded = MusicGenerator.load(path)
+    assert loaded.vocab == gen.vocab and loaded.vocab.primers == gen.vocab.primers
+    a = gen.generate(50, rng_seed=4)
+    b = loaded.generate(50, rng_seed=4)
+    assert a.notes == b.notes and a.midi == b.midi
+
+
+@pytest.mark.parametrize("count", [1, 37, 500])
+def test_generation_gives_parseable_midi_with_the_requested_notes(music_trained, count):
+    gen, _ = music_trained
+    r = gen.generate(count, temperature=1.0, rng_seed=1, tempo=90, instrument="violin")
+    assert r.note_count == count == len(r.notes)
+    assert midi_bytes_to_notes(r.midi) == r.notes  # the MIDI holds exactly these notes
+    assert r.tempo == 90 and r.program == 40 and r.rng_seed == 1
+    assert r.seconds_of_music > 0 and " " in r.key
+    assert min(n.onset for n in r.notes) == 0
+
+
+def test_generation_does_not_collapse_into_one_note(music_trained):
+    gen, _ = music_trained
+    stats = piece_stats(gen.generate(300, rng_seed=2).notes)
+    assert stats["distinct_4gram_share"] > 0.3
+    assert stats["longest_repeat"] < 20
+
+
+def test_primers(music_trained, tmp_path):
+    gen, _ = music_trained
+    assert gen.generate(20, primer="C4 E4 G4 C5", rng_seed=0).primer.startswith("notes")
+    midi = tmp_path / "primer.mid"
+    midi.write_bytes(notes_to_midi_bytes(make_piece(9)))
+    assert gen.generate(20, primer=str(midi), rng_seed=0).primer == "MIDI file primer.mid"
+    # A pitch the vocabulary lacks maps to the nearest known event instead of crashing.
+    r = gen.generate(20, primer="C0 C#9", rng_seed=0)
+    assert r.replaced and r.note_count == 20
+
+
+@pytest.mark.parametrize("kwargs, fragment", [
+    ({"notes": 0}, "notes"), ({"notes": 10**6}, "notes"), ({"instrument": "kazoo-of-doom"}, "instrument"),
+    ({"instrument": "300"}, "0-127"), ({"primer": "C4 H9"}, "bad note"), ({"primer": "missing.mid"}, "not found"),
+    ({"tempo": 5}, "tempo"), ({"temperature": -1}, "temperature"),
+])
+def test_bad_generation_input(music_trained, kwargs, fragment):
+    gen, _ = music_trained
+    count = kwargs.pop("notes", 10)
+    with pytest.raises(GenerationError, match=fragment):
+        gen.generate(count, **kwargs)
+
+
+def test_instruments_by_name_and_number():
+    assert resolve_instrument("piano")[0] == 0
+    assert resolve_instrument(41)[0] == 41
+    assert resolve_instrument("19")[0] == 19
+
+
+def test_split_and_augment(midi_corpus):
+    from generators.music.corpus import Piece
+
+    pieces = [Piece(f"p{i}", str(i), make_piece(i, t)) for i, t in enumerate([60, 62, 67, 65])]
+    train, val = split_pieces(pieces, 0.2, EventCodec())
+    assert train and val and len(train) + len(val) == 4 and val[-1].name == "p3"
+    assert len(augment(train, "none")) == len(train)
+    assert len(augment(train, "all-keys")) == 12 * len(train)
+    assert len(train) < len(augment(train, "corpus-keys")) <= 12 * len(train)
+
+
+def test_evaluate_reports_loss_and_statistics(music_trained, midi_corpus):
+    gen, _ = music_trained
+    r = gen.evaluate(midi_corpus, pieces=2, notes=60)
+    assert r["nats_per_event"] > 0 and r["generated_stats"]["pieces"] == 2
+    for key in ("pitch_class_entropy", "scale_consistency", "polyphony", "distinct_4gram_share", "longest_repeat"):
+        assert key in r["corpus_stats"] and key in r["generated_stats"]
