@@ -1,0 +1,221 @@
+"""The command layer: what each slash command does, with no Discord in it.
+
+Both transports (Discord and the local console) call :class:`Commands` with an
+:class:`Invocation` and typed options, and get a :class:`Reply` back. Option
+ranges live in :data:`OPTIONS`, the single source for the Discord signatures,
+the console parser and the checks here.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from generators.errors import GeneratorError
+
+from .jobs import Busy, JobQueue
+
+log = logging.getLogger("bot.commands")
+
+MODELS = ("text", "lyrics", "music")
+MESSAGE_LIMIT = 2000  # Discord's limit for one message
+MAX_SEED_CHARS = 500
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str
+    kind: type
+    description: str
+    default: Any = None
+    min: float | None = None
+    max: float | None = None
+    choices: tuple | None = None
+    max_length: int | None = None
+
+    def check(self, value: Any) -> Any:
+        """Convert and validate one value; raise :class:`UserError` naming the option."""
+        if value is None:
+            return self.default
+        try:
+            if self.kind is int and isinstance(value, str):
+                value = int(value)
+            elif self.kind is float and isinstance(value, str):
+                value = float(value)
+            elif self.kind is str:
+                value = str(value)
+        except ValueError:
+            raise UserError(f"`{self.name}` must be a {self.kind.__name__}, got {value!r}") from None
+        if self.min is not None and value < self.min or self.max is not None and value > self.max:
+            raise UserError(f"`{self.name}` must be between {self.min:g} and {self.max:g}, got {value}")
+        if self.choices is not None and value not in self.choices:
+            raise UserError(f"`{self.name}` must be one of {', '.join(map(str, self.choices))}")
+        if self.max_length is not None and isinstance(value, str) and len(value) > self.max_length:
+            raise UserError(f"`{self.name}` is too long ({len(value)} characters, at most {self.max_length})")
+        return value
+
+
+RNG = Option("rng_seed", int, "random seed; the same seed repeats a result", None, 0, 2**32 - 1)
+OPTIONS: dict[str, dict[str, Option]] = {
+    "lyrics": {o.name: o for o in (
+        Option("seed", str, "how the lyrics begin", "", max_length=MAX_SEED_CHARS),
+        Option("temp", float, "temperature: low is safe, high is wild", 0.5, 0.1, 2.0),
+        Option("length", int, "characters to write", 400, 50, 2000),
+        RNG)},
+    "text": {o.name: o for o in (
+        Option("seed", str, "how the text begins", "", max_length=MAX_SEED_CHARS),
+        Option("temp", float, "temperature: low is safe, high is wild", 0.5, 0.1, 2.0),
+        Option("length", int, "characters to write", 400, 50, 2000),
+        RNG)},
+    "compose": {o.name: o for o in (
+        Option("notes", int, "notes to write (each note of a chord counts)", 500, 1, 2000),
+        Option("temp", float, "temperature: low is safe, high is wild", 0.9, 0.1, 2.0),
+        Option("tempo", int, "tempo in BPM", 120, 20, 300),
+        Option("instrument", str, "General MIDI instrument name or number", "piano", max_length=40),
+        Option("primer", str, "'random', or notes like C4 E4 G4", "random", max_length=200),
+        RNG)},
+}
+
+
+class UserError(Exception):
+    """Bad input from the user; the message is shown to them (ephemeral in Discord)."""
+
+
+@dataclass
+class Attachment:
+    filename: str
+    data: bytes
+    description: str = ""
+
+
+@dataclass
+class Reply:
+    content: str = ""
+    files: list[Attachment] = field(default_factory=list)
+    ephemeral: bool = False
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """Who asked, for limits, admin checks and logs."""
+
+    user_id: int
+    user_name: str = ""
+    is_admin: bool = False
+    interaction_id: str = ""
+
+
+class Commands:
+    """The bot's commands over a set of generators (real ones, or fakes in tests)."""
+
+    def __init__(self, generators: dict[str, Any], jobs: JobQueue, *, clock: Callable[[], float] = time.perf_counter):
+        self.generators = generators  # replaced whole on a model swap; running jobs keep their object
+        self.jobs = jobs
+        self.clock = clock
+
+    def generator(self, model: str) -> Any:
+        gen = self.generators.get(model)
+        if gen is None:
+            raise UserError(f"the {model} model is not available right now (no checkpoint loaded)")
+        return gen
+
+    def swap(self, model: str, generator: Any) -> None:
+        self.generators = {**self.generators, model: generator}
+
+    async def _generate(self, inv: Invocation, command: str, fn: Callable, *args) -> Any:
+        start = self.clock()
+        outcome = "ok"
+        try:
+            return await self.jobs.run(inv.user_id, fn, *args)
+        except Busy:
+            outcome = "busy"
+            raise
+        except GeneratorError:
+            outcome = "bad input"
+            raise
+        except Exception:
+            outcome = "error"
+            raise
+        finally:
+            log.info("interaction=%s user=%s command=%s duration=%.3fs outcome=%s", inv.interaction_id,
+                     inv.user_id, command, self.clock() - start, outcome)
+
+    async def write(self, inv: Invocation, model: str, seed: str | None = None, temp: float | None = None,
+                    length: int | None = None, rng_seed: int | None = None) -> Reply:
+        """`/lyrics` and `/text`: text that begins with the seed."""
+        opts = OPTIONS[model]
+        seed, temp, length, rng_seed = (opts[n].check(v) for n, v in
+                                        (("seed", seed), ("temp", temp), ("length", length), ("rng_seed", rng_seed)))
+        if "\x00" in seed:
+            raise UserError("`seed` must be text")
+        gen = self.generator(model)
+        result = await self._generate(inv, model, lambda: gen.generate(seed, length=length, temperature=temp,
+                                                                        rng_seed=rng_seed))
+        footer = f"\n-# rng_seed {result.rng_seed} · temp {temp:g}"
+        if result.replaced:
+            footer += " · replaced " + ", ".join(f"{k!r}→{v!r}" for k, v in list(result.replaced.items())[:8])
+        body = result.text
+        if len(body) + len(footer) <= MESSAGE_LIMIT:
+            return Reply(body + footer)
+        return Reply(body[: MESSAGE_LIMIT - len(footer) - 40].rsplit("\n", 1)[0] + "\n…(full text attached)" + footer,
+                     files=[Attachment(f"{model}-{result.rng_seed}.txt", body.encode("utf-8"))])
+
+    async def compose(self, inv: Invocation, notes: int | None = None, temp: float | None = None,
+                      tempo: int | None = None, instrument: str | None = None, primer: str | None = None,
+                      rng_seed: int | None = None) -> Reply:
+        """`/compose`: a MIDI file, its piano roll, a summary, and an audio preview where FluidSynth is installed."""
+        from .render import piano_roll_png, render_audio
+
+        opts = OPTIONS["compose"]
+        notes, temp, tempo, instrument, primer, rng_seed = (
+            opts[n].check(v) for n, v in (("notes", notes), ("temp", temp), ("tempo", tempo),
+                                          ("instrument", instrument), ("primer", primer), ("rng_seed", rng_seed)))
+        if primer.strip().lower().endswith((".mid", ".midi")):
+            raise UserError("`primer` must be 'random' or notes like `C4 E4 G4 C5`")
+        gen = self.generator("music")
+
+        def work():
+            r = gen.generate(notes, temperature=temp, tempo=tempo, instrument=instrument,
+                             primer=None if primer.strip().lower() in ("", "random") else primer, rng_seed=rng_seed)
+            return r, piano_roll_png(r.notes, r.tempo), render_audio(r.midi)
+
+        result, png, audio = await self._generate(inv, "compose", work)
+        stem = f"compose-{result.rng_seed}"
+        files = [Attachment(f"{stem}.mid", result.midi, "MIDI"), Attachment(f"{stem}.png", png, "piano roll")]
+        if audio is not None:
+            files.append(Attachment(f"{stem}.ogg", audio, "audio preview"))
+        return Reply(f"🎹 {result.summary()} · primer {result.primer}\n-# rng_seed {result.rng_seed} · temp {temp:g}",
+                     files=files)
+
+    def status(self) -> Reply:
+        """`/status`: each model's checkpoint and the queue."""
+        lines = ["**Models**"]
+        for model in MODELS:
+            gen = self.generators.get(model)
+            if gen is None:
+                lines.append(f"- `{model}`: not loaded")
+                continue
+            m = getattr(gen, "metrics", {}) or {}
+            unit = getattr(gen, "unit", "token")
+            loss = m.get(f"val_loss_nats_per_{unit}")
+            corpus = m.get("corpus", {})
+            lines.append(f"- `{model}`: trained {m.get('date', '?')} on {corpus.get('path', '?')}"
+                         + (f", validation loss {loss:.3f} nats/{unit}" if isinstance(loss, (int, float)) else ""))
+        j = self.jobs
+        lines.append(f"**Queue**: {j.active} jobs queued or running, {j.workers} workers, limit {j.queue_depth}")
+        return Reply("\n".join(lines), ephemeral=True)
+
+    @staticmethod
+    def help() -> Reply:
+        return Reply(HELP, ephemeral=True)
+
+
+HELP = """**Ghostwriter** writes lyrics, prose and music.
+- `/lyrics seed:"Yeah, oho" temp:0.5 length:400`: song lyrics that begin with the seed
+- `/text seed:"the truth is" temp:0.6`: prose in the style of the `text` model
+- `/compose notes:500 tempo:100 instrument:violin primer:"C4 E4 G4"`: a MIDI file, its piano roll and a summary
+- `/status`: the models and the queue
+Every reply shows its `rng_seed`; pass it back (`rng_seed:1234`) to get the same result again.
+`temp` runs from 0.1 (safe, repetitive) to 2.0 (wild)."""

@@ -1,0 +1,103 @@
+"""The local console transport: type slash commands, read the replies, find attachments in a folder.
+
+    /lyrics seed:"Yeah, oho" temp:0.5
+    /compose notes:200 tempo:90
+    /status
+
+Lines go through the same command layer and validation as Discord; files are
+written to the output folder and their paths printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shlex
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from .commands import OPTIONS, Commands, Invocation, Reply, UserError
+from .jobs import Busy
+
+from generators.errors import GeneratorError
+
+log = logging.getLogger("bot.console")
+
+CONSOLE_USER = Invocation(user_id=0, user_name="console", is_admin=True, interaction_id="console")
+
+
+def parse_line(line: str) -> tuple[str, dict[str, str]]:
+    """``/lyrics seed:"Yeah, oho" temp:0.5`` -> ``("lyrics", {"seed": "Yeah, oho", "temp": "0.5"})``."""
+    try:
+        tokens = shlex.split(line)
+    except ValueError as exc:
+        raise UserError(f"cannot parse the line: {exc}") from None
+    if not tokens or not tokens[0].startswith("/"):
+        raise UserError("commands start with /, e.g. /lyrics seed:\"Yeah, oho\" temp:0.5 (try /help)")
+    name, options = tokens[0][1:].lower(), {}
+    for token in tokens[1:]:
+        key, sep, value = token.partition(":")
+        if not sep or not key:
+            raise UserError(f"options are written name:value, got {token!r}")
+        options[key.lower()] = value
+    return name, options
+
+
+async def dispatch(commands: Commands, inv: Invocation, line: str) -> Reply:
+    name, options = parse_line(line)
+    if name in ("help", "status"):
+        if options:
+            raise UserError(f"/{name} takes no options")
+        return getattr(commands, name)()
+    spec = OPTIONS.get(name)
+    if spec is None:
+        raise UserError(f"unknown command /{name}; commands: /lyrics, /text, /compose, /status, /help")
+    unknown = sorted(set(options) - set(spec))
+    if unknown:
+        raise UserError(f"/{name} has no option {', '.join(unknown)}; options: {', '.join(spec)}")
+    if name == "compose":
+        return await commands.compose(inv, **options)
+    return await commands.write(inv, name, **options)
+
+
+async def reply_to(commands: Commands, inv: Invocation, line: str) -> Reply:
+    """The reply a user sees for ``line``: errors become short ephemeral replies."""
+    try:
+        return await dispatch(commands, inv, line)
+    except (UserError, GeneratorError, Busy) as exc:
+        return Reply(f"⚠️ {exc}", ephemeral=True)
+    except Exception:
+        log.exception("command failed: %s", line[:200])
+        return Reply("⚠️ Something went wrong on our side; the details are in the log.", ephemeral=True)
+
+
+def show(reply: Reply, out_dir: Path, out: TextIO) -> None:
+    print(reply.content, file=out)
+    if reply.files:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for f in reply.files:
+            path = out_dir / f.filename
+            path.write_bytes(f.data)
+            print(f"[attachment] {path}", file=out)
+    out.flush()
+
+
+async def run_console(commands: Commands, out_dir: Path, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout) -> int:
+    """Read commands until end of input; returns the number of lines answered with an error."""
+    interactive = stdin.isatty()
+    errors = 0
+    loop = asyncio.get_running_loop()
+    while True:
+        if interactive:
+            print("> ", end="", file=out, flush=True)
+        line = await loop.run_in_executor(None, stdin.readline)
+        if not line:
+            break
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        reply = await reply_to(commands, CONSOLE_USER, line)
+        errors += reply.ephemeral and reply.content.startswith("⚠️")
+        show(reply, out_dir, out)
+    return errors

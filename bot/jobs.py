@@ -1,0 +1,66 @@
+"""A bounded generation queue: a thread pool, a global depth limit, per-user limits and cooldowns.
+
+Generation is CPU work in a library that knows nothing of asyncio; it runs in a
+``ThreadPoolExecutor`` through ``run_in_executor`` so the event loop (and the
+Discord heartbeat) never waits on it. Past ``queue_depth`` jobs, or past a
+user's own limits, a request is refused at once with :class:`Busy` instead of
+waiting forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, TypeVar
+
+T = TypeVar("T")
+
+
+class Busy(Exception):
+    """The request was refused for load; the message is for the user."""
+
+
+class JobQueue:
+    def __init__(self, workers: int, queue_depth: int, user_max_jobs: int, user_cooldown_s: float,
+                 clock: Callable[[], float] = time.monotonic):
+        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="generate")
+        self.workers, self.queue_depth = workers, queue_depth
+        self.user_max_jobs, self.user_cooldown_s = user_max_jobs, user_cooldown_s
+        self.clock = clock
+        self.active = 0  # queued + running
+        self.per_user: dict[int, int] = {}
+        self.last_start: dict[int, float] = {}
+
+    def admit(self, user_id: int) -> None:
+        """Reserve a place for one job of ``user_id`` or raise :class:`Busy`."""
+        now = self.clock()
+        if self.active >= self.queue_depth:
+            raise Busy(f"The bot is busy ({self.active} jobs queued). Please try again in a minute.")
+        if self.per_user.get(user_id, 0) >= self.user_max_jobs:
+            raise Busy(f"You already have {self.user_max_jobs} jobs running; wait for them to finish.")
+        wait = self.last_start.get(user_id, -1e18) + self.user_cooldown_s - now
+        if wait > 0:
+            raise Busy(f"Slow down: try again in {wait:.1f} s.")
+        self.active += 1
+        self.per_user[user_id] = self.per_user.get(user_id, 0) + 1
+        self.last_start[user_id] = now
+
+    def release(self, user_id: int) -> None:
+        self.active -= 1
+        left = self.per_user.get(user_id, 1) - 1
+        if left:
+            self.per_user[user_id] = left
+        else:
+            self.per_user.pop(user_id, None)
+
+    async def run(self, user_id: int, fn: Callable[..., T], *args) -> T:
+        """Admit, run ``fn(*args)`` in the pool, release. Raises :class:`Busy` when refused."""
+        self.admit(user_id)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+        finally:
+            self.release(user_id)
+
+    def shutdown(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,65 @@
+"""Files a `/compose` reply carries besides the MIDI: a piano-roll PNG and, where possible, audio.
+
+The audio preview needs FluidSynth and a General MIDI SoundFont (on Debian:
+``apt-get install fluidsynth fluid-soundfont-gm``); without them it is skipped
+and the rest of the reply is unchanged.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+SOUNDFONTS = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/default-GM.sf2",
+              "/usr/share/soundfonts/default.sf2")
+
+
+def piano_roll_png(notes, tempo: float, steps_per_quarter: int = 4) -> bytes:
+    """A piano roll: time in seconds across, MIDI pitch up."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 3.2), dpi=100)
+    ax = fig.add_subplot()
+    step_s = 60.0 / tempo / steps_per_quarter
+    for n in notes:
+        ax.broken_barh([(n.onset * step_s, n.duration * step_s)], (n.pitch - 0.4, 0.8), color="#3b6ea5")
+    if notes:
+        ax.set_ylim(min(n.pitch for n in notes) - 2, max(n.pitch for n in notes) + 2)
+        ax.set_xlim(0, max(n.onset + n.duration for n in notes) * step_s)
+    ax.set_xlabel("seconds")
+    ax.set_ylabel("MIDI pitch")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def soundfont() -> str | None:
+    configured = os.environ.get("SOUNDFONT")
+    for path in ([configured] if configured else []) + list(SOUNDFONTS):
+        if path and Path(path).is_file():
+            return path
+    return None
+
+
+def render_audio(midi: bytes, timeout_s: float = 60.0) -> bytes | None:
+    """OGG Vorbis audio of the MIDI, or None when FluidSynth or a SoundFont is missing or rendering fails."""
+    exe, sf2 = shutil.which("fluidsynth"), soundfont()
+    if exe is None or sf2 is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        mid, ogg = Path(tmp) / "in.mid", Path(tmp) / "out.ogg"
+        mid.write_bytes(midi)
+        try:
+            subprocess.run([exe, "-ni", "-F", str(ogg), "-T", "oga", "-r", "44100", sf2, str(mid)],
+                           check=True, capture_output=True, timeout=timeout_s)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return ogg.read_bytes() if ogg.is_file() and ogg.stat().st_size else None

@@ -1,0 +1,109 @@
+"""The bot's settings, read once from the environment (and ``.env``, through python-dotenv).
+
+A missing or malformed value stops start-up with one line naming the variable.
+The Discord token is never part of ``repr`` or any log line.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def _ids(name: str) -> frozenset[int]:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return frozenset()
+    out = set()
+    for part in raw.split(","):
+        part = part.strip()
+        if not part.isdigit():
+            raise SettingsError(f"{name} must be comma-separated Discord IDs (digits), got {part!r}")
+        out.add(int(part))
+    return frozenset(out)
+
+
+def _int(name: str, default: int, minimum: int, maximum: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if not minimum <= value <= maximum:
+        raise SettingsError(f"{name} must be between {minimum} and {maximum}, got {value}")
+    return value
+
+
+def _float(name: str, default: float, minimum: float, maximum: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if not minimum <= value <= maximum:
+        raise SettingsError(f"{name} must be between {minimum} and {maximum}, got {value}")
+    return value
+
+
+def _path(name: str, default: Path | None) -> Path | None:
+    raw = os.environ.get(name, "").strip()
+    return Path(raw).expanduser() if raw else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    discord_token: str | None = field(default=None, repr=False)
+    guild_id: int | None = None
+    admin_role_ids: frozenset[int] = frozenset()
+    admin_user_ids: frozenset[int] = frozenset()
+    checkpoint_dir: Path = REPO / "checkpoints"
+    data_dir: Path = REPO / "data"
+    music_corpus_dir: Path | None = None
+    text_corpus: Path | None = None
+    lyrics_corpus: Path | None = None
+    generation_workers: int = os.cpu_count() or 2
+    queue_depth: int = 32
+    user_max_jobs: int = 2
+    user_cooldown_s: float = 2.0
+    output_dir: Path = Path("out")
+
+    @classmethod
+    def from_env(cls, load_dotenv_file: bool = True) -> "Settings":
+        if load_dotenv_file:
+            from dotenv import load_dotenv
+
+            load_dotenv(override=False)
+        token = os.environ.get("DISCORD_TOKEN", "").strip() or None
+        if token is not None and (len(token) < 20 or any(c.isspace() for c in token)):
+            raise SettingsError("DISCORD_TOKEN is malformed (expected a bot token without spaces)")
+        guild = os.environ.get("DISCORD_GUILD_ID", "").strip()
+        if guild and not guild.isdigit():
+            raise SettingsError(f"DISCORD_GUILD_ID must be a Discord ID (digits), got {guild!r}")
+        data_dir = _path("DATA_DIR", REPO / "data")
+        return cls(
+            discord_token=token,
+            guild_id=int(guild) if guild else None,
+            admin_role_ids=_ids("BOT_ADMIN_ROLE_IDS"),
+            admin_user_ids=_ids("BOT_ADMIN_USER_IDS"),
+            checkpoint_dir=_path("CHECKPOINT_DIR", REPO / "checkpoints"),
+            data_dir=data_dir,
+            music_corpus_dir=_path("MUSIC_CORPUS_DIR", data_dir / "music"),
+            text_corpus=_path("TEXT_CORPUS", data_dir / "text.txt"),
+            lyrics_corpus=_path("LYRICS_CORPUS", data_dir / "lyrics.txt"),
+            generation_workers=_int("GENERATION_WORKERS", os.cpu_count() or 2, 1, 64),
+            queue_depth=_int("BOT_QUEUE_DEPTH", 32, 1, 10_000),
+            user_max_jobs=_int("BOT_USER_MAX_JOBS", 2, 1, 100),
+            user_cooldown_s=_float("BOT_USER_COOLDOWN_S", 2.0, 0.0, 3600.0),
+            output_dir=_path("BOT_OUTPUT_DIR", Path("out")),
+        )

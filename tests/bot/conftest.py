@@ -1,0 +1,65 @@
+"""Fake generators for the command layer: the same interface as the real ones, no model."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import pytest
+
+from bot.commands import Commands
+from bot.jobs import JobQueue
+
+
+@dataclass
+class FakeTextResult:
+    text: str
+    rng_seed: int
+    replaced: dict = field(default_factory=dict)
+
+
+class FakeTextGenerator:
+    unit = "char"
+    metrics = {"date": "2026-01-01", "val_loss_nats_per_char": 1.2, "corpus": {"path": "fake.txt"}}
+
+    def __init__(self, gate: threading.Event | None = None):
+        self.gate = gate
+        self.calls = []
+
+    def generate(self, seed, *, length, temperature, rng_seed=None, **_):
+        self.calls.append((seed, length, temperature, rng_seed))
+        if self.gate is not None:
+            self.gate.wait(10)
+        rng_seed = 42 if rng_seed is None else rng_seed
+        return FakeTextResult(seed + ("la " * length)[:length], rng_seed)
+
+
+class FakeMusicGenerator:
+    unit = "event"
+    metrics = {}
+
+    def generate(self, notes, *, temperature, tempo, instrument, primer, rng_seed=None):
+        from generators.music.encoder import Note
+        from generators.music.midi_io import notes_to_midi_bytes
+
+        class R:
+            pass
+
+        r = R()
+        r.notes = [Note(i * 2, 60 + i % 12, 2) for i in range(notes)]
+        r.midi = notes_to_midi_bytes(r.notes, tempo=tempo)
+        r.tempo, r.rng_seed, r.primer = float(tempo), 7 if rng_seed is None else rng_seed, primer or "corpus excerpt #0"
+        r.summary = lambda: f"{notes} notes"
+        return r
+
+
+@pytest.fixture
+def fakes():
+    return {"text": FakeTextGenerator(), "lyrics": FakeTextGenerator(), "music": FakeMusicGenerator()}
+
+
+@pytest.fixture
+def commands(fakes):
+    cmds = Commands(fakes, JobQueue(workers=2, queue_depth=8, user_max_jobs=2, user_cooldown_s=0.0))
+    yield cmds
+    cmds.jobs.shutdown()

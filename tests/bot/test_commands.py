@@ -1,0 +1,164 @@
+import asyncio
+import io
+import threading
+
+import pytest
+
+from bot.commands import MESSAGE_LIMIT, Commands, Invocation, UserError
+from bot.console import dispatch, parse_line, reply_to, run_console
+from bot.jobs import Busy, JobQueue
+
+from .conftest import FakeTextGenerator
+
+USER = Invocation(user_id=1, user_name="ann")
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_lyrics_begin_with_the_seed_and_state_the_rng_seed(commands, fakes):
+    reply = run(commands.write(USER, "lyrics", seed="Yeah, oho", temp=0.5, length=60, rng_seed=9))
+    assert reply.content.startswith("Yeah, oho")
+    assert "rng_seed 9" in reply.content and not reply.ephemeral
+    assert fakes["lyrics"].calls == [("Yeah, oho", 60, 0.5, 9)]
+
+
+def test_defaults_come_from_the_option_table(commands, fakes):
+    run(commands.write(USER, "text"))
+    assert fakes["text"].calls == [("", 400, 0.5, None)]
+
+
+def test_long_text_is_attached(commands):
+    reply = run(commands.write(USER, "lyrics", seed="x" * 500, length=2000))
+    assert len(reply.content) <= MESSAGE_LIMIT
+    assert reply.files and reply.files[0].filename.endswith(".txt")
+    assert len(reply.files[0].data.decode()) == 2500
+
+
+@pytest.mark.parametrize("kwargs, fragment", [
+    ({"temp": 9}, "temp"), ({"temp": 0.0}, "temp"), ({"length": 10}, "length"), ({"length": "abc"}, "length"),
+    ({"seed": "x" * 501}, "too long"), ({"seed": "bin\x00ary"}, "text"), ({"rng_seed": -1}, "rng_seed"),
+])
+def test_bad_input_is_a_user_error(commands, kwargs, fragment):
+    with pytest.raises(UserError, match=fragment):
+        run(commands.write(USER, "lyrics", **kwargs))
+
+
+def test_compose_attaches_midi_and_piano_roll(commands):
+    reply = run(commands.compose(USER, notes=30, tempo=90, rng_seed=5))
+    names = [f.filename for f in reply.files]
+    assert names[:2] == ["compose-5.mid", "compose-5.png"]
+    assert reply.files[0].data[:4] == b"MThd" and reply.files[1].data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "rng_seed 5" in reply.content
+
+
+def test_compose_refuses_file_primers_and_bad_ranges(commands):
+    with pytest.raises(UserError, match="primer"):
+        run(commands.compose(USER, primer="/etc/passwd.mid"))
+    with pytest.raises(UserError, match="notes"):
+        run(commands.compose(USER, notes=5000))
+
+
+def test_missing_model_is_reported():
+    cmds = Commands({}, JobQueue(1, 4, 1, 0))
+    with pytest.raises(UserError, match="not available"):
+        run(cmds.write(USER, "lyrics", seed="hi"))
+    assert "not loaded" in cmds.status().content
+
+
+def test_queue_refuses_past_its_depth_and_per_user_limit():
+    gate = threading.Event()
+    gen = FakeTextGenerator(gate)
+    cmds = Commands({"lyrics": gen}, JobQueue(workers=1, queue_depth=2, user_max_jobs=1, user_cooldown_s=0))
+
+    async def scenario():
+        first = asyncio.ensure_future(cmds.write(Invocation(1), "lyrics", seed="a", length=50))
+        await asyncio.sleep(0.05)
+        with pytest.raises(Busy, match="already have"):
+            await cmds.write(Invocation(1), "lyrics", seed="b", length=50)
+        second = asyncio.ensure_future(cmds.write(Invocation(2), "lyrics", seed="c", length=50))
+        await asyncio.sleep(0.05)
+        with pytest.raises(Busy, match="busy"):
+            await cmds.write(Invocation(3), "lyrics", seed="d", length=50)
+        gate.set()
+        return await first, await second
+
+    a, b = run(scenario())
+    assert a.content.startswith("a") and b.content.startswith("c")
+    assert cmds.jobs.active == 0
+    cmds.jobs.shutdown()
+
+
+def test_cooldown():
+    now = [100.0]
+    jobs = JobQueue(1, 4, 4, user_cooldown_s=5, clock=lambda: now[0])
+    jobs.admit(1)
+    jobs.release(1)
+    with pytest.raises(Busy, match="again in"):
+        jobs.admit(1)
+    now[0] += 5
+    jobs.admit(1)
+    jobs.shutdown()
+
+
+def test_event_loop_stays_responsive_while_generating(commands, fakes):
+    gate = threading.Event()
+    commands.swap("lyrics", FakeTextGenerator(gate))
+
+    async def scenario():
+        job = asyncio.ensure_future(commands.write(USER, "lyrics", seed="x", length=50))
+        ticks = 0
+        for _ in range(10):  # the loop keeps running while the job blocks its worker thread
+            await asyncio.sleep(0.01)
+            ticks += 1
+        gate.set()
+        await job
+        return ticks
+
+    assert run(scenario()) == 10
+
+
+def test_swap_keeps_running_jobs_on_the_old_model(commands):
+    gate = threading.Event()
+    old = FakeTextGenerator(gate)
+    commands.swap("lyrics", old)
+
+    async def scenario():
+        job = asyncio.ensure_future(commands.write(USER, "lyrics", seed="old", length=50))
+        await asyncio.sleep(0.05)
+        new = FakeTextGenerator()
+        commands.swap("lyrics", new)
+        gate.set()
+        await job
+        await commands.write(Invocation(2), "lyrics", seed="new", length=50)
+        return new
+
+    new = run(scenario())
+    assert [c[0] for c in old.calls] == ["old"] and [c[0] for c in new.calls] == ["new"]
+
+
+def test_console_parsing():
+    assert parse_line('/lyrics seed:"Yeah, oho" temp:0.5') == ("lyrics", {"seed": "Yeah, oho", "temp": "0.5"})
+    for bad in ("lyrics seed:x", "/lyrics seed", '/lyrics seed:"open'):
+        with pytest.raises(UserError):
+            parse_line(bad)
+
+
+def test_console_dispatch_and_errors(commands):
+    reply = run(dispatch(commands, USER, '/lyrics seed:"Yeah, oho" temp:0.5'))
+    assert reply.content.startswith("Yeah, oho")
+    for line, fragment in (("/dance", "unknown command"), ("/lyrics colour:red", "no option colour"),
+                           ("/lyrics temp:hot", "temp"), ("/status extra:1", "no options")):
+        reply = run(reply_to(commands, USER, line))
+        assert reply.ephemeral and fragment in reply.content
+
+
+def test_console_session_writes_attachments(commands, tmp_path):
+    stdin = io.StringIO('/lyrics seed:"Yeah, oho" temp:0.5\n\n# comment\n/compose notes:12\n/lyrics temp:9\n/help\n')
+    out = io.StringIO()
+    errors = run(run_console(commands, tmp_path, stdin=stdin, out=out))
+    text = out.getvalue()
+    assert text.startswith("Yeah, oho") and "[attachment]" in text and "/compose" in text
+    assert errors == 1
+    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".mid", ".png"]

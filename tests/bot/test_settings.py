@@ -1,0 +1,47 @@
+import pytest
+
+from bot.settings import Settings, SettingsError
+
+VARS = ("DISCORD_TOKEN", "DISCORD_GUILD_ID", "BOT_ADMIN_ROLE_IDS", "BOT_ADMIN_USER_IDS", "GENERATION_WORKERS",
+        "BOT_USER_COOLDOWN_S", "CHECKPOINT_DIR")
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    for name in VARS:
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_defaults_without_token():
+    s = Settings.from_env(load_dotenv_file=False)
+    assert s.discord_token is None and s.guild_id is None and s.generation_workers >= 1
+
+
+def test_values_are_parsed(monkeypatch, tmp_path):
+    monkeypatch.setenv("DISCORD_TOKEN", "x" * 30)
+    monkeypatch.setenv("DISCORD_GUILD_ID", "1234")
+    monkeypatch.setenv("BOT_ADMIN_ROLE_IDS", "1, 2,3")
+    monkeypatch.setenv("GENERATION_WORKERS", "3")
+    monkeypatch.setenv("CHECKPOINT_DIR", str(tmp_path))
+    s = Settings.from_env(load_dotenv_file=False)
+    assert s.guild_id == 1234 and s.admin_role_ids == {1, 2, 3} and s.generation_workers == 3
+    assert s.checkpoint_dir == tmp_path
+    assert "x" * 30 not in repr(s)  # the token never shows up
+
+
+@pytest.mark.parametrize("name, value", [("DISCORD_GUILD_ID", "abc"), ("BOT_ADMIN_USER_IDS", "1,two"),
+                                         ("GENERATION_WORKERS", "0"), ("GENERATION_WORKERS", "many"),
+                                         ("BOT_USER_COOLDOWN_S", "-1"), ("DISCORD_TOKEN", "short")])
+def test_malformed_settings_name_the_variable(monkeypatch, name, value):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env(load_dotenv_file=False)
+
+
+def test_startup_stops_with_one_line_naming_the_setting(monkeypatch, capsys):
+    from bot.app import main
+
+    monkeypatch.setenv("GENERATION_WORKERS", "0")
+    assert main(["--console"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "GENERATION_WORKERS" in err[0]
