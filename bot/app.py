@@ -18,29 +18,41 @@ def configure_logging(level: int = logging.INFO) -> None:
     logging.getLogger("discord").setLevel(max(level, logging.INFO))
 
 
-def load_generators(settings: Settings) -> dict:
-    """Load each checkpoint once; a model whose checkpoint is missing or broken is left out and logged."""
-    from generators.errors import GeneratorError
-    from generators.music.generator import MusicGenerator
+def load_generator(model: str, path):
+    """Load one checkpoint (blocking: call it from a worker thread inside the event loop)."""
+    if model == "music":
+        from generators.music.generator import MusicGenerator
+
+        return MusicGenerator.load(path)
     from generators.text import CharGenerator
 
-    loaded = {}
-    for model, cls in (("text", CharGenerator), ("lyrics", CharGenerator), ("music", MusicGenerator)):
-        path = settings.checkpoint_dir / model
-        try:
-            loaded[model] = cls.load(path)
-        except GeneratorError as exc:
-            log.warning("model %s not loaded: %s", model, exc)
-    return loaded
+    return CharGenerator.load(path)
 
 
 def build_commands(settings: Settings, generators: dict | None = None):
-    from .commands import Commands
+    """The command layer with its job queue and retrain manager; loads each serving checkpoint once."""
+    from generators.errors import GeneratorError
+
+    from .commands import MODELS, Commands
     from .jobs import JobQueue
+    from .retrain import RetrainManager
 
     jobs = JobQueue(settings.generation_workers, settings.queue_depth, settings.user_max_jobs,
                     settings.user_cooldown_s)
-    return Commands(load_generators(settings) if generators is None else generators, jobs)
+    corpora = {"text": settings.text_corpus, "lyrics": settings.lyrics_corpus, "music": settings.music_corpus_dir}
+    commands = Commands({}, jobs)
+    commands.retrainer = RetrainManager(settings.data_dir, corpora, settings.checkpoint_dir, load_generator,
+                                        commands.swap)
+    if generators is None:
+        generators = {}
+        for model in MODELS:
+            path = commands.retrainer.current(model)
+            try:
+                generators[model] = load_generator(model, path)
+            except GeneratorError as exc:
+                log.warning("model %s not loaded: %s", model, exc)
+    commands.generators = generators
+    return commands
 
 
 def main(argv: list[str] | None = None) -> int:

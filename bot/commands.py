@@ -79,6 +79,10 @@ OPTIONS: dict[str, dict[str, Option]] = {
 }
 
 
+RETRAIN_EPOCHS = Option("epochs", int, "stop after this many epochs", None, 1, 1000)
+RETRAIN_MINUTES = Option("minutes", float, "stop after this many minutes", None, 1, 24 * 60)
+
+
 class UserError(Exception):
     """Bad input from the user; the message is shown to them (ephemeral in Discord)."""
 
@@ -110,10 +114,13 @@ class Invocation:
 class Commands:
     """The bot's commands over a set of generators (real ones, or fakes in tests)."""
 
-    def __init__(self, generators: dict[str, Any], jobs: JobQueue, *, clock: Callable[[], float] = time.perf_counter):
+    def __init__(self, generators: dict[str, Any], jobs: JobQueue, *, retrainer: Any = None,
+                 clock: Callable[[], float] = time.perf_counter):
         self.generators = generators  # replaced whole on a model swap; running jobs keep their object
         self.jobs = jobs
+        self.retrainer = retrainer  # a RetrainManager, or None where retraining is off
         self.clock = clock
+        self.background: set = set()
 
     def generator(self, model: str) -> Any:
         gen = self.generators.get(model)
@@ -189,6 +196,64 @@ class Commands:
         return Reply(f"🎹 {result.summary()} · primer {result.primer}\n-# rng_seed {result.rng_seed} · temp {temp:g}",
                      files=files)
 
+    # -- admin ---------------------------------------------------------------
+    def _admin(self, inv: Invocation) -> Any:
+        if not inv.is_admin:
+            raise UserError("Only admins can do that.")
+        if self.retrainer is None:
+            raise UserError("Retraining is not enabled on this bot.")
+        return self.retrainer
+
+    async def retrain(self, inv: Invocation, model: str, *, epochs: int | None = None, minutes: float | None = None,
+                      on_progress: Callable | None = None, on_done: Callable | None = None) -> Reply:
+        """`/retrain MODEL`: start training in the background; ``on_done(message)`` gets the outcome."""
+        import asyncio
+
+        manager = self._admin(inv)
+        if model not in MODELS:
+            raise UserError(f"unknown model {model!r}; choose {', '.join(MODELS)}")
+        epochs = RETRAIN_EPOCHS.check(epochs)
+        minutes = RETRAIN_MINUTES.check(minutes)
+        if manager.running(model):
+            job = manager.running(model)
+            raise UserError(f"{model} is already retraining (started by {job.started_by}, epoch "
+                            f"{job.last.get('epoch', 0)}); `/retrain cancel` stops it")
+        started = asyncio.Event()
+        began = []  # set once the child process is about to start
+
+        def mark_started() -> None:
+            began.append(True)
+            started.set()
+
+        async def task():
+            try:
+                message = await manager.retrain(model, user=inv.user_name or str(inv.user_id), epochs=epochs,
+                                                minutes=minutes, on_progress=on_progress, before_start=mark_started)
+            except UserError as exc:
+                message = f"⚠️ {exc}"
+            except Exception:
+                log.exception("retrain %s crashed", model)
+                message = f"⚠️ Retraining {model} crashed; the current model keeps serving."
+            started.set()
+            if began and on_done is not None:
+                await on_done(message)
+            return message
+
+        t = asyncio.ensure_future(task())
+        self.background.add(t)
+        t.add_done_callback(self.background.discard)
+        await started.wait()
+        if t.done():  # refused before starting
+            return Reply(t.result(), ephemeral=True)
+        budget = f"{minutes:g} min" if minutes else f"{epochs} epochs" if epochs else "until early stopping"
+        return Reply(f"Retraining `{model}` on the team corpus ({budget}). The current model keeps serving meanwhile.")
+
+    def cancel_retrain(self, inv: Invocation, model: str) -> Reply:
+        return Reply(self._admin(inv).cancel(model))
+
+    async def rollback(self, inv: Invocation, model: str) -> Reply:
+        return Reply(await self._admin(inv).rollback(model))
+
     def status(self) -> Reply:
         """`/status`: each model's checkpoint and the queue."""
         lines = ["**Models**"]
@@ -203,6 +268,11 @@ class Commands:
             corpus = m.get("corpus", {})
             lines.append(f"- `{model}`: trained {m.get('date', '?')} on {corpus.get('path', '?')}"
                          + (f", validation loss {loss:.3f} nats/{unit}" if isinstance(loss, (int, float)) else ""))
+        for model in MODELS:
+            job = self.retrainer.running(model) if self.retrainer is not None else None
+            if job is not None:
+                lines.append(f"- retraining `{model}` ({job.version}, started by {job.started_by}): epoch "
+                             f"{job.last.get('epoch', 0)}, val_loss {job.last.get('val_loss', float('nan')):.3f}")
         j = self.jobs
         lines.append(f"**Queue**: {j.active} jobs queued or running, {j.workers} workers, limit {j.queue_depth}")
         return Reply("\n".join(lines), ephemeral=True)
@@ -216,6 +286,7 @@ HELP = """**Ghostwriter** writes lyrics, prose and music.
 - `/lyrics seed:"Yeah, oho" temp:0.5 length:400`: song lyrics that begin with the seed
 - `/text seed:"the truth is" temp:0.6`: prose in the style of the `text` model
 - `/compose notes:500 tempo:100 instrument:violin primer:"C4 E4 G4"`: a MIDI file, its piano roll and a summary
-- `/status`: the models and the queue
+- `/status`: the models, the queue and any retraining
+- `/retrain music` (admins): retrain a model on the team corpus; `/retrain cancel music`, `/retrain rollback music`
 Every reply shows its `rng_seed`; pass it back (`rng_seed:1234`) to get the same result again.
 `temp` runs from 0.1 (safe, repetitive) to 2.0 (wild)."""

@@ -27,32 +27,40 @@ log = logging.getLogger("bot.console")
 CONSOLE_USER = Invocation(user_id=0, user_name="console", is_admin=True, interaction_id="console")
 
 
-def parse_line(line: str) -> tuple[str, dict[str, str]]:
-    """``/lyrics seed:"Yeah, oho" temp:0.5`` -> ``("lyrics", {"seed": "Yeah, oho", "temp": "0.5"})``."""
+def parse_line(line: str) -> tuple[str, list[str], dict[str, str]]:
+    """``/lyrics seed:"Yeah, oho" temp:0.5`` -> ``("lyrics", [], {"seed": "Yeah, oho", "temp": "0.5"})``;
+    bare words are subcommands: ``/retrain cancel music`` -> ``("retrain", ["cancel", "music"], {})``."""
     try:
         tokens = shlex.split(line)
     except ValueError as exc:
         raise UserError(f"cannot parse the line: {exc}") from None
-    if not tokens or not tokens[0].startswith("/"):
+    if not tokens or not tokens[0].startswith("/") or len(tokens[0]) < 2:
         raise UserError("commands start with /, e.g. /lyrics seed:\"Yeah, oho\" temp:0.5 (try /help)")
-    name, options = tokens[0][1:].lower(), {}
+    name, words, options = tokens[0][1:].lower(), [], {}
     for token in tokens[1:]:
         key, sep, value = token.partition(":")
-        if not sep or not key:
+        if not sep:
+            words.append(token.lower())
+        elif not key:
             raise UserError(f"options are written name:value, got {token!r}")
-        options[key.lower()] = value
-    return name, options
+        else:
+            options[key.lower()] = value
+    return name, words, options
 
 
-async def dispatch(commands: Commands, inv: Invocation, line: str) -> Reply:
-    name, options = parse_line(line)
+async def dispatch(commands: Commands, inv: Invocation, line: str, on_done=None) -> Reply:
+    name, words, options = parse_line(line)
+    if name == "retrain":
+        return await _retrain(commands, inv, words, options, on_done)
+    if words:
+        raise UserError(f"options are written name:value, got {words[0]!r}")
     if name in ("help", "status"):
         if options:
             raise UserError(f"/{name} takes no options")
         return getattr(commands, name)()
     spec = OPTIONS.get(name)
     if spec is None:
-        raise UserError(f"unknown command /{name}; commands: /lyrics, /text, /compose, /status, /help")
+        raise UserError(f"unknown command /{name}; commands: /lyrics, /text, /compose, /retrain, /status, /help")
     unknown = sorted(set(options) - set(spec))
     if unknown:
         raise UserError(f"/{name} has no option {', '.join(unknown)}; options: {', '.join(spec)}")
@@ -61,10 +69,29 @@ async def dispatch(commands: Commands, inv: Invocation, line: str) -> Reply:
     return await commands.write(inv, name, **options)
 
 
-async def reply_to(commands: Commands, inv: Invocation, line: str) -> Reply:
+RETRAIN_USAGE = "usage: /retrain MODEL [epochs:N] [minutes:M], /retrain cancel MODEL, /retrain rollback MODEL"
+
+
+async def _retrain(commands: Commands, inv: Invocation, words: list[str], options: dict[str, str], on_done) -> Reply:
+    if len(words) == 2 and words[0] in ("cancel", "rollback") and not options:
+        if words[0] == "cancel":
+            return commands.cancel_retrain(inv, words[1])
+        return await commands.rollback(inv, words[1])
+    if len(words) != 1 or set(options) - {"epochs", "minutes"}:
+        raise UserError(RETRAIN_USAGE)
+
+    async def progress(event: dict) -> None:
+        print(f"[retrain {words[0]}] epoch {event.get('epoch')}: loss {event.get('loss', 0):.4f}, "
+              f"val_loss {event.get('val_loss', 0):.4f}, ETA {event.get('eta_s') or 0:.0f} s", flush=True)
+
+    return await commands.retrain(inv, words[0], epochs=options.get("epochs"), minutes=options.get("minutes"),
+                                  on_progress=progress, on_done=on_done)
+
+
+async def reply_to(commands: Commands, inv: Invocation, line: str, on_done=None) -> Reply:
     """The reply a user sees for ``line``: errors become short ephemeral replies."""
     try:
-        return await dispatch(commands, inv, line)
+        return await dispatch(commands, inv, line, on_done)
     except (UserError, GeneratorError, Busy) as exc:
         return Reply(f"⚠️ {exc}", ephemeral=True)
     except Exception:
@@ -97,7 +124,14 @@ async def run_console(commands: Commands, out_dir: Path, stdin: TextIO = sys.std
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        reply = await reply_to(commands, CONSOLE_USER, line)
+        reply = await reply_to(commands, CONSOLE_USER, line, on_done=lambda message: _say(message, out))
         errors += reply.ephemeral and reply.content.startswith("⚠️")
         show(reply, out_dir, out)
+    if commands.background:  # let a retraining started from this console finish before exiting
+        print(f"waiting for {len(commands.background)} background job(s)...", file=out, flush=True)
+        await asyncio.gather(*commands.background, return_exceptions=True)
     return errors
+
+
+async def _say(message: str, out: TextIO) -> None:
+    print(message, file=out, flush=True)

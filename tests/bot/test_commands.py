@@ -139,8 +139,9 @@ def test_swap_keeps_running_jobs_on_the_old_model(commands):
 
 
 def test_console_parsing():
-    assert parse_line('/lyrics seed:"Yeah, oho" temp:0.5') == ("lyrics", {"seed": "Yeah, oho", "temp": "0.5"})
-    for bad in ("lyrics seed:x", "/lyrics seed", '/lyrics seed:"open'):
+    assert parse_line('/lyrics seed:"Yeah, oho" temp:0.5') == ("lyrics", [], {"seed": "Yeah, oho", "temp": "0.5"})
+    assert parse_line("/retrain cancel Music") == ("retrain", ["cancel", "music"], {})
+    for bad in ("lyrics seed:x", "/", '/lyrics seed:"open', "/lyrics :x"):
         with pytest.raises(UserError):
             parse_line(bad)
 

@@ -1,0 +1,150 @@
+import asyncio
+import json
+import sys
+import textwrap
+
+import pytest
+
+from bot.commands import UserError
+from bot.retrain import KEEP, RetrainManager
+
+FAKE_TRAINER = textwrap.dedent('''
+    import json, pathlib, sys, time
+    args = sys.argv[1:]
+    out = pathlib.Path(args[args.index("--out") + 1])
+    mode = pathlib.Path(args[args.index("--corpus") + 1]).read_text().strip()
+    for epoch in (1, 2):
+        print(json.dumps({"event": "epoch", "epoch": epoch, "loss": 2.0 / epoch, "val_loss": 2.5 / epoch, "eta_s": 1}), flush=True)
+    if mode == "fail":
+        print("error: corpus is not UTF-8 text", file=sys.stderr)
+        sys.exit(2)
+    if mode == "hang":
+        time.sleep(60)
+    out.mkdir(parents=True)
+    (out / "weights.npz").write_bytes(b"fake")
+    print(json.dumps({"event": "done"}), flush=True)
+''')
+
+
+@pytest.fixture
+def manager(tmp_path):
+    trainer = tmp_path / "trainer.py"
+    trainer.write_text(FAKE_TRAINER)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("ok")
+    serving = {}
+
+    def load(model, path):
+        if (path / "weights.npz").exists() or path.name == model:
+            return f"gen:{path.name}"
+        raise RuntimeError("no checkpoint")
+
+    m = RetrainManager(tmp_path / "data", {"lyrics": corpus, "music": tmp_path / "missing"}, tmp_path / "shipped",
+                       load, lambda model, gen: serving.__setitem__(model, gen), trainer=[sys.executable, str(trainer)])
+    m.serving, m.corpus = serving, corpus
+    return m
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_success_swaps_in_and_reports_progress(manager):
+    progress = []
+
+    async def on_progress(event):
+        progress.append(event["epoch"])
+
+    message = run(manager.retrain("lyrics", user="ann", epochs=2, on_progress=on_progress))
+    assert "now serving" in message and progress == [1, 2]
+    version = manager.versions("lyrics")[-1]
+    assert manager.serving["lyrics"] == f"gen:{version}"
+    assert manager.current("lyrics").name == version
+    assert manager.jobs == {}
+
+
+def test_failure_keeps_the_old_model(manager):
+    manager.corpus.write_text("fail")
+    message = run(manager.retrain("lyrics", user="ann"))
+    assert "failed" in message and "not UTF-8" in message and "keeps serving" in message
+    assert manager.serving == {} and manager.versions("lyrics") == []
+
+
+def test_missing_corpus_refuses_to_start(manager):
+    with pytest.raises(UserError, match="no team corpus"):
+        run(manager.retrain("music", user="ann"))
+
+
+def test_second_request_is_told_what_runs_and_cancel_stops(manager):
+    manager.corpus.write_text("hang")
+
+    async def scenario():
+        first = asyncio.ensure_future(manager.retrain("lyrics", user="ann"))
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if manager.jobs.get("lyrics") and manager.jobs["lyrics"].last:
+                break
+        with pytest.raises(UserError, match="already retraining.*ann"):
+            await manager.retrain("lyrics", user="bob")
+        assert "Cancelling" in manager.cancel("lyrics")
+        return await first
+
+    assert "cancelled" in run(scenario())
+    assert manager.serving == {} and manager.versions("lyrics") == []
+
+
+def test_keeps_the_last_versions_and_rolls_back(manager, monkeypatch):
+    import bot.retrain as retrain
+
+    stamps = iter(f"v2026010{i}-000000" for i in range(1, 6))
+
+    class Clock:
+        @staticmethod
+        def now(tz=None):
+            class Stamp:
+                @staticmethod
+                def strftime(fmt):
+                    return next(stamps)
+            return Stamp()
+
+    monkeypatch.setattr(retrain, "datetime", Clock)
+    for _ in range(KEEP + 1):
+        run(manager.retrain("lyrics", user="ann"))
+    versions = manager.versions("lyrics")
+    assert len(versions) == KEEP and versions[-1] == "v20260104-000000"
+    assert "v20260103-000000" in run(manager.rollback("lyrics"))
+    assert manager.current("lyrics").name == "v20260103-000000"
+    assert json.loads((manager.root / "lyrics" / "current.json").read_text())["version"] == "v20260103-000000"
+    run(manager.rollback("lyrics"))
+    run(manager.rollback("lyrics"))
+    assert manager.current("lyrics") == manager.shipped_dir / "lyrics"
+    with pytest.raises(UserError, match="nothing to roll back"):
+        run(manager.rollback("lyrics"))
+
+
+def test_retrain_through_the_command_layer_is_admin_only(manager):
+    from bot.commands import Commands, Invocation
+    from bot.console import reply_to
+    from bot.jobs import JobQueue
+
+    commands = Commands({}, JobQueue(1, 4, 1, 0), retrainer=manager)
+    done = []
+
+    async def on_done(message):
+        done.append(message)
+
+    async def scenario():
+        refused = await reply_to(commands, Invocation(5, "eve", is_admin=False), "/retrain lyrics", on_done)
+        assert refused.ephemeral and "Only admins" in refused.content and manager.jobs == {}
+        started = await reply_to(commands, Invocation(1, "ann", is_admin=True), "/retrain lyrics epochs:2", on_done)
+        assert "Retraining `lyrics`" in started.content and "2 epochs" in started.content
+        await asyncio.gather(*commands.background)
+        bad = await reply_to(commands, Invocation(1, "ann", is_admin=True), "/retrain music", on_done)
+        assert bad.ephemeral and "no team corpus" in bad.content
+        usage = await reply_to(commands, Invocation(1, "ann", is_admin=True), "/retrain lyrics colour:red", on_done)
+        assert "usage" in usage.content
+        back = await reply_to(commands, Invocation(1, "ann", is_admin=True), "/retrain rollback lyrics", on_done)
+        assert "shipped checkpoint" in back.content
+
+    run(scenario())
+    assert len(done) == 1 and "now serving" in done[0]
