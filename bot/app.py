@@ -70,12 +70,17 @@ def main(argv: list[str] | None = None) -> int:
     console = args.console or settings.discord_token is None
     if console and not args.console:
         print("DISCORD_TOKEN is not set: using the local console (type /help).", file=sys.stderr)
+    commands = build_commands(settings)
     if not console:
-        print("error: the Discord transport is not available yet; run with --console", file=sys.stderr)
-        return 2
+        from .discord_app import run
+
+        try:
+            run(settings, commands)
+        finally:
+            commands.jobs.shutdown()
+        return 0
     from .console import run_console
 
-    commands = build_commands(settings)
     try:
         errors = asyncio.run(run_console(commands, settings.output_dir))
     finally:
