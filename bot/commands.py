@@ -248,6 +248,23 @@ class Commands:
         budget = f"{minutes:g} min" if minutes else f"{epochs} epochs" if epochs else "until early stopping"
         return Reply(f"Retraining `{model}` on the team corpus ({budget}). The current model keeps serving meanwhile.")
 
+    async def corpus_add(self, inv: Invocation, model: str, uploads: list[tuple[str, bytes]]) -> Reply:
+        """`/corpus add`: validate uploads and add what passes to the model's team corpus."""
+        import asyncio
+
+        manager = self._admin(inv)
+        if model not in MODELS:
+            raise UserError(f"unknown model {model!r}; choose {', '.join(MODELS)}")
+        if not uploads:
+            raise UserError("attach at least one file")
+        result = await asyncio.get_running_loop().run_in_executor(self.jobs.executor, manager.corpus.add, model, uploads)
+        return Reply(result.summary(), ephemeral=not result.accepted)
+
+    def corpus_list(self) -> Reply:
+        if self.retrainer is None:
+            raise UserError("Retraining is not enabled on this bot.")
+        return Reply(self.retrainer.corpus.describe(), ephemeral=True)
+
     def cancel_retrain(self, inv: Invocation, model: str) -> Reply:
         return Reply(self._admin(inv).cancel(model))
 

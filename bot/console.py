@@ -52,6 +52,8 @@ async def dispatch(commands: Commands, inv: Invocation, line: str, on_done=None)
     name, words, options = parse_line(line)
     if name == "retrain":
         return await _retrain(commands, inv, words, options, on_done)
+    if name == "corpus":
+        return await _corpus(commands, inv, words, options)
     if words:
         raise UserError(f"options are written name:value, got {words[0]!r}")
     if name in ("help", "status"):
@@ -67,6 +69,20 @@ async def dispatch(commands: Commands, inv: Invocation, line: str, on_done=None)
     if name == "compose":
         return await commands.compose(inv, **options)
     return await commands.write(inv, name, **options)
+
+
+CORPUS_USAGE = "usage: /corpus add MODEL file:PATH [file:PATH ...], /corpus list"
+
+
+async def _corpus(commands: Commands, inv: Invocation, words: list[str], options: dict[str, str]) -> Reply:
+    if words == ["list"] and not options:
+        return commands.corpus_list()
+    if len(words) != 2 or words[0] != "add" or set(options) - {"file"}:
+        raise UserError(CORPUS_USAGE)
+    path = Path(options.get("file", ""))
+    if not path.is_file():
+        raise UserError(f"no such file: {path}")
+    return await commands.corpus_add(inv, words[1], [(path.name, path.read_bytes())])
 
 
 RETRAIN_USAGE = "usage: /retrain MODEL [epochs:N] [minutes:M], /retrain cancel MODEL, /retrain rollback MODEL"

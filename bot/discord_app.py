@@ -24,7 +24,7 @@ from .settings import Settings
 
 log = logging.getLogger("bot.discord")
 
-COGS = ("bot.cogs.generation", "bot.cogs.admin", "bot.cogs.info")
+COGS = ("bot.cogs.generation", "bot.cogs.admin", "bot.cogs.corpus", "bot.cogs.info")
 
 
 class GhostwriterBot(ext.Bot):

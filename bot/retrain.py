@@ -44,8 +44,11 @@ class RetrainManager:
     def __init__(self, data_dir: Path, corpora: dict[str, Path], shipped_dir: Path,
                  load: Callable[[str, Path], Any], swap: Callable[[str, Any], None],
                  trainer: list[str] | None = None):
+        from .corpus import TeamCorpus
+
         self.root = data_dir / "checkpoints"
         self.corpora, self.shipped_dir = corpora, shipped_dir
+        self.corpus = TeamCorpus(corpora)
         self.load, self.swap = load, swap
         self.trainer = trainer or [sys.executable, "-m", "generators", "train"]
         self.jobs: dict[str, RetrainJob] = {}

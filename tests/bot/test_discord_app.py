@@ -5,7 +5,7 @@ import asyncio
 import discord
 
 from bot.commands import Commands
-from bot.discord_app import GhostwriterBot, to_files
+from bot.discord_app import COGS, GhostwriterBot, to_files
 from bot.commands import Attachment, Reply
 from bot.jobs import JobQueue
 from bot.settings import Settings
@@ -14,7 +14,7 @@ from bot.settings import Settings
 def build_tree():
     async def build():
         bot = GhostwriterBot(Settings(admin_user_ids=frozenset({7})), Commands({}, JobQueue(1, 4, 1, 0)))
-        for cog in ("bot.cogs.generation", "bot.cogs.admin", "bot.cogs.info"):
+        for cog in COGS:
             await bot.load_extension(cog)
         payload = [c.to_dict(bot.tree) for c in bot.tree.get_commands()]
         await bot.close()
@@ -25,7 +25,7 @@ def build_tree():
 
 def test_commands_and_validation_in_the_signature():
     tree = build_tree()
-    assert set(tree) == {"lyrics", "text", "compose", "retrain", "status", "help"}
+    assert set(tree) == {"lyrics", "text", "compose", "retrain", "corpus", "status", "help"}
     lyrics = {o["name"]: o for o in tree["lyrics"]["options"]}
     assert lyrics["temp"]["min_value"] == 0.1 and lyrics["temp"]["max_value"] == 2.0
     assert lyrics["length"]["min_value"] == 50 and lyrics["length"]["max_value"] == 2000

@@ -1,0 +1,167 @@
+"""The team's own training material: validated uploads added to each model's corpus under DATA_DIR.
+
+text, lyrics: UTF-8 text files appended (a blank line between uploads) to one
+corpus file each. music: MIDI files (or a zip of them), each parsed before it
+is kept, stored in the music corpus folder under a content-hash name. Every
+file is replaced atomically; nothing half-written is ever trained on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MAX_TEXT_BYTES = 8 * 1024 * 1024
+MAX_MIDI_BYTES = 2 * 1024 * 1024
+MAX_ZIP_ENTRIES = 500
+MAX_ZIP_TOTAL = 64 * 1024 * 1024
+MIDI_SUFFIXES = (".mid", ".midi")
+
+
+@dataclass
+class AddResult:
+    accepted: list[str] = field(default_factory=list)
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        lines = [f"Accepted {len(self.accepted)} file(s)" + (f": {', '.join(self.accepted[:10])}" if self.accepted else ".")]
+        if self.accepted[10:]:
+            lines[0] += f" and {len(self.accepted) - 10} more"
+        for name, reason in self.rejected[:10]:
+            lines.append(f"Rejected {name}: {reason}")
+        if self.rejected[10:]:
+            lines.append(f"... and {len(self.rejected) - 10} more rejected")
+        return "\n".join(lines)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).name)[:80] or "file"
+
+
+class TeamCorpus:
+    def __init__(self, paths: dict[str, Path]):
+        self.paths = paths  # text, lyrics: a file; music: a folder
+
+    def add(self, model: str, uploads: list[tuple[str, bytes | None]]) -> AddResult:
+        """Validate and add uploads (blocking: run it in a worker thread); ``None`` data: too large to fetch."""
+        result = AddResult()
+        result.rejected += [(name, "too large to upload") for name, data in uploads if data is None]
+        uploads = [(name, data) for name, data in uploads if data is not None]
+        if model == "music":
+            self._add_music(uploads, result)
+        else:
+            self._add_text(model, uploads, result)
+        return result
+
+    def _add_text(self, model: str, uploads, result: AddResult) -> None:
+        texts = []
+        for name, data in uploads:
+            if not name.lower().endswith((".txt", ".text", ".md")):
+                result.rejected.append((name, "not a text file (.txt)"))
+            elif len(data) > MAX_TEXT_BYTES:
+                result.rejected.append((name, f"larger than {MAX_TEXT_BYTES // (1024 * 1024)} MB"))
+            elif b"\x00" in data:
+                result.rejected.append((name, "binary data, not text"))
+            else:
+                try:
+                    text = data.decode("utf-8-sig").replace("\r\n", "\n").strip()
+                except UnicodeDecodeError as exc:
+                    result.rejected.append((name, f"not UTF-8 (bad byte at offset {exc.start})"))
+                    continue
+                if not text:
+                    result.rejected.append((name, "empty"))
+                    continue
+                texts.append(text)
+                result.accepted.append(name)
+        if texts:
+            path = self.paths[model]
+            old = path.read_text(encoding="utf-8").rstrip("\n") + "\n\n" if path.exists() else ""
+            _atomic_write(path, (old + "\n\n".join(texts) + "\n").encode("utf-8"))
+
+    def _add_music(self, uploads, result: AddResult) -> None:
+        from generators.music.midi_io import midi_bytes_to_notes
+
+        candidates: list[tuple[str, bytes]] = []
+        for name, data in uploads:
+            if name.lower().endswith(".zip"):
+                candidates += self._unzip(name, data, result)
+            elif name.lower().endswith(MIDI_SUFFIXES):
+                candidates.append((name, data))
+            else:
+                result.rejected.append((name, "not a MIDI file (.mid, .midi) or a zip of them"))
+        folder = self.paths["music"]
+        for name, data in candidates:
+            if len(data) > MAX_MIDI_BYTES:
+                result.rejected.append((name, f"larger than {MAX_MIDI_BYTES // (1024 * 1024)} MB"))
+                continue
+            try:
+                notes = midi_bytes_to_notes(data)
+            except Exception as exc:
+                result.rejected.append((name, f"not a readable MIDI file ({str(exc)[:80] or type(exc).__name__})"))
+                continue
+            if not notes:
+                result.rejected.append((name, "no pitched notes"))
+                continue
+            digest = hashlib.sha256(data).hexdigest()[:16]
+            if folder.is_dir() and any(folder.glob(f"{digest}-*")):
+                result.accepted.append(f"{name} (already in the corpus)")
+                continue
+            _atomic_write(folder / f"{digest}-{_safe_name(name)}", data)
+            result.accepted.append(f"{name} ({len(notes)} notes)")
+
+    @staticmethod
+    def _unzip(name: str, data: bytes, result: AddResult) -> list[tuple[str, bytes]]:
+        try:
+            archive = zipfile.ZipFile(io.BytesIO(data))
+            infos = [i for i in archive.infolist() if not i.is_dir()]
+        except zipfile.BadZipFile:
+            result.rejected.append((name, "not a valid zip file"))
+            return []
+        if len(infos) > MAX_ZIP_ENTRIES:
+            result.rejected.append((name, f"more than {MAX_ZIP_ENTRIES} entries"))
+            return []
+        if sum(i.file_size for i in infos) > MAX_ZIP_TOTAL:
+            result.rejected.append((name, f"more than {MAX_ZIP_TOTAL // (1024 * 1024)} MB uncompressed"))
+            return []
+        out = []
+        for info in infos:
+            entry = f"{name}/{info.filename}"
+            if not info.filename.lower().endswith(MIDI_SUFFIXES):
+                result.rejected.append((entry, "not a MIDI file"))
+                continue
+            with archive.open(info) as f:
+                payload = f.read(MAX_MIDI_BYTES + 1)  # bounded even if the header lies about the size
+            out.append((entry, payload))
+        return out
+
+    def describe(self) -> str:
+        lines = []
+        for model in ("text", "lyrics"):
+            path = self.paths[model]
+            if path.is_file():
+                lines.append(f"- `{model}`: {path.name}, {path.stat().st_size / 1024:.0f} KB of text")
+            else:
+                lines.append(f"- `{model}`: no team material yet")
+        folder = self.paths["music"]
+        files = [p for p in folder.glob("*") if p.suffix.lower() in MIDI_SUFFIXES] if folder.is_dir() else []
+        lines.append(f"- `music`: {len(files)} MIDI files, {sum(p.stat().st_size for p in files) / 1024:.0f} KB"
+                     if files else "- `music`: no team material yet")
+        return "**Team corpora** (what `/retrain` trains on)\n" + "\n".join(lines)

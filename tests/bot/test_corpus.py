@@ -1,0 +1,77 @@
+import asyncio
+import io
+import zipfile
+
+import pytest
+
+from bot.commands import Commands, Invocation, UserError
+from bot.console import reply_to
+from bot.corpus import MAX_ZIP_ENTRIES, TeamCorpus
+from bot.jobs import JobQueue
+from generators.music.encoder import Note
+from generators.music.midi_io import notes_to_midi_bytes
+
+MIDI = notes_to_midi_bytes([Note(0, 60, 4), Note(4, 64, 4)])
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    return TeamCorpus({"text": tmp_path / "text.txt", "lyrics": tmp_path / "lyrics.txt", "music": tmp_path / "music"})
+
+
+def test_text_uploads_are_validated_and_appended(corpus):
+    r = corpus.add("lyrics", [("a.txt", b"Yeah, oho\nla la\n"), ("b.txt", "caf\u00e9".encode("latin-1")),
+                              ("c.txt", b"bin\x00ary"), ("d.pdf", b"%PDF"), ("e.txt", b"  \n"), ("big.txt", None)])
+    assert r.accepted == ["a.txt"]
+    assert dict(r.rejected) == {"b.txt": "not UTF-8 (bad byte at offset 3)", "c.txt": "binary data, not text",
+                                "d.pdf": "not a text file (.txt)", "e.txt": "empty", "big.txt": "too large to upload"}
+    corpus.add("lyrics", [("f.txt", b"second song")])
+    assert corpus.paths["lyrics"].read_text() == "Yeah, oho\nla la\n\nsecond song\n"
+
+
+def test_midi_and_zip_uploads(corpus):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("song.mid", MIDI)
+        z.writestr("notes.txt", "hi")
+        z.writestr("broken.mid", b"MThd garbage")
+    r = corpus.add("music", [("one.mid", MIDI), ("pack.zip", buf.getvalue()), ("bad.zip", b"PK nope"), ("x.wav", b"RIFF")])
+    assert r.accepted == ["one.mid (2 notes)", "pack.zip/song.mid (already in the corpus)"]
+    rejected = dict(r.rejected)
+    assert rejected["pack.zip/notes.txt"] == "not a MIDI file" and "not a readable MIDI" in rejected["pack.zip/broken.mid"]
+    assert rejected["bad.zip"] == "not a valid zip file" and "x.wav" in rejected
+    assert len(list(corpus.paths["music"].glob("*.mid"))) == 1  # the same content is stored once
+    assert "1 MIDI files" in corpus.describe()
+
+
+def test_zip_bounds(corpus):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for i in range(MAX_ZIP_ENTRIES + 1):
+            z.writestr(f"{i}.mid", b"")
+    r = corpus.add("music", [("many.zip", buf.getvalue())])
+    assert r.accepted == [] and "more than" in r.rejected[0][1]
+
+
+def test_corpus_commands_are_admin_only_and_work_from_the_console(tmp_path):
+    from bot.retrain import RetrainManager
+
+    paths = {"text": tmp_path / "t.txt", "lyrics": tmp_path / "l.txt", "music": tmp_path / "m"}
+    manager = RetrainManager(tmp_path / "data", paths, tmp_path / "shipped", lambda m, p: None, lambda m, g: None)
+    commands = Commands({}, JobQueue(1, 4, 1, 0), retrainer=manager)
+    song = tmp_path / "song.txt"
+    song.write_text("Yeah, oho")
+
+    async def scenario():
+        with pytest.raises(UserError, match="Only admins"):
+            await commands.corpus_add(Invocation(2), "lyrics", [("a.txt", b"x")])
+        ok = await reply_to(commands, Invocation(1, is_admin=True), f"/corpus add lyrics file:{song}")
+        listing = await reply_to(commands, Invocation(1, is_admin=True), "/corpus list")
+        usage = await reply_to(commands, Invocation(1, is_admin=True), "/corpus remove lyrics")
+        return ok, listing, usage
+
+    ok, listing, usage = asyncio.run(scenario())
+    commands.jobs.shutdown()
+    assert "Accepted 1 file" in ok.content and not ok.ephemeral
+    assert "`lyrics`: l.txt" in listing.content
+    assert "usage" in usage.content
