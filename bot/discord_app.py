@@ -50,8 +50,7 @@ class GhostwriterBot(ext.Bot):
         user = interaction.user
         if user.id in self.settings.admin_user_ids:
             return True
-        perms = getattr(user, "guild_permissions", None)
-        if perms is not None and perms.administrator:
+        if interaction.permissions.administrator:  # resolved by Discord for this member and channel
             return True
         return any(role.id in self.settings.admin_role_ids for role in getattr(user, "roles", []))
 
@@ -84,7 +83,7 @@ async def respond(interaction: discord.Interaction, work) -> None:
         log.exception("interaction=%s command=%s failed", interaction.id, getattr(interaction.command, "name", "?"))
         await _error(interaction, "⚠️ Something went wrong on our side; it has been logged.")
         return
-    limit = interaction.guild.filesize_limit if interaction.guild is not None else 10 * 1024 * 1024
+    limit = interaction.filesize_limit  # the upload limit Discord states for this interaction
     files, dropped = to_files(reply, limit)
     content = reply.content + (f"\n-# left out (over the upload limit): {', '.join(dropped)}" if dropped else "")
     if reply.ephemeral:

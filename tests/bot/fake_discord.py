@@ -1,0 +1,240 @@
+"""A local stand-in for Discord's gateway and REST API, on 127.0.0.1, for end-to-end tests and the benchmark.
+
+It speaks just enough of the real protocol for discord.py: the gateway
+handshake (HELLO, IDENTIFY, READY, GUILD_CREATE), heartbeats and their ACKs,
+INTERACTION_CREATE dispatches, and the REST routes a bot uses to log in, sync
+commands, answer interactions and send or edit follow-ups (JSON and
+multipart). Every request is recorded for the test to inspect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from aiohttp import WSMsgType, web
+
+APP_ID = "100000000000000001"
+BOT_ID = "100000000000000002"
+GUILD_ID = "100000000000000003"
+CHANNEL_ID = "100000000000000004"
+ADMIN_PERMISSIONS = str(1 << 3)
+HEARTBEAT_MS = 1000
+BOT_USER = {"id": BOT_ID, "username": "ghostwriter", "discriminator": "0", "global_name": None, "avatar": None, "bot": True}
+
+
+def _json(data, status: int = 200) -> web.Response:
+    # discord.py parses a body as JSON only when Content-Type is exactly application/json (no charset).
+    return web.Response(body=json.dumps(data).encode(), status=status, headers={"Content-Type": "application/json"})
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+@dataclass
+class Exchange:
+    """What happened to one interaction: the time it was sent, its acknowledgement and its messages."""
+
+    sent_at: float
+    acked_at: float | None = None
+    callback_type: int | None = None
+    messages: list[dict] = field(default_factory=list)  # follow-ups and type-4 replies, with their files
+    deleted_original: bool = False
+    edits: list[dict] = field(default_factory=list)
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def first_reply_at(self) -> float | None:
+        return self.messages[0]["at"] if self.messages else None
+
+
+class FakeDiscord:
+    def __init__(self):
+        self.ids = itertools.count(200000000000000000)
+        self.exchanges: dict[str, Exchange] = {}  # by interaction token
+        self.synced: list[dict] = []
+        self.heartbeats: list[float] = []
+        self.requests: list[tuple[str, str]] = []
+        self.ws: web.WebSocketResponse | None = None
+        self.ready = asyncio.Event()
+        self.seq = 0
+        self.port = 0
+        self._runner: web.AppRunner | None = None
+
+    # -- server ------------------------------------------------------------------
+    async def start(self) -> int:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_get("/gateway", self.gateway)
+        app.router.add_route("*", "/api/v10/{tail:.*}", self.rest)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]
+        return self.port
+
+    async def stop(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def patch_discord(self, monkeypatch) -> None:
+        """Point discord.py at this server."""
+        import discord.gateway
+        import discord.http
+        import yarl
+
+        monkeypatch.setattr(discord.http.Route, "BASE", f"http://127.0.0.1:{self.port}/api/v10")
+        monkeypatch.setattr(discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY",
+                            yarl.URL(f"ws://127.0.0.1:{self.port}/gateway"))
+
+    # -- gateway -----------------------------------------------------------------
+    async def gateway(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(max_msg_size=0)
+        await ws.prepare(request)
+        self.ws = ws
+        await ws.send_json({"op": 10, "d": {"heartbeat_interval": HEARTBEAT_MS}})
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                continue
+            payload = json.loads(msg.data)
+            op = payload.get("op")
+            if op == 1:
+                self.heartbeats.append(time.monotonic())
+                await ws.send_json({"op": 11})
+            elif op == 2:
+                await self.dispatch("READY", {
+                    "v": 10, "user": BOT_USER, "guilds": [{"id": GUILD_ID, "unavailable": True}],
+                    "session_id": "session", "resume_gateway_url": f"ws://127.0.0.1:{self.port}/gateway",
+                    "application": {"id": APP_ID, "flags": 0}, "private_channels": [], "relationships": [],
+                })
+                await self.dispatch("GUILD_CREATE", self.guild())
+                self.ready.set()
+        return ws
+
+    async def dispatch(self, event: str, data: dict) -> None:
+        self.seq += 1
+        await self.ws.send_json({"op": 0, "t": event, "s": self.seq, "d": data})
+
+    @staticmethod
+    def guild() -> dict:
+        role = {"id": GUILD_ID, "name": "@everyone", "permissions": "0", "position": 0, "color": 0, "hoist": False,
+                "managed": False, "mentionable": False, "flags": 0}
+        channel = {"id": CHANNEL_ID, "type": 0, "name": "general", "position": 0, "permission_overwrites": [],
+                   "guild_id": GUILD_ID, "nsfw": False}
+        return {"id": GUILD_ID, "name": "Studio", "owner_id": "1", "roles": [role], "channels": [channel],
+                "members": [], "member_count": 3, "emojis": [], "stickers": [], "features": [], "large": False,
+                "unavailable": False, "threads": [], "voice_states": [], "presences": [], "stage_instances": [],
+                "guild_scheduled_events": [], "premium_tier": 0, "verification_level": 0, "mfa_level": 0,
+                "explicit_content_filter": 0, "default_message_notifications": 0, "preferred_locale": "en-US",
+                "system_channel_flags": 0, "nsfw_level": 0, "premium_progress_bar_enabled": False}
+
+    async def interact(self, name: str, options: list[dict] | None = None, *, user_id: int = 500,
+                       admin: bool = False, subcommand: str | None = None) -> str:
+        """Send a slash command as a user would; returns the interaction token."""
+        iid, token = str(next(self.ids)), f"token-{next(self.ids)}"
+        opts = options or []
+        if subcommand is not None:
+            opts = [{"name": subcommand, "type": 1, "options": opts}]
+        user = {"id": str(user_id), "username": f"user{user_id}", "discriminator": "0", "global_name": None, "avatar": None}
+        self.exchanges[token] = Exchange(sent_at=time.monotonic())
+        await self.dispatch("INTERACTION_CREATE", {
+            "id": iid, "application_id": APP_ID, "type": 2, "token": token, "version": 1,
+            "guild_id": GUILD_ID, "channel_id": CHANNEL_ID,
+            "channel": {"id": CHANNEL_ID, "type": 0, "guild_id": GUILD_ID, "name": "general", "position": 0,
+                        "permission_overwrites": [], "nsfw": False},
+            "member": {"user": user, "roles": [], "permissions": ADMIN_PERMISSIONS if admin else "0",
+                       "joined_at": _now(), "deaf": False, "mute": False, "flags": 0, "pending": False, "nick": None},
+            "data": {"id": str(next(self.ids)), "name": name, "type": 1, "options": opts, "guild_id": GUILD_ID},
+            "app_permissions": "2147483647", "locale": "en-US", "guild_locale": "en-US", "entitlements": [],
+            "authorizing_integration_owners": {"0": GUILD_ID}, "context": 0, "attachment_size_limit": 10 * 1024 * 1024,
+        })
+        return token
+
+    async def reply(self, token: str, timeout: float = 60.0) -> dict:
+        """The first message the bot sent for this interaction."""
+        ex = self.exchanges[token]
+        await asyncio.wait_for(ex.done.wait(), timeout)
+        return ex.messages[0]
+
+    # -- REST ----------------------------------------------------------------------
+    async def rest(self, request: web.Request) -> web.Response:
+        path = "/" + request.match_info["tail"]
+        self.requests.append((request.method, path))
+        parts = path.strip("/").split("/")
+        if path == "/users/@me":
+            return _json(BOT_USER)
+        if path == "/oauth2/applications/@me":
+            return _json({"id": APP_ID, "name": "Ghostwriter", "icon": None, "description": "",
+                                      "bot_public": True, "bot_require_code_grant": False, "owner": BOT_USER,
+                                      "verify_key": "0" * 64, "flags": 0, "team": None})
+        if request.method == "PUT" and parts[-1] == "commands":
+            body = await request.json()
+            self.synced = [{**c, "id": str(next(self.ids)), "application_id": APP_ID, "version": "1"} for c in body]
+            return _json(self.synced)
+        if parts[0] == "interactions" and parts[-1] == "callback":
+            return await self._callback(request, parts[2])
+        if parts[0] == "webhooks":
+            return await self._webhook(request, parts)
+        return _json({"message": f"not faked: {request.method} {path}", "code": 0}, status=404)
+
+    async def _body(self, request: web.Request) -> tuple[dict, list[dict]]:
+        if request.content_type.startswith("multipart/"):
+            payload, files = {}, []
+            reader = await request.multipart()
+            async for part in reader:
+                if part.name == "payload_json":
+                    payload = json.loads(await part.text())
+                else:
+                    files.append({"filename": part.filename, "data": bytes(await part.read())})
+            return payload, files
+        if request.can_read_body:
+            return await request.json(), []
+        return {}, []
+
+    def _message(self, payload: dict, files: list[dict], ephemeral: bool) -> dict:
+        attachments = [{"id": str(next(self.ids)), "filename": f["filename"], "size": len(f["data"]),
+                        "url": f"http://127.0.0.1/{f['filename']}", "proxy_url": f"http://127.0.0.1/{f['filename']}"}
+                       for f in files]
+        return {"id": str(next(self.ids)), "channel_id": CHANNEL_ID, "type": 0, "content": payload.get("content") or "",
+                "author": BOT_USER, "attachments": attachments, "embeds": [], "mentions": [], "mention_roles": [],
+                "mention_everyone": False, "pinned": False, "tts": False, "timestamp": _now(),
+                "edited_timestamp": None, "flags": 64 if ephemeral else 0, "components": [],
+                "webhook_id": APP_ID, "application_id": APP_ID}
+
+    async def _callback(self, request: web.Request, token: str) -> web.Response:
+        payload, files = await self._body(request)
+        ex = self.exchanges[token]
+        ex.acked_at, ex.callback_type = time.monotonic(), payload.get("type")
+        data = payload.get("data") or {}
+        ephemeral = bool((data.get("flags") or 0) & 64)
+        if payload.get("type") == 4:  # an immediate message
+            message = self._message(data, files, ephemeral)
+            ex.messages.append({**message, "ephemeral": ephemeral, "files": files, "at": time.monotonic()})
+            ex.done.set()
+        return _json({"interaction": {"id": "1", "type": 2, "response_message_loading": payload.get("type") == 5,
+                                                  "response_message_ephemeral": ephemeral},
+                                  "resource": {"type": payload.get("type")}})
+
+    async def _webhook(self, request: web.Request, parts: list[str]) -> web.Response:
+        token = parts[2]
+        ex = self.exchanges.get(token)
+        payload, files = await self._body(request)
+        if request.method == "DELETE":
+            if ex is not None:
+                ex.deleted_original = True
+            return web.Response(status=204)
+        ephemeral = bool((payload.get("flags") or 0) & 64)
+        message = self._message(payload, files, ephemeral)
+        if ex is not None:
+            if request.method == "POST":
+                ex.messages.append({**message, "ephemeral": ephemeral, "files": files, "at": time.monotonic()})
+                ex.done.set()
+            else:
+                ex.edits.append({**message, "at": time.monotonic()})
+        return _json(message)

@@ -1,0 +1,20 @@
+"""A stand-in for `python -m generators train`: progress lines, then a checkpoint (or a failure, or a hang)."""
+
+import textwrap
+
+FAKE_TRAINER = textwrap.dedent('''
+    import json, pathlib, sys, time
+    args = sys.argv[1:]
+    out = pathlib.Path(args[args.index("--out") + 1])
+    mode = pathlib.Path(args[args.index("--corpus") + 1]).read_text().strip()
+    for epoch in (1, 2):
+        print(json.dumps({"event": "epoch", "epoch": epoch, "loss": 2.0 / epoch, "val_loss": 2.5 / epoch, "eta_s": 1}), flush=True)
+    if mode == "fail":
+        print("error: corpus is not UTF-8 text", file=sys.stderr)
+        sys.exit(2)
+    if mode == "hang":
+        time.sleep(60)
+    out.mkdir(parents=True)
+    (out / "weights.npz").write_bytes(b"fake")
+    print(json.dumps({"event": "done"}), flush=True)
+''')

@@ -1,0 +1,133 @@
+"""End to end: the real discord.py client, over real sockets, against the local stand-in of Discord."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+
+import pytest
+
+from bot.commands import Commands
+from bot.discord_app import GhostwriterBot
+from bot.jobs import JobQueue
+from bot.settings import Settings
+
+from .fake_discord import GUILD_ID, FakeDiscord
+
+
+def opt(name, value, kind):
+    return {"name": name, "type": {"str": 3, "int": 4, "float": 10}[kind], "value": value}
+
+
+async def start_bot(monkeypatch, commands):
+    fake = FakeDiscord()
+    await fake.start()
+    fake.patch_discord(monkeypatch)
+    settings = Settings(discord_token="t" * 40, guild_id=int(GUILD_ID))
+    bot = GhostwriterBot(settings, commands)
+    runner = asyncio.ensure_future(bot.start(settings.discord_token))
+    await asyncio.wait_for(fake.ready.wait(), 30)
+    for _ in range(200):
+        if bot.is_ready():
+            break
+        await asyncio.sleep(0.05)
+    return fake, bot, runner
+
+
+async def stop_bot(fake, bot, runner):
+    await bot.close()
+    await asyncio.wait_for(runner, 10)
+    await fake.stop()
+
+
+def test_fake_generators_end_to_end(monkeypatch, fakes):
+    commands = Commands(fakes, JobQueue(workers=2, queue_depth=64, user_max_jobs=4, user_cooldown_s=0))
+
+    async def scenario():
+        fake, bot, runner = await start_bot(monkeypatch, commands)
+        try:
+            assert {c["name"] for c in fake.synced} >= {"lyrics", "compose", "retrain"}
+            token = await fake.interact("lyrics", [opt("seed", "Yeah, oho", "str"), opt("temp", 0.5, "float")])
+            msg = await fake.reply(token)
+            assert msg["content"].startswith("Yeah, oho") and not msg["ephemeral"]
+            assert fake.exchanges[token].callback_type == 5  # deferred first
+            token = await fake.interact("compose", [opt("notes", 500, "int")])
+            msg = await fake.reply(token)
+            assert [f["filename"].rsplit(".", 1)[1] for f in msg["files"]][:2] == ["mid", "png"]
+            token = await fake.interact("retrain", subcommand="music")
+            msg = await fake.reply(token)
+            assert msg["ephemeral"] and "Only admins" in msg["content"]
+        finally:
+            await stop_bot(fake, bot, runner)
+
+    asyncio.run(scenario())
+
+
+def test_real_models_end_to_end(monkeypatch, tmp_path):
+    """The shipped checkpoints behind the real client: replies, a burst under a steady heartbeat, bad input, admin."""
+    import sys
+
+    from bot.app import load_generator
+    from bot.retrain import RetrainManager
+    from generators.cli import checkpoint_root
+    from generators.music.midi_io import midi_bytes_to_notes
+
+    from .fake_discord import HEARTBEAT_MS
+    from .fake_trainer import FAKE_TRAINER
+
+    generators = {m: load_generator(m, checkpoint_root() / m) for m in ("lyrics", "music")}
+    commands = Commands(generators, JobQueue(workers=2, queue_depth=200, user_max_jobs=50, user_cooldown_s=0))
+    trainer = tmp_path / "trainer.py"
+    trainer.write_text(FAKE_TRAINER)
+    (tmp_path / "music").mkdir()
+    (tmp_path / "music" / "mode").write_text("ok")
+    swapped = {}
+    commands.retrainer = RetrainManager(tmp_path / "data", {"music": tmp_path / "music" / "mode"}, tmp_path,
+                                        lambda m, p: f"gen:{p.name}", lambda m, g: swapped.setdefault(m, g),
+                                        trainer=[sys.executable, str(trainer)])
+
+    async def scenario():
+        fake, bot, runner = await start_bot(monkeypatch, commands)
+        try:
+            token = await fake.interact("lyrics", [opt("seed", "Yeah, oho", "str"), opt("temp", 0.5, "float")])
+            msg = await fake.reply(token)
+            assert msg["content"].startswith("Yeah, oho") and "rng_seed" in msg["content"]
+
+            token = await fake.interact("compose", [opt("notes", 500, "int")])
+            msg = await fake.reply(token, timeout=120)
+            midi = next(f for f in msg["files"] if f["filename"].endswith(".mid"))
+            assert len(midi_bytes_to_notes(midi["data"])) >= 500
+
+            token = await fake.interact("retrain", user_id=600, admin=False, subcommand="music")
+            refused = await fake.reply(token)
+            assert refused["ephemeral"] and "Only admins" in refused["content"]
+            token = await fake.interact("retrain", user_id=601, admin=True, subcommand="music")
+            ex = fake.exchanges[token]
+            await asyncio.wait_for(ex.done.wait(), 60)  # the follow-up that reports the outcome
+            assert "now serving" in ex.messages[-1]["content"] and swapped["music"].startswith("gen:v")
+
+            # A burst of users at once: every one answered, the heartbeat keeps its rhythm.
+            beats_before = len(fake.heartbeats)
+            tokens = [await fake.interact("lyrics", [opt("seed", f"line {i}", "str"), opt("length", 200, "int")],
+                                          user_id=700 + i) for i in range(20)]
+            tokens.append(await fake.interact("compose", [opt("notes", 200, "int")], user_id=800))
+            replies = await asyncio.gather(*(fake.reply(t, timeout=120) for t in tokens))
+            assert all(not r["ephemeral"] for r in replies)
+            assert all(fake.exchanges[t].acked_at - fake.exchanges[t].sent_at < 3.0 for t in tokens)
+            beats = fake.heartbeats[max(0, beats_before - 1):]
+            gaps = [b - a for a, b in zip(beats, beats[1:])]
+            assert gaps and max(gaps) < 2 * HEARTBEAT_MS / 1000
+
+            # Bad input is answered with an error, ephemerally, and the bot keeps serving.
+            for options in ([opt("seed", "x" * 5000, "str")], [opt("seed", "bin\x00ary", "str")],
+                            [opt("temp", 9.0, "float")], [opt("length", 10**6, "int")]):
+                token = await fake.interact("lyrics", options, user_id=900)
+                err = await fake.reply(token)
+                assert err["ephemeral"] and err["content"].startswith("⚠️")
+            token = await fake.interact("lyrics", [opt("seed", "Still here", "str")], user_id=901)
+            assert (await fake.reply(token))["content"].startswith("Still here")
+        finally:
+            await stop_bot(fake, bot, runner)
+
+    asyncio.run(scenario())
