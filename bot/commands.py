@@ -283,7 +283,9 @@ class Commands:
             unit = getattr(gen, "unit", "token")
             loss = m.get(f"val_loss_nats_per_{unit}")
             corpus = m.get("corpus", {})
-            lines.append(f"- `{model}`: trained {m.get('date', '?')} on {corpus.get('path', '?')}"
+            version = self.retrainer.current(model).name if self.retrainer is not None else "shipped"
+            version = "shipped" if version == model else version
+            lines.append(f"- `{model}` ({version}): trained {m.get('date', '?')} on {corpus.get('path', '?')}"
                          + (f", validation loss {loss:.3f} nats/{unit}" if isinstance(loss, (int, float)) else ""))
         for model in MODELS:
             job = self.retrainer.running(model) if self.retrainer is not None else None

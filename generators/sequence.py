@@ -108,7 +108,7 @@ class SequenceGenerator:
 
         model, fit = fit_model(build, config, train_ds, steps, val_ds, epochs=epochs, minutes=minutes,
                                progress=progress, targets_per_step=config.batch_size * per_window,
-                               on_improve=on_improve)
+                               on_improve=on_improve, unit=cls.unit)
         gen = cls(kind, model, vocab, config)
         checkpoint.quantize_weights(model)
         val_loss = float(model.evaluate(val_ds, verbose=0))  # the loss of the weights as stored

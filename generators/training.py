@@ -63,7 +63,8 @@ def emit(progress: str, event: dict) -> None:
 class _Supervisor:
     """Keras callback logic: best weights, early stopping, time budget, progress lines."""
 
-    def __init__(self, *, patience, minutes, max_epochs, steps_per_epoch, targets_per_step, progress, on_improve):
+    def __init__(self, *, patience, minutes, max_epochs, steps_per_epoch, targets_per_step, progress, on_improve,
+                 unit="token"):
         from .tf_runtime import keras
 
         outer = self
@@ -84,7 +85,7 @@ class _Supervisor:
         self.callback = Callback()
         self.patience, self.max_epochs = patience, max_epochs
         self.steps_per_epoch, self.targets_per_step = steps_per_epoch, targets_per_step
-        self.progress, self.on_improve = progress, on_improve
+        self.progress, self.on_improve, self.unit = progress, on_improve, unit
         self.start = time.monotonic()
         self.deadline = None if minutes is None else self.start + minutes * 60
         self.minutes = minutes
@@ -125,7 +126,7 @@ class _Supervisor:
             eta_text = "" if eta is None else f", ETA {eta / 60:.1f} min"
             mark = " (best)" if improved else ""
             print(
-                f"epoch {epoch + 1}/{self.max_epochs}: loss {loss:.4f}, val_loss {val:.4f} nats/char{mark}, "
+                f"epoch {epoch + 1}/{self.max_epochs}: loss {loss:.4f}, val_loss {val:.4f} nats/{self.unit}{mark}, "
                 f"{elapsed / 60:.1f} min{eta_text}",
                 file=sys.stderr, flush=True,
             )
@@ -149,6 +150,7 @@ def fit_model(
     progress: str = "bar",
     targets_per_step: int,
     on_improve: Callable[[object, dict], None] | None = None,
+    unit: str = "token",
 ):
     """Build (inside the strategy scope), compile and train; return ``(model_with_best_weights, FitResult)``."""
     from .tf_runtime import keras
@@ -163,7 +165,7 @@ def fit_model(
         )
     sup = _Supervisor(
         patience=cfg.patience, minutes=minutes, max_epochs=max_epochs, steps_per_epoch=train_steps,
-        targets_per_step=targets_per_step, progress=progress, on_improve=on_improve,
+        targets_per_step=targets_per_step, progress=progress, on_improve=on_improve, unit=unit,
     )
     callbacks = [sup.callback]
     if cfg.lr_patience:
