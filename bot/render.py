@@ -28,9 +28,9 @@ def piano_roll_png(notes, tempo: float, steps_per_quarter: int = 4) -> bytes:
     fig = Figure(figsize=(10, 3.2), dpi=100)
     ax = fig.add_subplot()
     step_s = 60.0 / tempo / steps_per_quarter
-    for n in notes:
-        ax.broken_barh([(n.onset * step_s, n.duration * step_s)], (n.pitch - 0.4, 0.8), color="#3b6ea5")
-    if notes:
+    if notes:  # one vectorised call: a bar per note
+        ax.barh([n.pitch for n in notes], [n.duration * step_s for n in notes],
+                left=[n.onset * step_s for n in notes], height=0.8, color="#3b6ea5")
         ax.set_ylim(min(n.pitch for n in notes) - 2, max(n.pitch for n in notes) + 2)
         ax.set_xlim(0, max(n.onset + n.duration for n in notes) * step_s)
     ax.set_xlabel("seconds")
