@@ -30,27 +30,15 @@ def _ids(name: str) -> frozenset[int]:
     return frozenset(out)
 
 
-def _int(name: str, default: int, minimum: int, maximum: int) -> int:
+def _number(name: str, default, minimum, maximum, kind=int):
+    """An int (or float) setting within [minimum, maximum]; empty means the default."""
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
     try:
-        value = int(raw)
+        value = kind(raw)
     except ValueError:
-        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
-    if not minimum <= value <= maximum:
-        raise SettingsError(f"{name} must be between {minimum} and {maximum}, got {value}")
-    return value
-
-
-def _float(name: str, default: float, minimum: float, maximum: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+        raise SettingsError(f"{name} must be {'an integer' if kind is int else 'a number'}, got {raw!r}") from None
     if not minimum <= value <= maximum:
         raise SettingsError(f"{name} must be between {minimum} and {maximum}, got {value}")
     return value
@@ -101,9 +89,9 @@ class Settings:
             music_corpus_dir=_path("MUSIC_CORPUS_DIR", data_dir / "music"),
             text_corpus=_path("TEXT_CORPUS", data_dir / "text.txt"),
             lyrics_corpus=_path("LYRICS_CORPUS", data_dir / "lyrics.txt"),
-            generation_workers=_int("GENERATION_WORKERS", os.cpu_count() or 2, 1, 64),
-            queue_depth=_int("BOT_QUEUE_DEPTH", 32, 1, 10_000),
-            user_max_jobs=_int("BOT_USER_MAX_JOBS", 2, 1, 100),
-            user_cooldown_s=_float("BOT_USER_COOLDOWN_S", 2.0, 0.0, 3600.0),
+            generation_workers=_number("GENERATION_WORKERS", os.cpu_count() or 2, 1, 64),
+            queue_depth=_number("BOT_QUEUE_DEPTH", 32, 1, 10_000),
+            user_max_jobs=_number("BOT_USER_MAX_JOBS", 2, 1, 100),
+            user_cooldown_s=_number("BOT_USER_COOLDOWN_S", 2.0, 0.0, 3600.0, kind=float),
             output_dir=_path("BOT_OUTPUT_DIR", Path("out")),
         )
