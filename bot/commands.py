@@ -173,7 +173,7 @@ class Commands:
                       tempo: int | None = None, instrument: str | None = None, primer: str | None = None,
                       rng_seed: int | None = None) -> Reply:
         """`/compose`: a MIDI file, its piano roll, a summary, and an audio preview where FluidSynth is installed."""
-        from .render import piano_roll_png, render_audio
+        from .render import piano_roll_png, preview_midi, render_audio
 
         opts = OPTIONS["compose"]
         notes, temp, tempo, instrument, primer, rng_seed = (
@@ -186,7 +186,7 @@ class Commands:
         def work():
             r = gen.generate(notes, temperature=temp, tempo=tempo, instrument=instrument,
                              primer=None if primer.strip().lower() in ("", "random") else primer, rng_seed=rng_seed)
-            return r, piano_roll_png(r.notes, r.tempo), render_audio(r.midi)
+            return r, piano_roll_png(r.notes, r.tempo), render_audio(preview_midi(r))
 
         result, png, audio = await self._generate(inv, "compose", work)
         stem = f"compose-{result.rng_seed}"

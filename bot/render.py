@@ -1,6 +1,6 @@
 """Files a `/compose` reply carries besides the MIDI: a piano-roll PNG and, where possible, audio.
 
-The audio preview needs FluidSynth and a General MIDI SoundFont (on Debian:
+The audio preview (the first 30 seconds) needs FluidSynth and a General MIDI SoundFont (on Debian:
 ``apt-get install fluidsynth fluid-soundfont-gm``); without them it is skipped
 and the rest of the reply is unchanged.
 """
@@ -39,6 +39,21 @@ def piano_roll_png(notes, tempo: float, steps_per_quarter: int = 4) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
+
+
+PREVIEW_SECONDS = 30.0
+
+
+def preview_midi(result, seconds: float = PREVIEW_SECONDS, steps_per_quarter: int = 4) -> bytes:
+    """The opening ``seconds`` of a generated piece as MIDI, for a quick audio preview."""
+    from generators.music.midi_io import notes_to_midi_bytes
+
+    step_s = 60.0 / result.tempo / steps_per_quarter
+    notes = [n for n in result.notes if n.onset * step_s < seconds]
+    if len(notes) == len(result.notes):
+        return result.midi
+    return notes_to_midi_bytes(notes, steps_per_quarter=steps_per_quarter, tempo=result.tempo,
+                               program=getattr(result, "program", 0))
 
 
 def soundfont() -> str | None:
