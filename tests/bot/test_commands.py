@@ -162,4 +162,5 @@ def test_console_session_writes_attachments(commands, tmp_path):
     text = out.getvalue()
     assert text.startswith("Yeah, oho") and "[attachment]" in text and "/compose" in text
     assert errors == 1
-    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".mid", ".png"]
+    suffixes = {p.suffix for p in tmp_path.iterdir()}
+    assert {".mid", ".png"} <= suffixes <= {".mid", ".png", ".ogg"}  # .ogg where FluidSynth is installed
