@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import sys
 
@@ -61,15 +62,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="use the local console instead of Discord (the default when DISCORD_TOKEN is unset)")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
-    configure_logging(logging.DEBUG if args.verbose else logging.WARNING if args.console else logging.INFO)
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     console = args.console or settings.discord_token is None
+    configure_logging(logging.DEBUG if args.verbose else logging.WARNING if console else logging.INFO)
     if console and not args.console:
         print("DISCORD_TOKEN is not set: using the local console (type /help).", file=sys.stderr)
+    if console:  # one local operator: the per-user cooldown is for Discord crowds
+        settings = dataclasses.replace(settings, user_cooldown_s=0.0)
     commands = build_commands(settings)
     if not console:
         from .discord_app import run

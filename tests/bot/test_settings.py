@@ -45,3 +45,17 @@ def test_startup_stops_with_one_line_naming_the_setting(monkeypatch, capsys):
     assert main(["--console"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "GENERATION_WORKERS" in err[0]
+
+
+def test_console_main_answers_piped_commands_without_cooldown(monkeypatch, capsys, tmp_path):
+    import io
+    import sys
+
+    from bot.app import main
+
+    monkeypatch.setenv("BOT_OUTPUT_DIR", str(tmp_path))
+    monkeypatch.setattr(sys, "stdin", io.StringIO('/lyrics seed:"Yeah, oho" length:50\n/lyrics seed:"Again" length:50\n'))
+    assert main([]) == 0
+    out = capsys.readouterr()
+    assert "using the local console" in out.err
+    assert out.out.startswith("Yeah, oho") and "\nAgain" in out.out and "Slow down" not in out.out
