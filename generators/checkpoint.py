@@ -29,7 +29,6 @@ import numpy as np
 from .errors import CheckpointError
 
 FORMAT = 1
-FILES = ("config.json", "vocab.json", "metrics.json", "weights.npz")
 
 
 @dataclass

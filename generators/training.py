@@ -63,8 +63,7 @@ def emit(progress: str, event: dict) -> None:
 class _Supervisor:
     """Keras callback logic: best weights, early stopping, time budget, progress lines."""
 
-    def __init__(self, *, patience, minutes, max_epochs, steps_per_epoch, targets_per_step, progress, on_improve,
-                 unit="token"):
+    def __init__(self, *, patience, minutes, max_epochs, progress, on_improve, unit="token"):
         from .tf_runtime import keras
 
         outer = self
@@ -84,7 +83,6 @@ class _Supervisor:
 
         self.callback = Callback()
         self.patience, self.max_epochs = patience, max_epochs
-        self.steps_per_epoch, self.targets_per_step = steps_per_epoch, targets_per_step
         self.progress, self.on_improve, self.unit = progress, on_improve, unit
         self.start = time.monotonic()
         self.deadline = None if minutes is None else self.start + minutes * 60
@@ -164,8 +162,8 @@ def fit_model(
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         )
     sup = _Supervisor(
-        patience=cfg.patience, minutes=minutes, max_epochs=max_epochs, steps_per_epoch=train_steps,
-        targets_per_step=targets_per_step, progress=progress, on_improve=on_improve, unit=unit,
+        patience=cfg.patience, minutes=minutes, max_epochs=max_epochs, progress=progress, on_improve=on_improve,
+        unit=unit,
     )
     callbacks = [sup.callback]
     if cfg.lr_patience:

@@ -128,7 +128,7 @@ class MusicGenerator(SequenceGenerator):
             for name, reason in loaded.skipped:
                 print(f"  skipped {name}: {reason}", file=sys.stderr)
         codec = EventCodec(max_duration=config.max_duration, max_wait=config.max_wait)
-        train_pieces, val_pieces = split_pieces(loaded.pieces, config.val_fraction, codec)
+        train_pieces, val_pieces = split_pieces(loaded.pieces, config.val_fraction)
         train_tokens = [codec.encode(n) for n in augment(train_pieces, config.augment)]
         val_tokens = [codec.encode(p.notes) for p in val_pieces]
         if init_from is None:
@@ -265,7 +265,7 @@ class MusicGenerator(SequenceGenerator):
                 "corpus_stats": mean_stats([p.notes for p in loaded.pieces]), "generated_stats": mean_stats(generated)}
 
 
-def split_pieces(pieces: list[Piece], val_fraction: float, codec: EventCodec) -> tuple[list[Piece], list[Piece]]:
+def split_pieces(pieces: list[Piece], val_fraction: float) -> tuple[list[Piece], list[Piece]]:
     """Hold out whole pieces at the end (about ``val_fraction`` of the notes); one piece is split in two."""
     if len(pieces) == 1:
         notes = pieces[0].notes

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import io
-import json
 
-import pytest
 
 from bot.commands import Commands
 from bot.discord_app import GhostwriterBot

@@ -20,7 +20,7 @@ def make_piece(seed: int, tonic: int = 60) -> list[Note]:
     """Melody over chords, with rests and varied durations."""
     rnd = random.Random(seed)
     notes, t = [], 0
-    for bar in range(8):
+    for _bar in range(8):
         root = tonic + SCALE[rnd.choice([0, 3, 4, 5])] - 12
         notes += [Note(t, root, 16), Note(t, root + 4, 16), Note(t, root + 7, 16)]
         beat = t

@@ -2,7 +2,6 @@ import pytest
 
 from generators.errors import GenerationError
 from generators.music.generator import MusicGenerator, augment, resolve_instrument, split_pieces
-from generators.music.encoder import EventCodec
 from generators.music.midi_io import midi_bytes_to_notes, notes_to_midi_bytes
 from generators.music.stats import piece_stats
 
@@ -72,7 +71,7 @@ def test_split_and_augment(midi_corpus):
     from generators.music.corpus import Piece
 
     pieces = [Piece(f"p{i}", str(i), make_piece(i, t)) for i, t in enumerate([60, 62, 67, 65])]
-    train, val = split_pieces(pieces, 0.2, EventCodec())
+    train, val = split_pieces(pieces, 0.2)
     assert train and val and len(train) + len(val) == 4 and val[-1].name == "p3"
     assert len(augment(train, "none")) == len(train)
     assert len(augment(train, "all-keys")) == 12 * len(train)
