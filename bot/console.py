@@ -126,8 +126,10 @@ def show(reply: Reply, out_dir: Path, out: TextIO) -> None:
     out.flush()
 
 
-async def run_console(commands: Commands, out_dir: Path, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout) -> int:
+async def run_console(commands: Commands, out_dir: Path, stdin: TextIO | None = None, out: TextIO | None = None) -> int:
     """Read commands until end of input; returns the number of lines answered with an error."""
+    stdin = stdin if stdin is not None else sys.stdin  # looked up now: sys.stdin may have been replaced
+    out = out if out is not None else sys.stdout
     interactive = stdin.isatty()
     errors = 0
     loop = asyncio.get_running_loop()
