@@ -245,7 +245,7 @@ class Commands:
         await started.wait()
         if t.done():  # refused before starting
             return Reply(t.result(), ephemeral=True)
-        budget = f"{minutes:g} min" if minutes else f"{epochs} epochs" if epochs else "until early stopping"
+        budget = f"{minutes:g} min" if minutes else f"{epochs} epoch{'s' if epochs != 1 else ''}" if epochs else "until early stopping"
         return Reply(f"Retraining `{model}` on the team corpus ({budget}). The current model keeps serving meanwhile.")
 
     async def corpus_add(self, inv: Invocation, model: str, uploads: list[tuple[str, bytes]]) -> Reply:
