@@ -32,7 +32,7 @@ from common import REPO, predict_loop, timed_fit
 import numpy as np  # noqa: E402
 
 from generators.config import CharConfig, preset  # noqa: E402
-from generators.data import read_text_corpus, seq2seq_dataset, window_dataset  # noqa: E402
+from generators.data import dataset_for, read_text_corpus  # noqa: E402
 from generators.model import build_model  # noqa: E402
 from generators.sampling import SamplingOptions, generate_tokens, make_rng, sample  # noqa: E402
 from generators.stepper import LSTMStepper, StepperWeights  # noqa: E402
@@ -58,12 +58,8 @@ def train_throughput(cfg: CharConfig, vocab_size: int, ids: np.ndarray, steps: i
     """Supervised targets per second of ``fit`` on ``steps`` batches (after a warm-up)."""
     from generators.tf_runtime import keras
 
-    if cfg.objective == "window":
-        ds, _ = window_dataset(ids, cfg.seq_len, cfg.window_step, cfg.batch_size, train=True)
-        per_step = cfg.batch_size
-    else:
-        ds, _ = seq2seq_dataset(ids, cfg.seq_len, cfg.batch_size, train=True)
-        per_step = cfg.batch_size * cfg.seq_len
+    ds, _ = dataset_for(cfg, ids, train=True)
+    per_step = cfg.batch_size * (1 if cfg.objective == "window" else cfg.seq_len)
     model = build_model(cfg, vocab_size)
     model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate, global_clipnorm=cfg.clipnorm),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))

@@ -126,12 +126,15 @@ def window_dataset(ids: np.ndarray, seq_len: int, step: int, batch_size: int, *,
     return ds.prefetch(tf.data.AUTOTUNE), -(-len(starts) // batch_size)
 
 
+def dataset_for(cfg, ids: np.ndarray, *, train: bool, seed: int = 0):
+    """``(dataset, steps)`` for the config's objective (see :func:`seq2seq_dataset`, :func:`window_dataset`)."""
+    if cfg.objective == "window":
+        return window_dataset(ids, cfg.seq_len, cfg.window_step, cfg.batch_size, train=train, seed=seed)
+    return seq2seq_dataset(ids, cfg.seq_len, cfg.batch_size, train=train, seed=seed)
+
+
 def training_datasets(cfg, train_ids: np.ndarray, val_ids: np.ndarray, seed: int = 0):
     """``(train_ds, train_steps, val_ds)`` for the config's objective."""
-    if cfg.objective == "window":
-        train_ds, steps = window_dataset(train_ids, cfg.seq_len, cfg.window_step, cfg.batch_size, train=True, seed=seed)
-        val_ds, _ = window_dataset(val_ids, cfg.seq_len, cfg.window_step, cfg.batch_size, train=False)
-    else:
-        train_ds, steps = seq2seq_dataset(train_ids, cfg.seq_len, cfg.batch_size, train=True, seed=seed)
-        val_ds, _ = seq2seq_dataset(val_ids, cfg.seq_len, cfg.batch_size, train=False)
+    train_ds, steps = dataset_for(cfg, train_ids, train=True, seed=seed)
+    val_ds, _ = dataset_for(cfg, val_ids, train=False)
     return train_ds, max(steps, 1), val_ds

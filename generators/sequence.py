@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from . import checkpoint
-from .data import seq2seq_dataset, training_datasets, window_dataset
+from .data import dataset_for, training_datasets
 from .errors import CheckpointError, ConfigError
 
 #: Config fields that define the network; fine-tuning must keep them.
@@ -133,11 +133,7 @@ class SequenceGenerator:
         """Mean cross-entropy in nats per token over ``ids``, in windows of the config's length."""
         from .tf_runtime import keras
 
-        cfg = self.config
-        if cfg.objective == "window":
-            ds, _ = window_dataset(ids, cfg.seq_len, cfg.window_step, cfg.batch_size, train=False)
-        else:
-            ds, _ = seq2seq_dataset(ids, cfg.seq_len, cfg.batch_size, train=False)
+        ds, _ = dataset_for(self.config, ids, train=False)
         self.model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         return float(self.model.evaluate(ds, verbose=0))
 
