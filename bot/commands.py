@@ -70,7 +70,11 @@ OPTIONS: dict[str, dict[str, Option]] = {
         Option("length", int, "characters to write", 400, 50, 2000),
         RNG)},
     "compose": {o.name: o for o in (
-        Option("notes", int, "notes to write (each note of a chord counts)", 500, 1, 2000),
+        Option("notes", int, "notes to write (each note of a chord counts); default 500", None, 1, 2000),
+        Option("bars", int, "or: bars of 4/4 to write", None, 1, 200),
+        Option("seconds", float, "or: seconds of music to write", None, 1, 600),
+        Option("key", str, "key, e.g. 'D minor', 'F#', 'Bb major' (default: the primer's or random)", "random",
+               max_length=30),
         Option("temp", float, "temperature: low is safe, high is wild", 0.9, 0.1, 2.0),
         Option("tempo", int, "tempo in BPM", 120, 20, 300),
         Option("instrument", str, "General MIDI instrument name or number", "piano", max_length=40),
@@ -171,20 +175,26 @@ class Commands:
 
     async def compose(self, inv: Invocation, notes: int | None = None, temp: float | None = None,
                       tempo: int | None = None, instrument: str | None = None, primer: str | None = None,
-                      rng_seed: int | None = None) -> Reply:
+                      rng_seed: int | None = None, key: str | None = None, bars: int | None = None,
+                      seconds: float | None = None) -> Reply:
         """`/compose`: a MIDI file, its piano roll, a summary, and an audio preview where FluidSynth is installed."""
         from .render import piano_roll_png, preview_midi, render_audio
 
         opts = OPTIONS["compose"]
-        notes, temp, tempo, instrument, primer, rng_seed = (
-            opts[n].check(v) for n, v in (("notes", notes), ("temp", temp), ("tempo", tempo),
-                                          ("instrument", instrument), ("primer", primer), ("rng_seed", rng_seed)))
+        notes, bars, seconds, key, temp, tempo, instrument, primer, rng_seed = (
+            opts[n].check(v) for n, v in (("notes", notes), ("bars", bars), ("seconds", seconds), ("key", key),
+                                          ("temp", temp), ("tempo", tempo), ("instrument", instrument),
+                                          ("primer", primer), ("rng_seed", rng_seed)))
         if primer.strip().lower().endswith((".mid", ".midi")):
             raise UserError("`primer` must be 'random' or notes like `C4 E4 G4 C5`")
+        given = [name for name, v in (("notes", notes), ("bars", bars), ("seconds", seconds)) if v is not None]
+        if len(given) > 1:
+            raise UserError(f"give one length: `notes`, `bars` or `seconds` (got {' and '.join(given)})")
         gen = self.generator("music")
 
         def work():
-            r = gen.generate(notes, temperature=temp, tempo=tempo, instrument=instrument,
+            r = gen.generate(notes, bars=bars, seconds=seconds, key=key, temperature=temp, tempo=tempo,
+                             instrument=instrument,
                              primer=None if primer.strip().lower() in ("", "random") else primer, rng_seed=rng_seed)
             return r, piano_roll_png(r.notes, r.tempo), render_audio(preview_midi(r))
 
@@ -304,7 +314,7 @@ class Commands:
 HELP = """**Ghostwriter** writes lyrics, prose and music.
 - `/lyrics seed:"Yeah, oho" temp:0.5 length:400`: song lyrics that begin with the seed
 - `/text seed:"the truth is" temp:0.6`: prose in the style of the `text` model
-- `/compose notes:500 tempo:100 instrument:violin primer:"C4 E4 G4"`: a MIDI file, its piano roll and a summary
+- `/compose notes:500 key:"D minor" tempo:100 instrument:violin primer:"C4 E4 G4"` (or `bars:16`, `seconds:30` instead of `notes`): a MIDI file, its piano roll and a summary
 - `/status`: the models, the queue and any retraining
 - `/retrain music` (admins): retrain a model on the team corpus; `/retrain cancel music`, `/retrain rollback music`
 Every reply shows its `rng_seed`; pass it back (`rng_seed:1234`) to get the same result again.

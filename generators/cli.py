@@ -111,7 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--until-song-end", action="store_true", help="stop at the first blank line (a song boundary)")
     t.add_argument("--lines", type=_positive_int, help="stop after this many lines")
     m = g.add_argument_group("music")
-    m.add_argument("--notes", type=_positive_int, help="notes to generate, each note of a chord counted (default: 500)")
+    length = m.add_mutually_exclusive_group()
+    length.add_argument("--notes", type=_positive_int, help="notes to generate, each note of a chord counted (default: 500)")
+    length.add_argument("--bars", type=_positive_int, help="or: bars of 4/4 to generate")
+    length.add_argument("--seconds", type=_positive_float, help="or: seconds of music to generate at --tempo")
+    m.add_argument("--key", help="key of the piece, e.g. 'D minor', 'F#', 'Bb major' (default: the primer's, or random)")
     m.add_argument("--tempo", type=_positive_float, help="tempo in BPM (default: 120)")
     m.add_argument("--instrument", help="General MIDI instrument name or program number 0-127 (default: piano)")
     m.add_argument("--primer", help="'random' (a corpus excerpt, default), a .mid file, or notes like 'C4 E4 G4 C5'")
@@ -122,7 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--corpus", type=Path, help="text, lyrics: UTF-8 file (required); music: folder of .mid files")
     e.add_argument("--checkpoint", type=Path, help="checkpoint folder (default: $CHECKPOINT_DIR/MODEL)")
     e.add_argument("--pieces", type=_positive_int, default=10, help="music: generated pieces to compare (default: 10)")
-    e.add_argument("--notes", type=_positive_int, default=300, help="music: notes per generated piece (default: 300)")
+    e.add_argument("--notes", type=_positive_int, default=500, help="music: notes per generated piece (default: 500)")
+    e.add_argument("--temp", type=_float, help="music: sampling temperature of the generated pieces (default: 0.9)")
+    e.add_argument("--rng-seed", type=_non_negative_int, default=1, help="music: RNG seed of the first piece (default: 1)")
+    e.add_argument("--split", choices=("all", "val", "train"), default="all",
+                   help="music: score all pieces, or the held-out (val) or training pieces of the model's split")
     return parser
 
 
@@ -186,11 +194,15 @@ def _cmd_train(args) -> int:
 
 def _cmd_generate(args) -> int:
     _only_for(args, TEXT_MODELS, "--seed", "--length", "--until-song-end", "--lines")
-    _only_for(args, ("music",), "--notes", "--tempo", "--instrument", "--primer", "--out")
+    _only_for(args, ("music",), "--notes", "--bars", "--seconds", "--key", "--tempo", "--instrument", "--primer",
+              "--out")
     gen = _load(args)
     if args.model == "music":
+        from .music.generator import DEFAULT_TEMPERATURE
+
         result = gen.generate(
-            args.notes or 500, temperature=0.9 if args.temp is None else args.temp, top_k=args.top_k,
+            args.notes, bars=args.bars, seconds=args.seconds, key=args.key,
+            temperature=DEFAULT_TEMPERATURE if args.temp is None else args.temp, top_k=args.top_k,
             top_p=args.top_p, rng_seed=args.rng_seed, tempo=args.tempo or 120.0, instrument=args.instrument,
             primer=args.primer,
         )
@@ -222,12 +234,19 @@ def _cmd_evaluate(args) -> int:
         raise ConfigError(f"evaluate {args.model} needs --corpus FILE (a UTF-8 text file)")
     gen = _load(args)
     if args.model == "music":
-        r = gen.evaluate(args.corpus, pieces=args.pieces, notes=args.notes)
-        print(f"{args.corpus or 'bach chorales'}: {r['nats_per_event']:.4f} nats/event, {r['bits_per_event']:.4f} "
-              f"bits/event over {r['events']} events ({r['unknown_events']} not in the vocabulary); {r['corpus_summary']}")
-        keys = [k for k in r["corpus_stats"] if k not in ("notes", "pieces")]
+        from .music.generator import DEFAULT_TEMPERATURE
+
+        temp = DEFAULT_TEMPERATURE if args.temp is None else args.temp
+        r = gen.evaluate(args.corpus, pieces=args.pieces, notes=args.notes, temperature=temp, rng_seed=args.rng_seed,
+                         split=args.split)
+        print(f"{args.corpus or 'bach chorales'} ({r['split']}: {r['pieces']} pieces, {r['notes']} notes): "
+              f"{r['nats_per_note']:.4f} nats/note, {r['nats_per_event']:.4f} nats/event "
+              f"({r['bits_per_event']:.4f} bits/event) over {r['events']} events "
+              f"({r['unknown_events']} not in the vocabulary); {r['corpus_summary']}")
+        print(f"statistics: opening {args.notes} notes of each corpus piece vs {args.pieces} generated pieces of "
+              f"{args.notes} notes (temperature {temp:g}, RNG seeds {args.rng_seed}-{args.rng_seed + args.pieces - 1})")
         print(f"{'statistic':24s} {'corpus':>10s} {'generated':>10s}")
-        for k in keys:
+        for k in STAT_ROWS:
             print(f"{k:24s} {r['corpus_stats'][k]:>10} {r['generated_stats'][k]:>10}")
         print(f"{'pieces':24s} {r['corpus_stats'].get('pieces', 0):>10} {r['generated_stats'].get('pieces', 0):>10}")
         return 0
@@ -236,6 +255,11 @@ def _cmd_evaluate(args) -> int:
           f"over {r['chars']} characters ({r['unknown_chars']} not in the vocabulary)")
     return 0
 
+
+#: The rows `evaluate music` prints (see generators/music/stats.py; collapsed: pieces with a collapsed
+#: quarter; longest_repeat: the largest over pieces; the rest: means).
+STAT_ROWS = ("scale_consistency", "local_scale_consistency", "pitch_class_entropy", "polyphony", "quarter_shift",
+             "collapsed", "distinct_4gram_share", "longest_repeat")
 
 COMMANDS = {"train": _cmd_train, "generate": _cmd_generate, "evaluate": _cmd_evaluate}
 

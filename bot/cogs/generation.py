@@ -34,11 +34,15 @@ def write_command(model: str, description: str) -> app_commands.Command:
 
 
 @app_commands.command(description="A piece of music: MIDI file, piano roll and summary")
-@app_commands.describe(notes=C["notes"].description, temp=C["temp"].description, tempo=C["tempo"].description,
+@app_commands.describe(notes=C["notes"].description, bars=C["bars"].description, seconds=C["seconds"].description,
+                       key=C["key"].description, temp=C["temp"].description, tempo=C["tempo"].description,
                        instrument=C["instrument"].description, primer=C["primer"].description,
                        rng_seed=C["rng_seed"].description)
 async def compose(interaction: discord.Interaction,
-                  notes: app_commands.Range[int, 1, 2000] = 500,
+                  notes: Optional[app_commands.Range[int, 1, 2000]] = None,
+                  bars: Optional[app_commands.Range[int, 1, 200]] = None,
+                  seconds: Optional[app_commands.Range[float, 1, 600]] = None,
+                  key: app_commands.Range[str, 1, 30] = "random",
                   temp: app_commands.Range[float, 0.1, 2.0] = 0.9,
                   tempo: app_commands.Range[int, 20, 300] = 120,
                   instrument: app_commands.Range[str, 1, 40] = "piano",
@@ -46,7 +50,8 @@ async def compose(interaction: discord.Interaction,
                   rng_seed: Optional[app_commands.Range[int, 0, RNG_MAX]] = None):
     bot = interaction.client
     inv = bot.invocation(interaction)
-    await respond(interaction, lambda: bot.core.compose(inv, notes, temp, tempo, instrument, primer, rng_seed))
+    await respond(interaction, lambda: bot.core.compose(inv, notes, temp, tempo, instrument, primer, rng_seed,
+                                                        key=key, bars=bars, seconds=seconds))
 
 
 COMMANDS = (

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from ..config import ModelConfig
 from ..errors import ConfigError
 
-AUGMENT = ("none", "corpus-keys", "all-keys")
+AUGMENT = ("none", "corpus-keys", "all-keys", "normalize")
 
 
 @dataclass(frozen=True)
@@ -17,17 +17,21 @@ class MusicConfig(ModelConfig):
     steps_per_quarter: the quantization grid (4 = sixteenth notes).
     max_duration:      longest note, in steps (longer notes are shortened).
     max_wait:          longest single wait token; longer gaps use several.
-    augment:           transposition of the training pieces: ``none``,
-                       ``corpus-keys`` (to every key tonic found in the corpus) or
-                       ``all-keys`` (all 12 transpositions). Validation pieces
-                       are never transposed.
+    augment:           key handling: ``normalize`` (every piece, training and
+                       validation alike, is transposed so that its estimated key
+                       is C major or A minor; generation transposes the output
+                       to the requested key), or transposition augmentation of
+                       the training pieces with absolute pitches: ``none``,
+                       ``corpus-keys`` (to every key tonic found in the corpus)
+                       or ``all-keys`` (all 12 transpositions), validation pieces
+                       untransposed.
     """
 
     preset: str = "music"
     seq_len: int = 128
     embedding: int = 96
     layers: int = 2
-    units: int = 512
+    units: int = 384
     dropout: float = 0.3
     batch_size: int = 128
     val_fraction: float = 0.1
@@ -35,7 +39,7 @@ class MusicConfig(ModelConfig):
     steps_per_quarter: int = 4
     max_duration: int = 32
     max_wait: int = 16
-    augment: str = "corpus-keys"
+    augment: str = "normalize"
 
     def __post_init__(self) -> None:
         super().__post_init__()

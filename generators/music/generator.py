@@ -14,6 +14,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -22,11 +23,16 @@ from ..sampling import SamplingOptions, generate_tokens, make_rng
 from ..sequence import SequenceGenerator
 from .config import MUSIC, MusicConfig
 from .corpus import Piece, load_corpus
-from .encoder import END, START, EventCodec, EventVocab, Note, parse_note_list, resolve_overlaps
+from .encoder import END, START, EventCodec, EventVocab, Note, parse_note_list, parse_token, resolve_overlaps
 from .midi_io import notes_to_midi_bytes, read_midi_notes
-from .stats import estimate_key, key_name, transpose
+from .stats import (NORMAL_TONIC, estimate_key, format_key, normalizing_shift, parse_key, shift_between,
+                    transpose)
 
 MAX_NOTES = 20_000
+MAX_BARS = 1_000
+MAX_SECONDS = 3_600.0
+BEATS_PER_BAR = 4  # bars are 4/4
+DEFAULT_TEMPERATURE = 0.9
 PRIMER_EVENTS = 48  # events kept per stored primer excerpt
 STORED_PRIMERS = 64
 
@@ -46,26 +52,32 @@ class MusicResult:
     events: int
     seconds: float  # model time
     replaced: dict[str, list[str]] = field(default_factory=dict)
+    bars: float = 0.0  # length in 4/4 bars
+    training_data: str = ""
 
     def summary(self) -> str:
-        return (f"{self.note_count} notes, {self.seconds_of_music:.1f} s at {self.tempo:g} BPM, "
-                f"{self.instrument}, key {self.key}, RNG seed {self.rng_seed}")
+        trained = f", trained on {self.training_data}" if self.training_data else ""
+        return (f"{self.note_count} notes in {self.key}, {self.bars:g} bars ({self.seconds_of_music:.1f} s) at "
+                f"{self.tempo:g} BPM, {self.instrument}, RNG seed {self.rng_seed}{trained}")
 
 
 class MusicVocab(EventVocab):
     """The event vocabulary plus a few primer excerpts of the training corpus (so loading needs nothing else)."""
 
-    def __init__(self, tokens, primers: list[list[str]] | None = None):
+    def __init__(self, tokens, primers: list[list[str]] | None = None, primer_modes: list[str] | None = None):
         super().__init__(tokens)
         self.primers = primers or []
+        if primer_modes is None or len(primer_modes) != len(self.primers):  # older checkpoints: estimate
+            primer_modes = [estimate_key(EventCodec.decode(p))[1] for p in self.primers]
+        self.primer_modes = primer_modes
 
     def to_dict(self) -> dict:
-        return {**super().to_dict(), "primers": self.primers}
+        return {**super().to_dict(), "primers": self.primers, "primer_modes": self.primer_modes}
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "vocab.json") -> "MusicVocab":
         base = EventVocab.from_dict(data, source)
-        return cls(base.tokens, data.get("primers") or [])
+        return cls(base.tokens, data.get("primers") or [], data.get("primer_modes"))
 
 
 def resolve_instrument(instrument: str | int | None) -> tuple[int, str]:
@@ -130,53 +142,74 @@ class MusicGenerator(SequenceGenerator):
         codec = EventCodec(max_duration=config.max_duration, max_wait=config.max_wait)
         train_pieces, val_pieces = split_pieces(loaded.pieces, config.val_fraction)
         train_tokens = [codec.encode(n) for n in augment(train_pieces, config.augment)]
-        val_tokens = [codec.encode(p.notes) for p in val_pieces]
+        val_tokens = [codec.encode(model_space(p.notes, config.augment)[0]) for p in val_pieces]
         if init_from is None:
             known = EventVocab.from_tokens(t for piece in train_tokens + val_tokens for t in piece).tokens
         else:
             known = init_from.vocab.tokens  # fine-tuning keeps the index table
-        primers = _primer_excerpts([codec.encode(p.notes) for p in train_pieces], np.random.default_rng(seed))
-        vocab = MusicVocab(known, primers)
+        spaced = [model_space(p.notes, config.augment) for p in train_pieces]
+        primers, primer_modes = _primer_excerpts([codec.encode(n) for n, _, _ in spaced], [m for _, _, m in spaced],
+                                                 np.random.default_rng(seed))
+        vocab = MusicVocab(known, primers, primer_modes)
         train_ids, _ = vocab.encode_lenient(t for piece in train_tokens for t in piece)
         val_ids, _ = vocab.encode_lenient(t for piece in val_tokens for t in piece)
         corpus_metrics = {
             "path": loaded.source, "sha256": _corpus_digest(loaded.pieces), "files": len(loaded.pieces),
             "skipped": len(loaded.skipped), "notes": loaded.note_count, "train_pieces": len(train_pieces),
-            "val_pieces": len(val_pieces), "augment": config.augment,
+            "val_pieces": len(val_pieces), "val_piece_names": [p.name for p in val_pieces],
+            "val_notes": sum(len(p.notes) for p in val_pieces), "augment": config.augment,
+            "credit": corpus_credit(corpus),
         }
         return cls._fit("music", np.asarray(train_ids, np.int32), np.asarray(val_ids, np.int32), vocab, config,
                         corpus_metrics=corpus_metrics, epochs=epochs, minutes=minutes, out=out,
                         progress=progress, seed=seed, init_from=init_from)
 
     # -- generation --------------------------------------------------------
+    @property
+    def training_data(self) -> str:
+        """What the model was trained on, for summaries (from the checkpoint's metrics)."""
+        corpus = self.metrics.get("corpus", {})
+        name = corpus.get("credit") or Path(str(corpus.get("path") or "unknown corpus")).name
+        pieces = corpus.get("files")
+        return f"{name}, {pieces} pieces" if pieces else name
+
     def generate(
         self,
-        notes: int = 500,
+        notes: int | None = None,
         *,
-        temperature: float = 0.9,
+        bars: int | None = None,
+        seconds: float | None = None,
+        temperature: float = DEFAULT_TEMPERATURE,
         top_k: int | None = None,
         top_p: float | None = None,
         rng_seed: int | None = None,
         tempo: float = 120.0,
         instrument: str | int | None = None,
         primer: str | Path | None = None,
+        key: str | None = None,
     ) -> MusicResult:
-        """Generate exactly ``notes`` notes (each note of a chord counts) after a primer.
+        """Generate a piece after a primer, of ``notes`` notes (each note of a chord counts; default 500),
+        or ``bars`` bars of 4/4, or ``seconds`` seconds at ``tempo`` (only one of the three).
 
         ``primer``: ``None`` or ``"random"`` (an excerpt of the training corpus
         stored in the checkpoint, chosen with the RNG seed), a path to a MIDI
         file (its opening), or a note list like ``"C4 E4 G4 C5"``. The primer
         conditions the model but is not part of the output. Primer events the
         vocabulary lacks map to the nearest known ones (``result.replaced``).
+
+        ``key`` (``"D minor"``, ``"F#"``, ``"random"``): the key of the piece;
+        without it, the key of a note-list or MIDI primer, else a random one.
+        A key-normalised model composes in C major / A minor and the piece is
+        transposed; a model with absolute pitches has its output transposed
+        from the key it chose. A mode the primer does not share gives the
+        relative key (the same scale).
         """
         opts = SamplingOptions(temperature, top_k, top_p)
-        if not isinstance(notes, int) or isinstance(notes, bool) or not 1 <= notes <= MAX_NOTES:
-            raise GenerationError(f"notes must be between 1 and {MAX_NOTES}, got {notes!r}")
-        if not isinstance(tempo, (int, float)) or not 20 <= tempo <= 400:
-            raise GenerationError(f"tempo must be between 20 and 400 BPM, got {tempo!r}")
+        length = _length_in(notes, bars, seconds, tempo, self.config.steps_per_quarter)
         program, instrument_name = resolve_instrument(instrument)
         rng, rng_seed = make_rng(rng_seed)
-        primer_tokens, primer_desc = self._primer_tokens(primer, rng)
+        wanted = _parse_key_option(key)
+        primer_tokens, primer_desc, composed, target = self._primer_tokens(primer, rng, wanted)
         prime_ids, replaced = self.vocab.encode_lenient(primer_tokens)
 
         start = time.perf_counter()
@@ -184,9 +217,9 @@ class MusicGenerator(SequenceGenerator):
         blocked = np.zeros(len(self.vocab), np.float32)
         blocked[[self.vocab.index[START], self.vocab.index[END]]] = -np.inf  # a piece ends when it has its notes
         is_note = np.array([t.startswith("P") for t in self.vocab.tokens])
-        is_wait = np.array([t.startswith("W") for t in self.vocab.tokens])
+        waits = np.array([parse_token(t)[1] if t.startswith("W") else 0 for t in self.vocab.tokens])
         played: list[int] = []  # pitches sounded at the current onset: one note per pitch and onset
-        count = {"notes": 0}
+        count = {"notes": 0, "time": 0}
 
         def masked(logits: np.ndarray) -> np.ndarray:
             logits = logits + blocked
@@ -194,7 +227,7 @@ class MusicGenerator(SequenceGenerator):
             return logits
 
         def next_logits(token: int) -> np.ndarray:
-            if is_wait[token]:
+            if waits[token]:
                 played.clear()
             elif is_note[token]:
                 played.append(token)
@@ -202,71 +235,185 @@ class MusicGenerator(SequenceGenerator):
 
         def stop(token: int) -> bool:
             count["notes"] += int(is_note[token])
-            return count["notes"] >= notes
+            if count["notes"]:
+                count["time"] += int(waits[token])
+            if length.notes is not None:
+                return count["notes"] >= length.notes
+            return count["time"] >= length.steps or count["notes"] >= MAX_NOTES
 
-        tokens = generate_tokens(next_logits, masked(first), 50 * notes + 100, opts, rng, stop=stop)
-        seconds = time.perf_counter() - start
+        limit = 50 * (length.notes or MAX_NOTES) + 100
+        tokens = generate_tokens(next_logits, masked(first), limit, opts, rng, stop=stop)
+        seconds_taken = time.perf_counter() - start
         # Keep the duration state the primer left: decode primer + output, then drop the primer's notes.
         primer_notes = EventCodec.decode(self.vocab.decode(prime_ids))
         all_notes = EventCodec.decode(self.vocab.decode(prime_ids) + self.vocab.decode(tokens))
         out_notes = all_notes[len(primer_notes):]
         first_onset = min((n.onset for n in out_notes), default=0)
         out_notes = resolve_overlaps(n._replace(onset=n.onset - first_onset) for n in out_notes)  # start at the first note
-        if len(out_notes) != count["notes"]:
+        if length.steps is not None:  # bars or seconds: cut at the end, notes held past it end there
+            out_notes = [n._replace(duration=min(n.duration, length.steps - n.onset)) for n in out_notes
+                         if n.onset < length.steps]
+        elif len(out_notes) != count["notes"]:
             raise GenerationError("internal: generated note count mismatch")  # pragma: no cover
+        out_notes, key_label = self._to_key(out_notes, composed, target)
         spq = self.config.steps_per_quarter
         end_steps = max((n.onset + n.duration for n in out_notes), default=0)
+        if length.steps is not None:
+            end_steps = length.steps
         midi = notes_to_midi_bytes(out_notes, steps_per_quarter=spq, tempo=float(tempo), program=program)
         return MusicResult(
             midi=midi, notes=out_notes, note_count=len(out_notes),
             seconds_of_music=end_steps / spq * 60.0 / float(tempo), tempo=float(tempo), program=program,
-            instrument=instrument_name, key=key_name(out_notes), rng_seed=rng_seed, primer=primer_desc,
-            events=len(tokens), seconds=seconds, replaced=replaced,
+            instrument=instrument_name, key=key_label, rng_seed=rng_seed, primer=primer_desc,
+            events=len(tokens), seconds=seconds_taken, replaced=replaced,
+            bars=round(end_steps / (BEATS_PER_BAR * spq), 1), training_data=self.training_data,
         )
 
-    def _primer_tokens(self, primer, rng) -> tuple[list[str], str]:
+    @property
+    def normalized(self) -> bool:
+        return self.config.augment == "normalize"
+
+    @staticmethod
+    def _to_key(notes: list[Note], composed: tuple[int, str] | None, wanted: tuple[int, str] | None):
+        """Transpose the output from the key it was composed in to the wanted one; return it and its key's name.
+
+        ``composed``: the key a normalised model was steered to (C major / A minor), or None: then
+        it is estimated from the notes. A wanted mode other than the composed one gives its
+        relative key (the same scale).
+        """
+        tonic, mode = composed if composed is not None else estimate_key(notes)
+        if wanted is None:
+            return notes, format_key(tonic, mode)
+        target = wanted[0] if wanted[1] == mode else (wanted[0] + (3 if mode == "major" else -3)) % 12
+        shift = shift_between(tonic, target)
+        moved = transpose(notes, shift) or transpose(notes, shift + 12) or transpose(notes, shift - 12)
+        if moved is None:
+            raise GenerationError(f"cannot move this piece to {format_key(*wanted)} inside the MIDI range")
+        return moved, format_key(target, mode)
+
+    def _primer_tokens(self, primer, rng, wanted):
+        """``(tokens, description, composed, target)``: the primer as the model sees it, the key the
+        output will be composed in (None: estimate it from the output), and the key to move it to
+        (None: leave it): ``wanted``, else the primer's own key, else (a normalised model with a
+        corpus excerpt) a random tonic."""
         if primer is None or primer == "random":
-            if self.vocab.primers:
-                i = int(rng.integers(len(self.vocab.primers)))
-                return list(self.vocab.primers[i]), f"corpus excerpt #{i}"
-            return [START], "none"
+            if not self.vocab.primers:
+                return [START], "none", None, wanted
+            choices = list(range(len(self.vocab.primers)))
+            if wanted is not None:
+                choices = [i for i in choices if self.vocab.primer_modes[i] == wanted[1]] or choices
+            i = choices[int(rng.integers(len(choices)))]
+            tokens, desc = list(self.vocab.primers[i]), f"corpus excerpt #{i}"
+            if not self.normalized:
+                return tokens, desc, None, wanted
+            mode = self.vocab.primer_modes[i]
+            return tokens, desc, (NORMAL_TONIC[mode], mode), wanted or (int(rng.integers(12)), mode)
+        primer_notes, desc = self._primer_notes(primer)
+        tonic, mode = estimate_key(primer_notes)
+        if self.normalized:
+            primer_notes = transpose(primer_notes, shift_between(tonic, NORMAL_TONIC[mode])) or primer_notes
+        tokens = self.codec.encode(primer_notes)[:-1]  # no END: the piece goes on
+        if desc.startswith("MIDI"):
+            tokens = tokens[: PRIMER_EVENTS * 2]
+        else:
+            last = primer_notes[-1]
+            tokens.append(f"W{min(last.duration, self.config.max_wait)}")  # time moves past the last primer note
+        if self.normalized:
+            return tokens, desc, (NORMAL_TONIC[mode], mode), wanted or (tonic, mode)
+        return tokens, desc, None, wanted
+
+    def _primer_notes(self, primer) -> tuple[list[Note], str]:
         text = str(primer)
         path = Path(text)
         if path.suffix.lower() in (".mid", ".midi"):
             if not path.is_file():
                 raise GenerationError(f"primer MIDI file not found: {path}")
             try:
-                primer_notes = read_midi_notes(path, self.config.steps_per_quarter)
+                notes = read_midi_notes(path, self.config.steps_per_quarter)
             except Exception as exc:
                 raise GenerationError(f"cannot read primer MIDI {path.name}: {str(exc)[:120] or type(exc).__name__}") from None
-            if not primer_notes:
+            if not notes:
                 raise GenerationError(f"primer MIDI {path.name} has no notes")
-            tokens = self.codec.encode(primer_notes)[:-1]  # no END: the piece goes on
-            return tokens[: PRIMER_EVENTS * 2], f"MIDI file {path.name}"
-        primer_notes = parse_note_list(text)
-        tokens = self.codec.encode(primer_notes)[:-1]
-        last = primer_notes[-1]
-        tokens.append(f"W{min(last.duration, self.config.max_wait)}")  # time moves past the last primer note
-        return tokens, f"notes {text}"
+            return notes, f"MIDI file {path.name}"
+        return parse_note_list(text), f"notes {text}"
 
     # -- evaluation --------------------------------------------------------
-    def evaluate(self, corpus: str | Path | None = None, *, pieces: int = 10, notes: int = 300,
-                 temperature: float = 0.9, rng_seed: int = 0, workers: int | None = None) -> dict:
-        """Loss in nats per event on a MIDI folder, and musical statistics of generated pieces next to the corpus's."""
+    def evaluate(self, corpus: str | Path | None = None, *, pieces: int = 10, notes: int = 500,
+                 temperature: float = DEFAULT_TEMPERATURE, rng_seed: int = 1, workers: int | None = None,
+                 split: str = "all") -> dict:
+        """Likelihood of a MIDI folder, and musical statistics of generated pieces next to the corpus's.
+
+        ``split``: ``all`` pieces of the folder, or the ``val`` (held-out) or ``train`` pieces of the
+        split training makes with this model's ``val_fraction`` (by content hash, so the same pieces).
+        Loss is in nats per event and per note (total nats over the pieces / their notes), so models
+        with different encodings compare. The corpus statistics are of each piece's opening
+        ``notes`` notes; the generated ones of ``pieces`` pieces of ``notes`` notes at ``temperature``,
+        RNG seeds ``rng_seed`` onwards, primers drawn as by default.
+        """
         from .stats import mean_stats
 
+        if split not in SPLITS:
+            raise GenerationError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
         loaded = load_corpus(corpus, steps_per_quarter=self.config.steps_per_quarter, workers=workers, progress=False)
-        tokens = [t for p in loaded.pieces for t in self.codec.encode(p.notes)]
+        chosen = loaded.pieces
+        if split != "all":
+            chosen = split_pieces(loaded.pieces, self.config.val_fraction)[split == "val"]
+        tokens = [t for p in chosen for t in self.codec.encode(model_space(p.notes, self.config.augment)[0])]
         ids, replaced = self.vocab.encode_lenient(tokens)
         loss = self.loss_on(np.asarray(ids, np.int32))
+        note_total = sum(len(p.notes) for p in chosen)
         generated = [self.generate(notes, temperature=temperature, rng_seed=rng_seed + i).notes for i in range(pieces)]
         return {"nats_per_event": loss, "bits_per_event": loss / math.log(2), "events": len(ids),
-                "unknown_events": sum(tokens.count(t) for t in replaced), "corpus_summary": loaded.summary(),
-                "corpus_stats": mean_stats([p.notes for p in loaded.pieces]), "generated_stats": mean_stats(generated)}
+                "nats_per_note": loss * len(ids) / note_total, "notes": note_total, "pieces": len(chosen),
+                "split": split, "unknown_events": sum(tokens.count(t) for t in replaced),
+                "corpus_summary": loaded.summary(), "corpus_stats": mean_stats([p.notes[:notes] for p in chosen]),
+                "generated_stats": mean_stats(generated), "generated": generated}
+
+
+SPLITS = ("all", "val", "train")
+
+
+class Length(NamedTuple):
+    notes: int | None  # stop after this many notes, or
+    steps: int | None  # after this many grid steps of music
+
+
+def _length_in(notes, bars, seconds, tempo, steps_per_quarter: int) -> Length:
+    """Validate the length options (one of notes, bars, seconds; default 500 notes) and the tempo."""
+    if not isinstance(tempo, (int, float)) or isinstance(tempo, bool) or not 20 <= tempo <= 400:
+        raise GenerationError(f"tempo must be between 20 and 400 BPM, got {tempo!r}")
+    given = [name for name, v in (("notes", notes), ("bars", bars), ("seconds", seconds)) if v is not None]
+    if len(given) > 1:
+        raise GenerationError(f"give one length: notes, bars or seconds (got {' and '.join(given)})")
+    if bars is not None:
+        if not isinstance(bars, int) or isinstance(bars, bool) or not 1 <= bars <= MAX_BARS:
+            raise GenerationError(f"bars must be between 1 and {MAX_BARS}, got {bars!r}")
+        return Length(None, bars * BEATS_PER_BAR * steps_per_quarter)
+    if seconds is not None:
+        if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not 1 <= seconds <= MAX_SECONDS:
+            raise GenerationError(f"seconds must be between 1 and {MAX_SECONDS:g}, got {seconds!r}")
+        return Length(None, max(1, round(seconds * tempo / 60 * steps_per_quarter)))
+    notes = 500 if notes is None else notes
+    if not isinstance(notes, int) or isinstance(notes, bool) or not 1 <= notes <= MAX_NOTES:
+        raise GenerationError(f"notes must be between 1 and {MAX_NOTES}, got {notes!r}")
+    return Length(notes, None)
+
+
+def _parse_key_option(key: str | None) -> tuple[int, str] | None:
+    if key is None or str(key).strip().lower() in ("", "random"):
+        return None
+    try:
+        return parse_key(str(key))
+    except ValueError as exc:
+        raise GenerationError(str(exc)) from None
 
 
 def split_pieces(pieces: list[Piece], val_fraction: float) -> tuple[list[Piece], list[Piece]]:
-    """Hold out whole pieces at the end (about ``val_fraction`` of the notes); one piece is split in two."""
+    """Hold out whole pieces (about ``val_fraction`` of the notes); a single piece is split in two.
+
+    The held-out pieces are the first by content hash, so they are spread over the whole
+    corpus (not one composer's folder) and stay held out when files are added or renamed.
+    """
     if len(pieces) == 1:
         notes = pieces[0].notes
         cut = max(1, int(len(notes) * (1 - val_fraction)))
@@ -276,18 +423,33 @@ def split_pieces(pieces: list[Piece], val_fraction: float) -> tuple[list[Piece],
         t0 = tail[0].onset
         return [Piece(pieces[0].name, pieces[0].sha256, head)], [Piece(pieces[0].name, pieces[0].sha256, [n._replace(onset=n.onset - t0) for n in tail])]
     total = sum(len(p.notes) for p in pieces)
-    val, size = [], 0
-    for p in reversed(pieces[1:]):
+    held: set[int] = set()
+    size = 0
+    for i in sorted(range(len(pieces)), key=lambda i: (pieces[i].sha256, pieces[i].name))[: len(pieces) - 1]:
         if size >= val_fraction * total:
             break
-        val.append(p)
-        size += len(p.notes)
-    val.reverse()
-    return pieces[: len(pieces) - len(val)], val
+        held.add(i)
+        size += len(pieces[i].notes)
+    return ([p for i, p in enumerate(pieces) if i not in held], [p for i, p in enumerate(pieces) if i in held])
+
+
+def model_space(notes: list[Note], mode: str) -> tuple[list[Note], int, str]:
+    """``(notes, shift, mode)``: the notes as the model sees them, the transposition applied, the key mode.
+
+    With ``normalize`` the piece is transposed to C major / A minor (left as it is if that would
+    leave the MIDI range); otherwise pitches stay absolute (shift 0).
+    """
+    shift, key_mode = normalizing_shift(notes)
+    if mode != "normalize":
+        return notes, 0, key_mode
+    moved = transpose(notes, shift)
+    return (moved, shift, key_mode) if moved is not None else (notes, 0, key_mode)
 
 
 def augment(pieces: list[Piece], mode: str) -> list[list[Note]]:
-    """Training pieces, plus their transpositions (see :class:`MusicConfig`)."""
+    """Training pieces as the model sees them, plus their transpositions (see :class:`MusicConfig`)."""
+    if mode == "normalize":
+        return [model_space(p.notes, mode)[0] for p in pieces]
     out = [p.notes for p in pieces]
     if mode == "none":
         return out
@@ -304,10 +466,13 @@ def augment(pieces: list[Piece], mode: str) -> list[list[Note]]:
     return out
 
 
-def _primer_excerpts(pieces_tokens: list[list[str]], rng) -> list[list[str]]:
-    excerpts = []
+def _primer_excerpts(pieces_tokens: list[list[str]], modes: list[str], rng) -> tuple[list[list[str]], list[str]]:
+    """Excerpts of random training pieces (as the model sees them), each with its piece's key mode."""
+    excerpts, excerpt_modes = [], []
     for _ in range(STORED_PRIMERS):
-        tokens = pieces_tokens[int(rng.integers(len(pieces_tokens)))]
+        which = int(rng.integers(len(pieces_tokens)))
+        tokens = pieces_tokens[which]
+        excerpt_modes.append(modes[which])
         body = tokens[1:-1]
         if len(body) <= PRIMER_EVENTS:
             excerpts.append([START] + body)
@@ -316,7 +481,22 @@ def _primer_excerpts(pieces_tokens: list[list[str]], rng) -> list[list[str]]:
         starts = [i for i in range(1, len(body) - PRIMER_EVENTS) if body[i].startswith("D") and body[i - 1].startswith("W")]
         i = int(rng.choice(starts)) if starts else 0
         excerpts.append(body[i: i + PRIMER_EVENTS])
-    return excerpts
+    return excerpts, excerpt_modes
+
+
+def corpus_credit(folder: str | Path | None) -> str:
+    """What the corpus is, for summaries: the first heading of a SOURCE.md or README.md in the folder."""
+    if folder is None:
+        return "Bach chorales (music21 corpus)"
+    for name in ("SOURCE.md", "README.md"):
+        try:
+            lines = (Path(folder) / name).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError):
+            continue
+        for line in lines:
+            if line.startswith("# "):
+                return line[2:].strip()[:120]
+    return Path(folder).name
 
 
 def _corpus_digest(pieces: list[Piece]) -> str:

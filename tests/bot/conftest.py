@@ -38,7 +38,10 @@ class FakeMusicGenerator:
     unit = "event"
     metrics = {}
 
-    def generate(self, notes, *, temperature, tempo, instrument, primer, rng_seed=None):
+    def generate(self, notes=None, *, temperature, tempo, instrument, primer, rng_seed=None, key=None, bars=None,
+                 seconds=None):
+        self.last = {"notes": notes, "key": key, "bars": bars, "seconds": seconds}
+        notes = notes or 500
         from generators.music.encoder import Note
         from generators.music.midi_io import notes_to_midi_bytes
 

@@ -7,6 +7,7 @@ import pytest
 from bot.commands import MESSAGE_LIMIT, Commands, Invocation, UserError
 from bot.console import dispatch, parse_line, reply_to, run_console
 from bot.jobs import Busy, JobQueue
+from generators.errors import GeneratorError
 
 from .conftest import FakeTextGenerator
 
@@ -58,6 +59,28 @@ def test_compose_refuses_file_primers_and_bad_ranges(commands):
         run(commands.compose(USER, primer="/etc/passwd.mid"))
     with pytest.raises(UserError, match="notes"):
         run(commands.compose(USER, notes=5000))
+    with pytest.raises(UserError, match="one length"):
+        run(commands.compose(USER, notes=50, bars=4))
+    with pytest.raises(UserError, match="key"):
+        run(commands.compose(USER, key="x" * 31))
+
+
+def test_compose_passes_key_and_length_through(commands, fakes):
+    run(commands.compose(USER, key="D minor", bars="8"))
+    assert fakes["music"].last == {"notes": None, "key": "D minor", "bars": 8, "seconds": None}
+    run(commands.compose(USER, seconds="12.5"))
+    assert fakes["music"].last["seconds"] == 12.5 and fakes["music"].last["key"] == "random"
+
+
+def test_compose_with_the_real_generator_says_key_bars_and_training_data(commands, tmp_path):
+    from generators.cli import checkpoint_root
+    from generators.music.generator import MusicGenerator
+
+    commands.swap("music", MusicGenerator.load(checkpoint_root() / "music"))
+    reply = run(commands.compose(USER, key="Eb major", bars=4, rng_seed=3))
+    assert "Eb major" in reply.content and "4 bars" in reply.content and "trained on" in reply.content
+    with pytest.raises(GeneratorError, match="unknown key"):
+        run(commands.compose(USER, key="H major"))
 
 
 def test_missing_model_is_reported():

@@ -54,3 +54,14 @@ def music_trained(tmp_path_factory, midi_corpus):
     out = tmp_path_factory.mktemp("music_ckpt") / "music"
     gen = MusicGenerator.train(midi_corpus, config=TINY_MUSIC, epochs=8, out=out, progress="none", workers=2)
     return gen, out
+
+
+@pytest.fixture(scope="session")
+def music_normalized(tmp_path_factory, midi_corpus, music_trained):
+    """A tiny key-normalised music model (pieces moved to C major / A minor)."""
+    import dataclasses
+
+    from generators.music.generator import MusicGenerator
+
+    config = dataclasses.replace(TINY_MUSIC, augment="normalize")
+    return MusicGenerator.train(midi_corpus, config=config, epochs=4, progress="none", workers=1)

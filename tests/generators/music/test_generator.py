@@ -3,7 +3,7 @@ import pytest
 from generators.errors import GenerationError
 from generators.music.generator import MusicGenerator, augment, resolve_instrument, split_pieces
 from generators.music.midi_io import midi_bytes_to_notes, notes_to_midi_bytes
-from generators.music.stats import piece_stats
+from generators.music.stats import estimate_key, piece_stats
 
 from .conftest import make_piece
 
@@ -70,9 +70,16 @@ def test_instruments_by_name_and_number():
 def test_split_and_augment(midi_corpus):
     from generators.music.corpus import Piece
 
-    pieces = [Piece(f"p{i}", str(i), make_piece(i, t)) for i, t in enumerate([60, 62, 67, 65])]
+    pieces = [Piece(f"p{i}", str(9 - i), make_piece(i, t)) for i, t in enumerate([60, 62, 67, 65])]
     train, val = split_pieces(pieces, 0.2)
-    assert train and val and len(train) + len(val) == 4 and val[-1].name == "p3"
+    assert train and val and len(train) + len(val) == 4 and [p.name for p in val] == ["p3"]  # lowest hash
+    # The held-out pieces depend on content, not on order or on files added later.
+    more = [Piece("new", "z", make_piece(7, 60))] + pieces[::-1]
+    assert [p.name for p in split_pieces(more, 0.2)[1]] == ["p3"]
+    assert split_pieces(pieces, 0.49)[0]  # at least one piece always trains
+    normalized = augment(train, "normalize")
+    assert len(normalized) == len(train)
+    assert all(estimate_key(n) in ((0, "major"), (9, "minor")) for n in normalized)  # C major or A minor
     assert len(augment(train, "none")) == len(train)
     assert len(augment(train, "all-keys")) == 12 * len(train)
     assert len(train) < len(augment(train, "corpus-keys")) <= 12 * len(train)
@@ -84,3 +91,51 @@ def test_evaluate_reports_loss_and_statistics(music_trained, midi_corpus):
     assert r["nats_per_event"] > 0 and r["generated_stats"]["pieces"] == 2
     for key in ("pitch_class_entropy", "scale_consistency", "polyphony", "distinct_4gram_share", "longest_repeat"):
         assert key in r["corpus_stats"] and key in r["generated_stats"]
+
+
+def test_key_moves_the_same_piece(music_normalized):
+    gen = music_normalized
+    c = gen.generate(120, key="C major", rng_seed=3)
+    d = gen.generate(120, key="D major", rng_seed=3)
+    assert (c.key, d.key) == ("C major", "D major")
+    assert [n.pitch + 2 for n in c.notes] == [n.pitch for n in d.notes]  # composed once, transposed
+    assert gen.generate(60, key="b minor", rng_seed=3).key == "B minor"
+    assert " " in gen.generate(60, rng_seed=4).key  # no key: a random one, named
+    # A primer's key is kept when no key is asked for.
+    assert gen.generate(60, primer="D4 F#4 A4 D5 A4 F#4 D4", rng_seed=1).key == "D major"
+
+
+def test_key_on_a_model_with_absolute_pitches(music_trained):
+    gen, _ = music_trained
+    r = gen.generate(120, key="E major", rng_seed=3)
+    assert r.key in ("E major", "C# minor")  # its estimated mode decides between the key and its relative
+
+
+@pytest.mark.parametrize("model", ["music_trained", "music_normalized"])
+def test_bars_and_seconds(model, request):
+    gen = request.getfixturevalue(model)
+    gen = gen[0] if isinstance(gen, tuple) else gen
+    r = gen.generate(bars=4, tempo=90, rng_seed=2)
+    assert r.bars == 4 and r.notes and max(n.onset + n.duration for n in r.notes) <= 64
+    assert r.seconds_of_music == pytest.approx(4 * 4 * 60 / 90)
+    s = gen.generate(seconds=5, tempo=120, rng_seed=2)
+    assert s.seconds_of_music == pytest.approx(5.0) and max(n.onset + n.duration for n in s.notes) <= 40
+    assert midi_bytes_to_notes(s.midi) == s.notes
+    assert "bars" in r.summary() and "trained on" in r.summary()
+
+
+@pytest.mark.parametrize("kwargs, fragment", [
+    ({"notes": 10, "bars": 2}, "one length"), ({"bars": 0}, "bars"), ({"seconds": 0.5}, "seconds"),
+    ({"key": "H minor"}, "unknown key 'H minor'"), ({"bars": 10**6}, "bars"),
+])
+def test_bad_length_or_key(music_normalized, kwargs, fragment):
+    with pytest.raises(GenerationError, match=fragment):
+        music_normalized.generate(**kwargs)
+
+
+def test_evaluate_scores_the_held_out_split_per_note(music_normalized, midi_corpus):
+    r = music_normalized.evaluate(midi_corpus, pieces=2, notes=60, split="val")
+    assert r["split"] == "val" and r["pieces"] == music_normalized.metrics["corpus"]["val_pieces"]
+    assert r["nats_per_note"] == pytest.approx(r["nats_per_event"] * r["events"] / r["notes"])
+    assert r["nats_per_note"] > r["nats_per_event"]  # more than one event per note
+    assert r["generated_stats"]["pieces"] == 2 and "local_scale_consistency" in r["generated_stats"]

@@ -1,0 +1,44 @@
+"""`generate music` and `evaluate music` through the CLI, on the tiny trained checkpoint."""
+
+from generators.cli import STAT_ROWS, main
+from generators.music.midi_io import midi_bytes_to_notes
+
+
+def run_cli(capsys, *argv):
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:  # argparse errors
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_generate_with_key_and_bars(music_trained, capsys, tmp_path):
+    _, path = music_trained
+    out = tmp_path / "song.mid"
+    code, stdout, _ = run_cli(capsys, "generate", "music", "--checkpoint", str(path), "--bars", "8", "--key", "G major",
+                              "--rng-seed", "5", "--out", str(out))
+    assert code == 0 and "8 bars" in stdout and "trained on" in stdout and "RNG seed 5" in stdout
+    assert max(n.onset + n.duration for n in midi_bytes_to_notes(out.read_bytes())) <= 8 * 16
+    code, stdout, _ = run_cli(capsys, "generate", "music", "--checkpoint", str(path), "--seconds", "4", "--out", str(out))
+    assert code == 0 and "(4.0 s)" in stdout
+
+
+def test_length_and_key_errors_are_one_line(music_trained, capsys):
+    _, path = music_trained
+    code, _, err = run_cli(capsys, "generate", "music", "--checkpoint", str(path), "--notes", "5", "--bars", "2")
+    assert code == 2 and "not allowed with" in err
+    code, _, err = run_cli(capsys, "generate", "music", "--checkpoint", str(path), "--key", "X minor")
+    assert code == 2 and err.strip() == "error: unknown key 'X minor' (expected a name like 'D minor', 'F# major' or 'Bb')"
+    code, _, err = run_cli(capsys, "generate", "lyrics", "--key", "C")
+    assert code == 2 and "--key does not apply" in err
+
+
+def test_evaluate_prints_every_statistic_side_by_side(music_trained, midi_corpus, capsys):
+    _, path = music_trained
+    code, stdout, _ = run_cli(capsys, "evaluate", "music", "--checkpoint", str(path), "--corpus", str(midi_corpus),
+                              "--pieces", "2", "--notes", "50", "--split", "val")
+    assert code == 0 and "nats/note" in stdout and "nats/event" in stdout and "(val:" in stdout
+    rows = {line.split()[0]: line.split()[1:] for line in stdout.splitlines() if line.split()}
+    for stat in STAT_ROWS:
+        assert len(rows[stat]) == 2, stat  # corpus and generated
