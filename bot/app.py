@@ -39,7 +39,7 @@ def build_commands(settings: Settings, generators: dict | None = None):
     from .retrain import RetrainManager
 
     jobs = JobQueue(settings.generation_workers, settings.queue_depth, settings.user_max_jobs,
-                    settings.user_cooldown_s)
+                    settings.user_burst, settings.user_rate)
     corpora = {"text": settings.text_corpus, "lyrics": settings.lyrics_corpus, "music": settings.music_corpus_dir}
     commands = Commands({}, jobs)
     commands.retrainer = RetrainManager(settings.data_dir, corpora, settings.checkpoint_dir, load_generator,
@@ -71,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(logging.DEBUG if args.verbose else logging.WARNING if console else logging.INFO)
     if console and not args.console:
         print("DISCORD_TOKEN is not set: using the local console (type /help).", file=sys.stderr)
-    if console:  # one local operator: the per-user cooldown is for Discord crowds
-        settings = dataclasses.replace(settings, user_cooldown_s=0.0)
+    if console:  # one local operator: the per-user rate limit is for Discord crowds
+        settings = dataclasses.replace(settings, user_burst=0)
     commands = build_commands(settings)
     if not console:
         from .discord_app import run

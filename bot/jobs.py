@@ -1,10 +1,14 @@
-"""A bounded generation queue: a thread pool, a global depth limit, per-user limits and cooldowns.
+"""A bounded generation queue: a thread pool, a global depth limit, per-user limits and rate buckets.
 
 Generation is CPU work in a library that knows nothing of asyncio; it runs in a
 ``ThreadPoolExecutor`` through ``run_in_executor`` so the event loop (and the
 Discord heartbeat) never waits on it. Past ``queue_depth`` jobs, or past a
 user's own limits, a request is refused at once with :class:`Busy` instead of
 waiting forever.
+
+Each user has a token bucket: ``user_burst`` commands may come in a row, then
+one more every ``1 / user_rate`` seconds (a full bucket refills in
+``user_burst / user_rate`` s). ``user_burst=0`` turns the bucket off.
 """
 
 from __future__ import annotations
@@ -22,15 +26,15 @@ class Busy(Exception):
 
 
 class JobQueue:
-    def __init__(self, workers: int, queue_depth: int, user_max_jobs: int, user_cooldown_s: float,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(self, workers: int, queue_depth: int, user_max_jobs: int, user_burst: int = 5,
+                 user_rate: float = 0.5, clock: Callable[[], float] = time.monotonic):
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="generate")
         self.workers, self.queue_depth = workers, queue_depth
-        self.user_max_jobs, self.user_cooldown_s = user_max_jobs, user_cooldown_s
+        self.user_max_jobs, self.user_burst, self.user_rate = user_max_jobs, user_burst, user_rate
         self.clock = clock
         self.active = 0  # queued + running
         self.per_user: dict[int, int] = {}
-        self.last_start: dict[int, float] = {}
+        self.buckets: dict[int, tuple[float, float]] = {}  # user -> (tokens, when counted)
 
     def admit(self, user_id: int) -> None:
         """Reserve a place for one job of ``user_id`` or raise :class:`Busy`."""
@@ -39,12 +43,19 @@ class JobQueue:
             raise Busy(f"The bot is busy ({self.active} jobs queued). Please try again in a minute.")
         if self.per_user.get(user_id, 0) >= self.user_max_jobs:
             raise Busy(f"You already have {self.user_max_jobs} jobs running; wait for them to finish.")
-        wait = self.last_start.get(user_id, -1e18) + self.user_cooldown_s - now
-        if wait > 0:
-            raise Busy(f"Slow down: try again in {wait:.1f} s.")
+        tokens = self._tokens(user_id, now)
+        if self.user_burst and tokens < 1:
+            wait = (1 - tokens) / self.user_rate
+            raise Busy(f"Slow down: that is more than {self.user_burst} commands in a row; try again in {wait:.1f} s.")
         self.active += 1
         self.per_user[user_id] = self.per_user.get(user_id, 0) + 1
-        self.last_start[user_id] = now
+        if self.user_burst:
+            self.buckets[user_id] = (tokens - 1, now)
+
+    def _tokens(self, user_id: int, now: float) -> float:
+        """The user's bucket, refilled at ``user_rate`` per second up to ``user_burst``."""
+        tokens, then = self.buckets.get(user_id, (float(self.user_burst), now))
+        return min(float(self.user_burst), tokens + (now - then) * self.user_rate)
 
     def release(self, user_id: int) -> None:
         self.active -= 1

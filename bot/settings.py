@@ -63,7 +63,8 @@ class Settings:
     generation_workers: int = os.cpu_count() or 2
     queue_depth: int = 32
     user_max_jobs: int = 2
-    user_cooldown_s: float = 2.0
+    user_burst: int = 5
+    user_rate: float = 0.5
     output_dir: Path = Path("out")
 
     @classmethod
@@ -92,6 +93,7 @@ class Settings:
             generation_workers=_number("GENERATION_WORKERS", os.cpu_count() or 2, 1, 64),
             queue_depth=_number("BOT_QUEUE_DEPTH", 32, 1, 10_000),
             user_max_jobs=_number("BOT_USER_MAX_JOBS", 2, 1, 100),
-            user_cooldown_s=_number("BOT_USER_COOLDOWN_S", 2.0, 0.0, 3600.0, kind=float),
+            user_burst=_number("BOT_USER_BURST", 5, 0, 1000),
+            user_rate=_number("BOT_USER_RATE", 0.5, 0.001, 1000.0, kind=float),
             output_dir=_path("BOT_OUTPUT_DIR", Path("out")),
         )

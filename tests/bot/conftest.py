@@ -63,6 +63,6 @@ def fakes():
 
 @pytest.fixture
 def commands(fakes):
-    cmds = Commands(fakes, JobQueue(workers=2, queue_depth=8, user_max_jobs=2, user_cooldown_s=0.0))
+    cmds = Commands(fakes, JobQueue(workers=2, queue_depth=8, user_max_jobs=2, user_burst=0))
     yield cmds
     cmds.jobs.shutdown()

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from bot.commands import MESSAGE_LIMIT, Commands, Invocation, UserError
+from bot.commands import MESSAGE_LIMIT, Commands, Invocation, Reply, UserError
 from bot.console import dispatch, parse_line, reply_to, run_console
 from bot.jobs import Busy, JobQueue
 from generators.errors import GeneratorError
@@ -12,6 +12,7 @@ from generators.errors import GeneratorError
 from .conftest import FakeTextGenerator
 
 USER = Invocation(user_id=1, user_name="ann")
+OTHER = Invocation(user_id=2, user_name="bob")
 
 
 def run(coro):
@@ -93,7 +94,7 @@ def test_missing_model_is_reported():
 def test_queue_refuses_past_its_depth_and_per_user_limit():
     gate = threading.Event()
     gen = FakeTextGenerator(gate)
-    cmds = Commands({"lyrics": gen}, JobQueue(workers=1, queue_depth=2, user_max_jobs=1, user_cooldown_s=0))
+    cmds = Commands({"lyrics": gen}, JobQueue(workers=1, queue_depth=2, user_max_jobs=1, user_burst=0))
 
     async def scenario():
         first = asyncio.ensure_future(cmds.write(Invocation(1), "lyrics", seed="a", length=50))
@@ -113,15 +114,24 @@ def test_queue_refuses_past_its_depth_and_per_user_limit():
     cmds.jobs.shutdown()
 
 
-def test_cooldown():
+def test_a_burst_of_commands_is_fine_and_a_flood_is_refused():
     now = [100.0]
-    jobs = JobQueue(1, 4, 4, user_cooldown_s=5, clock=lambda: now[0])
-    jobs.admit(1)
-    jobs.release(1)
-    with pytest.raises(Busy, match="again in"):
+    jobs = JobQueue(1, 64, 64, user_burst=5, user_rate=0.5, clock=lambda: now[0])
+    for _ in range(5):  # /lyrics, /compose, /text ... straight after each other
         jobs.admit(1)
-    now[0] += 5
+        jobs.release(1)
+    with pytest.raises(Busy, match=r"more than 5 commands in a row; try again in 2\.0 s"):
+        jobs.admit(1)
+    jobs.admit(2)  # others are not affected
+    now[0] += 2.0  # one command back every 2 s
     jobs.admit(1)
+    with pytest.raises(Busy):
+        jobs.admit(1)
+    now[0] += 60  # a full bucket again, never more than the burst
+    for _ in range(5):
+        jobs.admit(1)
+    with pytest.raises(Busy):
+        jobs.admit(1)
     jobs.shutdown()
 
 
@@ -187,3 +197,22 @@ def test_console_session_writes_attachments(commands, tmp_path):
     assert errors == 1
     suffixes = {p.suffix for p in tmp_path.iterdir()}
     assert {".mid", ".png"} <= suffixes <= {".mid", ".png", ".ogg"}  # .ogg where FluidSynth is installed
+
+
+def test_three_commands_in_a_row_are_answered_and_a_flood_is_partly_refused(fakes):
+    cmds = Commands(fakes, JobQueue(workers=2, queue_depth=64, user_max_jobs=10, user_burst=5, user_rate=0.5))
+
+    async def scenario():
+        row = [await cmds.write(USER, "lyrics", seed="a", length=50), await cmds.compose(USER, notes=20),
+               await cmds.write(USER, "text", seed="b", length=50)]
+        flood = await asyncio.gather(*(cmds.write(OTHER, "lyrics", seed="x", length=50) for _ in range(10)),
+                                     return_exceptions=True)
+        third = await cmds.write(Invocation(3, "third"), "lyrics", seed="still here", length=50)
+        return row, flood, third
+
+    row, flood, third = run(scenario())
+    assert all(isinstance(r, Reply) and r.content for r in row)
+    refused = [r for r in flood if isinstance(r, Busy)]
+    assert len(refused) == 5 and "in a row" in str(refused[0])
+    assert third.content.startswith("still here")
+    cmds.jobs.shutdown()

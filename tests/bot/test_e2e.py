@@ -39,7 +39,7 @@ async def stop_bot(fake, bot, runner):
 
 
 def test_fake_generators_end_to_end(monkeypatch, fakes):
-    commands = Commands(fakes, JobQueue(workers=2, queue_depth=64, user_max_jobs=4, user_cooldown_s=0))
+    commands = Commands(fakes, JobQueue(workers=2, queue_depth=64, user_max_jobs=4, user_burst=0))
 
     async def scenario():
         fake, bot, runner = await start_bot(monkeypatch, commands)
@@ -74,7 +74,7 @@ def test_real_models_end_to_end(monkeypatch, tmp_path):
     from .fake_trainer import FAKE_TRAINER
 
     generators = {m: load_generator(m, checkpoint_root() / m) for m in ("lyrics", "music")}
-    commands = Commands(generators, JobQueue(workers=2, queue_depth=200, user_max_jobs=50, user_cooldown_s=0))
+    commands = Commands(generators, JobQueue(workers=2, queue_depth=200, user_max_jobs=50, user_burst=0))
     trainer = tmp_path / "trainer.py"
     trainer.write_text(FAKE_TRAINER)
     (tmp_path / "music").mkdir()

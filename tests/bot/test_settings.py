@@ -3,7 +3,7 @@ import pytest
 from bot.settings import Settings, SettingsError
 
 VARS = ("DISCORD_TOKEN", "DISCORD_GUILD_ID", "BOT_ADMIN_ROLE_IDS", "BOT_ADMIN_USER_IDS", "GENERATION_WORKERS",
-        "BOT_USER_COOLDOWN_S", "CHECKPOINT_DIR")
+        "BOT_USER_BURST", "BOT_USER_RATE", "CHECKPOINT_DIR")
 
 
 @pytest.fixture(autouse=True)
@@ -31,7 +31,7 @@ def test_values_are_parsed(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize("name, value", [("DISCORD_GUILD_ID", "abc"), ("BOT_ADMIN_USER_IDS", "1,two"),
                                          ("GENERATION_WORKERS", "0"), ("GENERATION_WORKERS", "many"),
-                                         ("BOT_USER_COOLDOWN_S", "-1"), ("DISCORD_TOKEN", "short")])
+                                         ("BOT_USER_BURST", "-1"), ("BOT_USER_RATE", "0"), ("DISCORD_TOKEN", "short")])
 def test_malformed_settings_name_the_variable(monkeypatch, name, value):
     monkeypatch.setenv(name, value)
     with pytest.raises(SettingsError, match=name):
