@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import dataclasses
 import logging
+import signal
 import sys
 
 from .settings import Settings, SettingsError
@@ -74,18 +75,20 @@ def main(argv: list[str] | None = None) -> int:
     if console:  # one local operator: the per-user rate limit is for Discord crowds
         settings = dataclasses.replace(settings, user_burst=0)
     commands = build_commands(settings)
+    # SIGTERM (a service manager stopping the bot) unwinds like Ctrl-C, so training children are stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if not console:
         from .discord_app import run
 
         try:
             run(settings, commands)
         finally:
-            commands.jobs.shutdown()
+            commands.shutdown()
         return 0
     from .console import run_console
 
     try:
         errors = asyncio.run(run_console(commands, settings.output_dir))
     finally:
-        commands.jobs.shutdown()
+        commands.shutdown()
     return 1 if errors else 0

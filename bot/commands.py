@@ -135,6 +135,12 @@ class Commands:
     def swap(self, model: str, generator: Any) -> None:
         self.generators = {**self.generators, model: generator}
 
+    def shutdown(self) -> None:
+        """The bot is stopping: stop training children and the generation pool."""
+        if self.retrainer is not None:
+            self.retrainer.shutdown()
+        self.jobs.shutdown()
+
     async def _generate(self, inv: Invocation, command: str, fn: Callable, *args) -> Any:
         start = self.clock()
         outcome = "ok"
@@ -280,6 +286,10 @@ class Commands:
 
     async def rollback(self, inv: Invocation, model: str) -> Reply:
         return Reply(await self._admin(inv).rollback(model))
+
+    async def promote(self, inv: Invocation, model: str) -> Reply:
+        """`/retrain promote MODEL`: serve the newest version although it was not better."""
+        return Reply(await self._admin(inv).promote(model))
 
     def status(self) -> Reply:
         """`/status`: each model's checkpoint and the queue."""

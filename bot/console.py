@@ -85,14 +85,15 @@ async def _corpus(commands: Commands, inv: Invocation, words: list[str], options
     return await commands.corpus_add(inv, words[1], [(path.name, path.read_bytes())])
 
 
-RETRAIN_USAGE = "usage: /retrain MODEL [epochs:N] [minutes:M], /retrain cancel MODEL, /retrain rollback MODEL"
+RETRAIN_USAGE = ("usage: /retrain MODEL [epochs:N] [minutes:M], /retrain cancel MODEL, /retrain rollback MODEL, "
+                 "/retrain promote MODEL")
 
 
 async def _retrain(commands: Commands, inv: Invocation, words: list[str], options: dict[str, str], on_done) -> Reply:
-    if len(words) == 2 and words[0] in ("cancel", "rollback") and not options:
+    if len(words) == 2 and words[0] in ("cancel", "rollback", "promote") and not options:
         if words[0] == "cancel":
             return commands.cancel_retrain(inv, words[1])
-        return await commands.rollback(inv, words[1])
+        return await (commands.rollback if words[0] == "rollback" else commands.promote)(inv, words[1])
     if len(words) != 1 or set(options) - {"epochs", "minutes"}:
         raise UserError(RETRAIN_USAGE)
 

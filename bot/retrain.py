@@ -4,9 +4,18 @@ The child is ``python -m generators train MODEL --progress json ...``; each
 JSON line it prints becomes a progress callback (epoch, loss, validation loss,
 ETA). Versions live in ``DATA_DIR/checkpoints/MODEL/vYYYYmmdd-HHMMSS/``;
 ``current.json`` there names the one serving. When the child succeeds the new
-checkpoint is loaded (in a worker thread) and swapped in; running generations
-finish on the old model. If it fails, is cancelled, or dies, the old model
-keeps serving. The last :data:`KEEP` versions are kept for rollback.
+checkpoint is loaded (in a worker thread) and, if its validation loss is lower
+than the serving model's on the same held-out slice of the team corpus (the
+trainer scores both), swapped in; running generations finish on the old model.
+A version that is not better is kept but does not serve (``promote`` serves it
+anyway). If training fails, is cancelled, or dies, the old model keeps serving.
+The last :data:`KEEP` versions are kept for rollback.
+
+The child runs in its own process group: :meth:`RetrainManager.shutdown` kills
+it when the bot stops, and if the bot is killed outright the child notices
+that its parent is gone (``GHOSTWRITER_PARENT_PID``, see
+``generators.cli``) and exits. At start-up, half-written versions (no
+``weights.npz``, or ``.partial``/temporary folders) are removed.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -38,6 +48,7 @@ class RetrainJob:
     last: dict = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
     cancelled: bool = False
+    done: dict = field(default_factory=dict)  # the trainer's final line: val_loss, baseline_val_loss, ...
 
 
 class RetrainManager:
@@ -52,6 +63,32 @@ class RetrainManager:
         self.load, self.swap = load, swap
         self.trainer = trainer or [sys.executable, "-m", "generators", "train"]
         self.jobs: dict[str, RetrainJob] = {}
+        self.removed = self.clean_up()
+
+    def clean_up(self) -> list[str]:
+        """Remove what a killed run left: version folders without weights, ``.partial`` and temp folders."""
+        removed = []
+        if not self.root.is_dir():
+            return removed
+        for folder in self.root.iterdir():
+            if not folder.is_dir():
+                continue
+            for entry in folder.iterdir():
+                half = entry.is_dir() and (entry.name.startswith(".") or entry.name.endswith(".partial")
+                                           or (entry.name.startswith("v") and not (entry / "weights.npz").exists()))
+                if half:
+                    shutil.rmtree(entry, ignore_errors=True)
+                    removed.append(f"{folder.name}/{entry.name}")
+        if removed:
+            log.warning("removed half-written checkpoints left by an interrupted run: %s", ", ".join(removed))
+        return removed
+
+    def shutdown(self) -> None:
+        """Stop every training child (the bot is stopping): no orphan keeps a core busy."""
+        for job in list(self.jobs.values()):
+            job.cancelled = True
+            if job.process is not None and job.process.returncode is None:
+                _kill_group(job.process.pid)
 
     # -- versions ----------------------------------------------------------
     def versions(self, model: str) -> list[str]:
@@ -121,13 +158,16 @@ class RetrainManager:
     async def _run(self, job: RetrainJob, argv: list[str], out: Path, on_progress) -> str:
         log.info("retrain %s started: %s", job.model, " ".join(argv))
         job.process = await asyncio.create_subprocess_exec(
-            *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True,
+            env={**os.environ, "GHOSTWRITER_PARENT_PID": str(os.getpid())})
         stderr_task = asyncio.ensure_future(job.process.stderr.read())
         async for raw in job.process.stdout:
             try:
                 event = json.loads(raw)
             except ValueError:
                 continue
+            if isinstance(event, dict) and event.get("event") == "done":
+                job.done = event
             if isinstance(event, dict) and event.get("event") == "epoch":
                 job.last = event
                 if on_progress is not None:
@@ -148,19 +188,38 @@ class RetrainManager:
         except Exception as exc:
             log.exception("retrained %s checkpoint does not load", job.model)
             return f"Retraining {job.model} produced a checkpoint that does not load ({exc}); the current model keeps serving."
+        after, before = job.done.get("val_loss"), job.done.get("baseline_val_loss")
+        figures = _figures(after, before)
+        if isinstance(after, (int, float)) and isinstance(before, (int, float)) and after >= before:
+            self._prune(job.model)
+            return (f"Retrained {job.model} ({job.version}){figures}: not better than the serving model on the "
+                    f"same held-out slice of the team corpus, so the current model keeps serving. "
+                    f"`/retrain promote {job.model}` serves the new version anyway.")
         self.swap(job.model, generator)
         self._set_current(job.model, job.version)
         self._prune(job.model)
-        loss = job.last.get("val_loss")
-        return (f"Retrained {job.model} ({job.version}" + (f", validation loss {loss:.3f}" if loss is not None else "")
-                + "): now serving. `/retrain rollback` restores the previous version.")
+        return f"Retrained {job.model} ({job.version}){figures}: now serving. `/retrain rollback` restores the previous version."
+
+    async def promote(self, model: str) -> str:
+        """Serve the newest version although it was not better than the one serving."""
+        if model in self.jobs:
+            raise UserError(f"{model} is retraining; wait for it or cancel it first")
+        versions = self.versions(model)
+        current = self.current(model).name
+        if not versions or versions[-1] == current:
+            raise UserError(f"no newer version of {model} to promote")
+        version = versions[-1]
+        generator = await asyncio.get_running_loop().run_in_executor(None, self.load, model, self.root / model / version)
+        self.swap(model, generator)
+        self._set_current(model, version)
+        return f"{model} now serves {version}. `/retrain rollback {model}` restores the previous version."
 
     def cancel(self, model: str) -> str:
         job = self.jobs.get(model)
         if job is None or job.process is None:
             raise UserError(f"{model} is not retraining")
         job.cancelled = True
-        job.process.terminate()
+        _kill_group(job.process.pid, signal.SIGTERM)
         return f"Cancelling the retraining of {model}."
 
     async def rollback(self, model: str) -> str:
@@ -178,3 +237,20 @@ class RetrainManager:
         self.swap(model, generator)
         self._set_current(model, target_version)
         return f"{model} now serves {target_version or 'the shipped checkpoint'}."
+
+
+def _figures(after, before) -> str:
+    """``", validation loss 2.31 (serving model: 2.40)"`` from the trainer's figures, where known."""
+    if not isinstance(after, (int, float)):
+        return ""
+    text = f", validation loss {after:.3f}"
+    return text + (f" (serving model on the same slice: {before:.3f})" if isinstance(before, (int, float)) else "")
+
+
+def _kill_group(pid: int, sig: int = signal.SIGKILL) -> None:
+    """Signal the child's whole process group (the trainer and anything it started)."""
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+

@@ -158,9 +158,29 @@ def _only_for(args, models: tuple[str, ...], *options: str) -> None:
             raise ConfigError(f"{option} does not apply to the {args.model} model")
 
 
+def _exit_with_parent() -> None:
+    """When a parent (the bot) set ``GHOSTWRITER_PARENT_PID``, exit as soon as that process is gone,
+    so a killed bot leaves no training run behind."""
+    import os
+    import threading
+    import time
+
+    parent = os.environ.get("GHOSTWRITER_PARENT_PID", "")
+    if not parent.isdigit():
+        return
+
+    def watch() -> None:
+        while os.getppid() == int(parent):
+            time.sleep(0.5)
+        os._exit(143)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def _cmd_train(args) -> int:
     from .training import set_threads
 
+    _exit_with_parent()
     _only_for(args, ("music",), "--workers")
     if args.model in TEXT_MODELS and args.corpus is None:
         raise ConfigError(f"train {args.model} needs --corpus FILE (a UTF-8 text file)")

@@ -80,8 +80,12 @@ class SequenceGenerator:
         from .model import build_model
         from .training import emit, fit_model
 
+        baseline = None
         if init_from is not None:
             check_same_architecture(init_from.config, config)
+            # The model being fine-tuned, scored on the same held-out slice: what the new one must beat.
+            baseline = round(init_from.loss_on(val_ids), 4)
+            emit(progress, {"event": "baseline", "val_loss": baseline})
         train_ds, steps, val_ds = training_datasets(config, train_ids, val_ids, seed=seed)
         per_window = 1 if config.objective == "window" else min(config.seq_len, len(train_ids) - 1)
         base_metrics = {
@@ -91,7 +95,8 @@ class SequenceGenerator:
         }
         if init_from is not None:
             base_metrics["init_from"] = {"kind": init_from.kind, "date": init_from.metrics.get("date"),
-                                         "corpus_sha256": init_from.metrics.get("corpus", {}).get("sha256")}
+                                         "corpus_sha256": init_from.metrics.get("corpus", {}).get("sha256"),
+                                         f"val_loss_nats_per_{cls.unit}": baseline}
 
         def build():
             model = build_model(config, len(vocab))
@@ -125,7 +130,8 @@ class SequenceGenerator:
             gen.save(out)
             if partial is not None:
                 shutil.rmtree(partial, ignore_errors=True)
-        emit(progress, {"event": "done", "val_loss": gen.val_loss, "out": str(out) if out else None})
+        emit(progress, {"event": "done", "val_loss": gen.val_loss, "baseline_val_loss": baseline,
+                        "epochs": fit.epochs, "wall_time_s": fit.wall_time_s, "out": str(out) if out else None})
         return gen
 
     # -- evaluation --------------------------------------------------------

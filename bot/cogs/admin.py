@@ -74,9 +74,16 @@ class Retrain(commands.GroupCog, group_name="retrain", group_description="Retrai
 
     @app_commands.command(description="Serve the previous version of a model again")
     async def rollback(self, interaction: discord.Interaction, model: Model):
+        await self._version_change(interaction, self.bot.core.rollback, model)
+
+    @app_commands.command(description="Serve the newest version of a model, although it was not better")
+    async def promote(self, interaction: discord.Interaction, model: Model):
+        await self._version_change(interaction, self.bot.core.promote, model)
+
+    async def _version_change(self, interaction: discord.Interaction, action, model: str) -> None:
         inv = self.bot.invocation(interaction)
         try:
-            reply = await self.bot.core.rollback(inv, model)
+            reply = await action(inv, model)
         except UserError as exc:
             await interaction.response.send_message(f"⚠️ {exc}", ephemeral=True)
             return

@@ -16,5 +16,6 @@ FAKE_TRAINER = textwrap.dedent('''
         time.sleep(60)
     out.mkdir(parents=True)
     (out / "weights.npz").write_bytes(b"fake")
-    print(json.dumps({"event": "done"}), flush=True)
+    worse = mode == "worse"
+    print(json.dumps({"event": "done", "val_loss": 1.5 if worse else 1.2, "baseline_val_loss": 1.3}), flush=True)
 ''')

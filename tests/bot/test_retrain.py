@@ -133,3 +133,36 @@ def test_retrain_through_the_command_layer_is_admin_only(manager):
 
     run(scenario())
     assert len(done) == 1 and "now serving" in done[0]
+
+
+def test_a_version_that_is_not_better_does_not_serve_until_promoted(manager):
+    first = run(manager.retrain("lyrics", user="ann", epochs=2))
+    assert "validation loss 1.200 (serving model on the same slice: 1.300)" in first and "now serving" in first
+    serving = manager.current("lyrics").name
+    manager.corpus.write_text("worse")
+    import time
+
+    time.sleep(1.1)  # versions are named by the second
+    message = run(manager.retrain("lyrics", user="ann", epochs=2))
+    assert "1.500" in message and "1.300" in message and "not better" in message and "promote lyrics" in message
+    assert manager.current("lyrics").name == serving and manager.serving["lyrics"] == f"gen:{serving}"
+    newest = manager.versions("lyrics")[-1]
+    assert newest != serving
+    assert "now serves" in run(manager.promote("lyrics"))
+    assert manager.current("lyrics").name == newest and manager.serving["lyrics"] == f"gen:{newest}"
+    with pytest.raises(UserError, match="no newer version"):
+        run(manager.promote("lyrics"))
+
+
+def test_half_written_versions_are_removed_at_start(manager, tmp_path):
+    folder = manager.root / "lyrics"
+    (folder / "v20260101-000000").mkdir(parents=True)  # killed before its weights were written
+    (folder / "v20260101-000001.partial").mkdir()
+    (folder / ".v20260101-000002.tmp-1").mkdir()
+    good = folder / "v20260101-000003"
+    good.mkdir()
+    (good / "weights.npz").write_bytes(b"x")
+    again = RetrainManager(manager.root.parent, {}, tmp_path / "shipped", lambda m, p: None, lambda m, g: None)
+    assert sorted(again.removed) == ["lyrics/.v20260101-000002.tmp-1", "lyrics/v20260101-000000",
+                                     "lyrics/v20260101-000001.partial"]
+    assert [p.name for p in folder.iterdir()] == ["v20260101-000003"]

@@ -101,6 +101,9 @@ def test_fine_tuning_keeps_vocabulary_and_maps_new_characters(trained, tmp_path)
     assert tuned.vocab == gen.vocab
     assert {"—", "¡", "ñ"} <= set(tuned.metrics["corpus"]["replaced_chars"])
     assert CharGenerator.load(tmp_path / "tuned").vocab == gen.vocab
+    # The model it started from, scored on the same held-out slice, is recorded for comparison.
+    before = tuned.metrics["init_from"]["val_loss_nats_per_char"]
+    assert isinstance(before, float) and before > 0
 
 
 def test_fine_tuning_refuses_a_different_architecture(trained, tmp_path, corpus_file):
