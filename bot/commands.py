@@ -22,6 +22,8 @@ log = logging.getLogger("bot.commands")
 MODELS = ("text", "lyrics", "music")
 MESSAGE_LIMIT = 2000  # Discord's limit for one message
 MAX_SEED_CHARS = 500
+REPORT_SAMPLE_NOTES = 100  # the retrain report's music sample
+REPORT_SAMPLE_CHARS = 300  # and its text sample
 
 
 @dataclass(frozen=True)
@@ -222,7 +224,9 @@ class Commands:
 
     async def retrain(self, inv: Invocation, model: str, *, epochs: int | None = None, minutes: float | None = None,
                       on_progress: Callable | None = None, on_done: Callable | None = None) -> Reply:
-        """`/retrain MODEL`: start training in the background; ``on_done(message)`` gets the outcome."""
+        """`/retrain MODEL`: start training in the background; ``on_done(report)`` gets the final report (a
+        :class:`Reply`: the outcome with before/after validation loss, epochs and wall time, a loss-curve PNG
+        and a short sample from the new model). The transport decides where progress and report go."""
         import asyncio
 
         manager = self._admin(inv)
@@ -241,28 +245,68 @@ class Commands:
             began.append(True)
             started.set()
 
-        async def task():
+        async def task() -> Reply:
             try:
-                message = await manager.retrain(model, user=inv.user_name or str(inv.user_id), epochs=epochs,
+                outcome = await manager.retrain(model, user=inv.user_name or str(inv.user_id), epochs=epochs,
                                                 minutes=minutes, on_progress=on_progress, before_start=mark_started)
+                report = await self._retrain_report(model, outcome)
             except UserError as exc:
-                message = f"⚠️ {exc}"
+                report = Reply(f"⚠️ {exc}", ephemeral=True)
             except Exception:
                 log.exception("retrain %s crashed", model)
-                message = f"⚠️ Retraining {model} crashed; the current model keeps serving."
+                report = Reply(f"⚠️ Retraining {model} crashed; the current model keeps serving.")
             started.set()
             if began and on_done is not None:
-                await on_done(message)
-            return message
+                try:
+                    await on_done(report)
+                except Exception:  # the report could not be delivered anywhere: say so in the log
+                    log.exception("the retrain report for %s could not be delivered", model)
+            return report
 
         t = asyncio.ensure_future(task())
         self.background.add(t)
         t.add_done_callback(self.background.discard)
         await started.wait()
         if t.done():  # refused before starting
-            return Reply(t.result(), ephemeral=True)
+            return Reply(t.result().content, ephemeral=True)
         budget = f"{minutes:g} min" if minutes else f"{epochs} epoch{'s' if epochs != 1 else ''}" if epochs else "until early stopping"
         return Reply(f"Retraining `{model}` on the team corpus ({budget}). The current model keeps serving meanwhile.")
+
+    async def _retrain_report(self, model: str, outcome) -> Reply:
+        """The final report: the outcome, epochs and wall time, a loss curve and a sample of the new model."""
+        import asyncio
+
+        figures = outcome.figures or {}
+        lines = [("✅ " if outcome.promoted else "ℹ️ ") + outcome.message]
+        if figures.get("epochs"):
+            lines.append(f"-# {figures['epochs']} epoch{'s' if figures['epochs'] != 1 else ''} in "
+                         f"{(figures.get('wall_time_s') or 0) / 60:.1f} min")
+        gen = outcome.generator
+        if gen is None or not hasattr(gen, "generate"):
+            return Reply("\n".join(lines))
+
+        def build() -> tuple[str, list[Attachment]]:
+            from .render import loss_curve_png, piano_roll_png
+
+            files = []
+            history = (getattr(gen, "metrics", None) or {}).get("history") or []
+            if history:
+                files.append(Attachment(f"{model}-loss.png", loss_curve_png(history, getattr(gen, "unit", "token")),
+                                        "loss curve"))
+            if model == "music":
+                r = gen.generate(REPORT_SAMPLE_NOTES, rng_seed=1)
+                files += [Attachment(f"{model}-sample.mid", r.midi, "sample"),
+                          Attachment(f"{model}-sample.png", piano_roll_png(r.notes, r.tempo), "sample piano roll")]
+                return f"Sample: {r.summary()}", files
+            text = gen.generate("", length=REPORT_SAMPLE_CHARS, temperature=0.6, rng_seed=1).text.strip()
+            return "Sample:\n" + "\n".join("> " + line for line in text.splitlines()[:8]), files
+
+        try:
+            sample, files = await asyncio.get_running_loop().run_in_executor(self.jobs.executor, build)
+        except Exception:
+            log.exception("retrain report for %s: sample or loss curve failed", model)
+            return Reply("\n".join(lines))
+        return Reply("\n".join(lines + [sample])[:MESSAGE_LIMIT], files=files)
 
     async def corpus_add(self, inv: Invocation, model: str, uploads: list[tuple[str, bytes]]) -> Reply:
         """`/corpus add`: validate uploads and add what passes to the model's team corpus."""

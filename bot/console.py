@@ -143,7 +143,7 @@ async def run_console(commands: Commands, out_dir: Path, stdin: TextIO | None = 
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        reply = await reply_to(commands, CONSOLE_USER, line, on_done=lambda message: _say(message, out))
+        reply = await reply_to(commands, CONSOLE_USER, line, on_done=lambda report: _say(report, out_dir, out))
         errors += reply.ephemeral and reply.content.startswith("⚠️")
         show(reply, out_dir, out)
     if commands.background:  # let a retraining started from this console finish before exiting
@@ -152,5 +152,5 @@ async def run_console(commands: Commands, out_dir: Path, stdin: TextIO | None = 
     return errors
 
 
-async def _say(message: str, out: TextIO) -> None:
-    print(message, file=out, flush=True)
+async def _say(report: Reply, out_dir: Path, out: TextIO) -> None:
+    show(report, out_dir, out)

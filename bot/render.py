@@ -41,6 +41,30 @@ def piano_roll_png(notes, tempo: float, steps_per_quarter: int = 4) -> bytes:
     return buf.getvalue()
 
 
+def loss_curve_png(history: list[dict], unit: str = "token") -> bytes:
+    """Training and validation loss per epoch (a checkpoint's ``metrics.json`` history)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    epochs = [h.get("epoch", i + 1) for i, h in enumerate(history)]
+    fig = Figure(figsize=(6, 3.2), dpi=100)
+    ax = fig.add_subplot()
+    ax.plot(epochs, [h.get("loss") for h in history], marker="o", label="training")
+    ax.plot(epochs, [h.get("val_loss") for h in history], marker="o", label="validation")
+    best = [e for e, h in zip(epochs, history) if h.get("best")]
+    if best:
+        ax.axvline(best[-1], color="#999999", linestyle=":", label=f"kept (epoch {best[-1]})")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"nats per {unit}")
+    ax.legend()
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
 PREVIEW_SECONDS = 30.0
 
 

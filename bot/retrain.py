@@ -51,6 +51,19 @@ class RetrainJob:
     done: dict = field(default_factory=dict)  # the trainer's final line: val_loss, baseline_val_loss, ...
 
 
+@dataclass
+class RetrainOutcome:
+    """How a retraining ended: the line for the admin, and the new model where one was trained."""
+
+    message: str
+    generator: Any = None  # the new model, loaded (serving or not)
+    promoted: bool = False
+    figures: dict = field(default_factory=dict)  # the trainer's final line: val_loss, baseline_val_loss, epochs, ...
+
+    def __str__(self) -> str:
+        return self.message
+
+
 class RetrainManager:
     def __init__(self, data_dir: Path, corpora: dict[str, Path], shipped_dir: Path,
                  load: Callable[[str, Path], Any], swap: Callable[[str, Any], None],
@@ -127,8 +140,8 @@ class RetrainManager:
 
     async def retrain(self, model: str, *, user: str, epochs: int | None = None, minutes: float | None = None,
                       fine_tune: bool = True, on_progress: Callable[[dict], Awaitable[None]] | None = None,
-                      before_start: Callable[[], None] | None = None) -> str:
-        """Train, then swap in. Returns a line for the user; raises :class:`UserError` if it cannot start."""
+                      before_start: Callable[[], None] | None = None) -> RetrainOutcome:
+        """Train, then swap in if better. Returns the outcome; raises :class:`UserError` if it cannot start."""
         if model in self.jobs:
             job = self.jobs[model]
             raise UserError(f"{model} is already retraining (started by {job.started_by}, "
@@ -155,7 +168,7 @@ class RetrainManager:
             self.jobs.pop(model, None)
             shutil.rmtree(out.with_name(out.name + ".partial"), ignore_errors=True)
 
-    async def _run(self, job: RetrainJob, argv: list[str], out: Path, on_progress) -> str:
+    async def _run(self, job: RetrainJob, argv: list[str], out: Path, on_progress) -> RetrainOutcome:
         log.info("retrain %s started: %s", job.model, " ".join(argv))
         job.process = await asyncio.create_subprocess_exec(
             *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True,
@@ -178,27 +191,30 @@ class RetrainManager:
         code = await job.process.wait()
         stderr = (await stderr_task).decode("utf-8", "replace").strip().splitlines()
         if job.cancelled:
-            return f"Retraining {job.model} was cancelled; the current model keeps serving."
+            return RetrainOutcome(f"Retraining {job.model} was cancelled; the current model keeps serving.")
         if code != 0 or not (out / "weights.npz").exists():
             reason = next((line for line in reversed(stderr) if line.strip()), f"exit status {code}")
             log.warning("retrain %s failed (exit %s): %s", job.model, code, "\n".join(stderr[-20:]))
-            return f"Retraining {job.model} failed: {reason[:300]}. The current model keeps serving."
+            return RetrainOutcome(f"Retraining {job.model} failed: {reason[:300]}. The current model keeps serving.")
         try:
             generator = await asyncio.get_running_loop().run_in_executor(None, self.load, job.model, out)
         except Exception as exc:
             log.exception("retrained %s checkpoint does not load", job.model)
-            return f"Retraining {job.model} produced a checkpoint that does not load ({exc}); the current model keeps serving."
+            return RetrainOutcome(f"Retraining {job.model} produced a checkpoint that does not load ({exc}); "
+                                  "the current model keeps serving.")
         after, before = job.done.get("val_loss"), job.done.get("baseline_val_loss")
         figures = _figures(after, before)
         if isinstance(after, (int, float)) and isinstance(before, (int, float)) and after >= before:
             self._prune(job.model)
-            return (f"Retrained {job.model} ({job.version}){figures}: not better than the serving model on the "
-                    f"same held-out slice of the team corpus, so the current model keeps serving. "
-                    f"`/retrain promote {job.model}` serves the new version anyway.")
+            return RetrainOutcome(
+                f"Retrained {job.model} ({job.version}){figures}: not better than the serving model on the same "
+                f"held-out slice of the team corpus, so the current model keeps serving. "
+                f"`/retrain promote {job.model}` serves the new version anyway.", generator, False, job.done)
         self.swap(job.model, generator)
         self._set_current(job.model, job.version)
         self._prune(job.model)
-        return f"Retrained {job.model} ({job.version}){figures}: now serving. `/retrain rollback` restores the previous version."
+        return RetrainOutcome(f"Retrained {job.model} ({job.version}){figures}: now serving. "
+                              f"`/retrain rollback {job.model}` restores the previous version.", generator, True, job.done)
 
     async def promote(self, model: str) -> str:
         """Serve the newest version although it was not better than the one serving."""

@@ -10,6 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from ..commands import UserError
+from ..discord_app import ChannelReporter
 
 log = logging.getLogger("bot.admin")
 Model = Literal["text", "lyrics", "music"]
@@ -27,19 +28,11 @@ class Retrain(commands.GroupCog, group_name="retrain", group_description="Retrai
             await interaction.response.send_message("⚠️ Only admins can retrain models.", ephemeral=True)
             return
         await interaction.response.defer(thinking=True)
-
-        async def progress(event: dict) -> None:
-            eta = event.get("eta_s") or 0
-            await interaction.edit_original_response(
-                content=f"Retraining `{model}`: epoch {event.get('epoch')}, loss {event.get('loss', 0):.3f}, "
-                        f"val_loss {event.get('val_loss', 0):.3f}, ETA {eta / 60:.1f} min")
-
-        async def done(message: str) -> None:
-            await interaction.followup.send(message)
-
+        # Progress and the report are channel messages (or DMs): the interaction token dies after 15 minutes.
+        reporter = ChannelReporter(interaction, model)
         try:
-            reply = await self.bot.core.retrain(inv, model, epochs=epochs, minutes=minutes, on_progress=progress,
-                                                on_done=done)
+            reply = await self.bot.core.retrain(inv, model, epochs=epochs, minutes=minutes,
+                                                on_progress=reporter.progress, on_done=reporter.done)
         except UserError as exc:
             await interaction.delete_original_response()
             await interaction.followup.send(f"⚠️ {exc}", ephemeral=True)
@@ -48,7 +41,8 @@ class Retrain(commands.GroupCog, group_name="retrain", group_description="Retrai
             await interaction.delete_original_response()
             await interaction.followup.send(reply.content, ephemeral=True)
         else:
-            await interaction.edit_original_response(content=reply.content)
+            await interaction.edit_original_response(content=reply.content + " Progress and the report follow in "
+                                                     "this channel.")
 
     @app_commands.command(description="Retrain the prose/script model")
     @app_commands.describe(epochs="stop after this many epochs", minutes="stop after this many minutes")

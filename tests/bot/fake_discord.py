@@ -3,8 +3,12 @@
 It speaks just enough of the real protocol for discord.py: the gateway
 handshake (HELLO, IDENTIFY, READY, GUILD_CREATE), heartbeats and their ACKs,
 INTERACTION_CREATE dispatches, and the REST routes a bot uses to log in, sync
-commands, answer interactions and send or edit follow-ups (JSON and
-multipart). Every request is recorded for the test to inspect.
+commands, answer interactions, send or edit follow-ups (JSON and multipart),
+send and edit channel messages, and open a DM. Like Discord, an interaction's
+webhook stops working after a lifetime (``webhook_lifetime_s``; Discord's is
+15 minutes) with 401 "Invalid Webhook Token" (code 50027), and channels in
+``forbidden_channels`` answer 403 "Missing Access". Every request is recorded
+for the test to inspect.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ APP_ID = "100000000000000001"
 BOT_ID = "100000000000000002"
 GUILD_ID = "100000000000000003"
 CHANNEL_ID = "100000000000000004"
+DM_CHANNEL_ID = "100000000000000005"
 ADMIN_PERMISSIONS = str(1 << 3)
 HEARTBEAT_MS = 1000
 BOT_USER = {"id": BOT_ID, "username": "ghostwriter", "discriminator": "0", "global_name": None, "avatar": None, "bot": True}
@@ -64,6 +69,11 @@ class FakeDiscord:
         self.seq = 0
         self.port = 0
         self._runner: web.AppRunner | None = None
+        self.webhook_lifetime_s: float | None = None
+        self.forbidden_channels: set[str] = set()
+        self.channel_messages: list[dict] = []  # sent with POST /channels/{id}/messages, edits applied
+        self.expired_webhook_calls = 0
+        self.message_posted = asyncio.Event()
 
     # -- server ------------------------------------------------------------------
     async def start(self) -> int:
@@ -181,6 +191,13 @@ class FakeDiscord:
             return await self._callback(request, parts[2])
         if parts[0] == "webhooks":
             return await self._webhook(request, parts)
+        if parts[0] == "channels" and len(parts) >= 3 and parts[2] == "messages":
+            return await self._channel_message(request, parts)
+        if path == "/users/@me/channels" and request.method == "POST":
+            body = await request.json()
+            user = {"id": str(body.get("recipient_id")), "username": "admin", "discriminator": "0", "global_name": None,
+                    "avatar": None}
+            return _json({"id": DM_CHANNEL_ID, "type": 1, "recipients": [user], "last_message_id": None})
         return _json({"message": f"not faked: {request.method} {path}", "code": 0}, status=404)
 
     async def _body(self, request: web.Request) -> tuple[dict, list[dict]]:
@@ -197,11 +214,32 @@ class FakeDiscord:
             return await request.json(), []
         return {}, []
 
-    def _message(self, payload: dict, files: list[dict], ephemeral: bool) -> dict:
+    async def _channel_message(self, request: web.Request, parts: list[str]) -> web.Response:
+        channel = parts[1]
+        if channel in self.forbidden_channels:
+            return _json({"message": "Missing Access", "code": 50001}, status=403)
+        payload, files = await self._body(request)
+        if request.method == "POST":
+            message = self._message(payload, files, False, channel)
+            self.channel_messages.append({**message, "files": files, "edits": [],
+                                          "allowed_mentions": payload.get("allowed_mentions"), "at": time.monotonic()})
+            self.message_posted.set()
+            return _json(message)
+        if request.method == "PATCH" and len(parts) == 4:
+            for stored in self.channel_messages:
+                if stored["id"] == parts[3]:
+                    stored["edits"].append(payload.get("content"))
+                    stored["content"] = payload.get("content") or stored["content"]
+                    return _json({k: v for k, v in stored.items() if k not in ("files", "edits", "at",
+                                                                                 "allowed_mentions")})
+            return _json({"message": "Unknown Message", "code": 10008}, status=404)
+        return _json({"message": f"not faked: {request.method}", "code": 0}, status=404)
+
+    def _message(self, payload: dict, files: list[dict], ephemeral: bool, channel_id: str = CHANNEL_ID) -> dict:
         attachments = [{"id": str(next(self.ids)), "filename": f["filename"], "size": len(f["data"]),
                         "url": f"http://127.0.0.1/{f['filename']}", "proxy_url": f"http://127.0.0.1/{f['filename']}"}
                        for f in files]
-        return {"id": str(next(self.ids)), "channel_id": CHANNEL_ID, "type": 0, "content": payload.get("content") or "",
+        return {"id": str(next(self.ids)), "channel_id": channel_id, "type": 0, "content": payload.get("content") or "",
                 "author": BOT_USER, "attachments": attachments, "embeds": [], "mentions": [], "mention_roles": [],
                 "mention_everyone": False, "pinned": False, "tts": False, "timestamp": _now(),
                 "edited_timestamp": None, "flags": 64 if ephemeral else 0, "components": [],
@@ -225,6 +263,9 @@ class FakeDiscord:
         token = parts[2]
         ex = self.exchanges.get(token)
         payload, files = await self._body(request)
+        if ex is not None and self.webhook_lifetime_s is not None and time.monotonic() - ex.sent_at > self.webhook_lifetime_s:
+            self.expired_webhook_calls += 1
+            return _json({"message": "Invalid Webhook Token", "code": 50027}, status=401)
         if request.method == "DELETE":
             if ex is not None:
                 ex.deleted_original = True

@@ -14,6 +14,8 @@ FAKE_TRAINER = textwrap.dedent('''
         sys.exit(2)
     if mode == "hang":
         time.sleep(60)
+    if mode == "slow":
+        time.sleep(4)
     out.mkdir(parents=True)
     (out / "weights.npz").write_bytes(b"fake")
     worse = mode == "worse"

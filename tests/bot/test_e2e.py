@@ -38,6 +38,75 @@ async def stop_bot(fake, bot, runner):
     await fake.stop()
 
 
+async def channel_report(fake, text: str, timeout: float = 60.0) -> dict:
+    """The first channel message (or DM) that contains ``text``."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        for message in fake.channel_messages:
+            if text in message["content"]:
+                return message
+        remaining = deadline - asyncio.get_running_loop().time()
+        assert remaining > 0, f"no channel message with {text!r}: {[m['content'] for m in fake.channel_messages]}"
+        fake.message_posted.clear()
+        try:
+            await asyncio.wait_for(fake.message_posted.wait(), min(remaining, 1.0))
+        except asyncio.TimeoutError:
+            pass
+
+
+def test_retrain_reports_outlive_the_interaction_token(monkeypatch, fakes, tmp_path):
+    """Discord's interaction token dies after 15 minutes; progress and the report must not need it."""
+    import sys
+
+    from bot.discord_app import ChannelReporter
+    from bot.retrain import RetrainManager
+
+    from .fake_discord import CHANNEL_ID, DM_CHANNEL_ID
+    from .fake_trainer import FAKE_TRAINER
+
+    monkeypatch.setattr(ChannelReporter, "min_interval_s", 0.0)
+    commands = Commands(fakes, JobQueue(workers=2, queue_depth=64, user_max_jobs=4, user_burst=0))
+    trainer = tmp_path / "trainer.py"
+    trainer.write_text(FAKE_TRAINER)
+    corpus = tmp_path / "mode"
+    corpus.write_text("slow")  # the fake trainer takes 4 s after its progress lines
+    commands.retrainer = RetrainManager(tmp_path / "data", {"music": corpus}, tmp_path, lambda m, p: f"gen:{p.name}",
+                                        lambda m, g: None, trainer=[sys.executable, str(trainer)])
+
+    async def scenario():
+        fake, bot, runner = await start_bot(monkeypatch, commands)
+        fake.webhook_lifetime_s = 2.0
+        try:
+            token = await fake.interact("retrain", user_id=601, admin=True, subcommand="music")
+            report = await channel_report(fake, "now serving")
+            assert time_since(fake, token) > fake.webhook_lifetime_s  # the token had expired by then
+            assert report["content"].startswith("<@601>") and report["channel_id"] == CHANNEL_ID
+            assert [str(u) for u in report["allowed_mentions"]["users"]] == ["601"]
+            progress = await channel_report(fake, "Retraining `music`")
+            assert "epoch 2" in progress["content"] and len(progress["edits"]) == 1  # one message, edited
+
+            # A channel the bot cannot write to: progress and report go to the admin's DMs.
+            fake.forbidden_channels.add(CHANNEL_ID)
+            await asyncio.sleep(1.1)  # versions are named by the second
+            await fake.interact("retrain", user_id=601, admin=True, subcommand="music")
+            for _ in range(200):
+                dms = [m for m in fake.channel_messages if m["channel_id"] == DM_CHANNEL_ID]
+                if any("now serving" in m["content"] for m in dms):
+                    break
+                await asyncio.sleep(0.1)
+            assert any("now serving" in m["content"] for m in dms) and any("Retraining" in m["content"] for m in dms)
+        finally:
+            await stop_bot(fake, bot, runner)
+
+    asyncio.run(scenario())
+
+
+def time_since(fake, token) -> float:
+    import time
+
+    return time.monotonic() - fake.exchanges[token].sent_at
+
+
 def test_fake_generators_end_to_end(monkeypatch, fakes):
     commands = Commands(fakes, JobQueue(workers=2, queue_depth=64, user_max_jobs=4, user_burst=0))
 
@@ -100,9 +169,8 @@ def test_real_models_end_to_end(monkeypatch, tmp_path):
             refused = await fake.reply(token)
             assert refused["ephemeral"] and "Only admins" in refused["content"]
             token = await fake.interact("retrain", user_id=601, admin=True, subcommand="music")
-            ex = fake.exchanges[token]
-            await asyncio.wait_for(ex.done.wait(), 60)  # the follow-up that reports the outcome
-            assert "now serving" in ex.messages[-1]["content"] and swapped["music"].startswith("gen:v")
+            report = await channel_report(fake, "now serving")  # a channel message, not a follow-up
+            assert report["content"].startswith("<@601>") and swapped["music"].startswith("gen:v")
 
             # A burst of users at once: every one answered, the heartbeat keeps its rhythm.
             beats_before = len(fake.heartbeats)

@@ -40,7 +40,7 @@ def test_success_swaps_in_and_reports_progress(manager):
     async def on_progress(event):
         progress.append(event["epoch"])
 
-    message = run(manager.retrain("lyrics", user="ann", epochs=2, on_progress=on_progress))
+    message = str(run(manager.retrain("lyrics", user="ann", epochs=2, on_progress=on_progress)))
     assert "now serving" in message and progress == [1, 2]
     version = manager.versions("lyrics")[-1]
     assert manager.serving["lyrics"] == f"gen:{version}"
@@ -50,14 +50,14 @@ def test_success_swaps_in_and_reports_progress(manager):
 
 def test_failure_keeps_the_old_model(manager):
     manager.corpus.write_text("fail")
-    message = run(manager.retrain("lyrics", user="ann"))
+    message = str(run(manager.retrain("lyrics", user="ann")))
     assert "failed" in message and "not UTF-8" in message and "keeps serving" in message
     assert manager.serving == {} and manager.versions("lyrics") == []
 
 
 def test_missing_corpus_refuses_to_start(manager):
     with pytest.raises(UserError, match="no team corpus"):
-        run(manager.retrain("music", user="ann"))
+        str(run(manager.retrain("music", user="ann")))
 
 
 def test_second_request_is_told_what_runs_and_cancel_stops(manager):
@@ -72,7 +72,7 @@ def test_second_request_is_told_what_runs_and_cancel_stops(manager):
         with pytest.raises(UserError, match="already retraining.*ann"):
             await manager.retrain("lyrics", user="bob")
         assert "Cancelling" in manager.cancel("lyrics")
-        return await first
+        return str(await first)
 
     assert "cancelled" in run(scenario())
     assert manager.serving == {} and manager.versions("lyrics") == []
@@ -94,7 +94,7 @@ def test_keeps_the_last_versions_and_rolls_back(manager, monkeypatch):
 
     monkeypatch.setattr(retrain, "datetime", Clock)
     for _ in range(KEEP + 1):
-        run(manager.retrain("lyrics", user="ann"))
+        str(run(manager.retrain("lyrics", user="ann")))
     versions = manager.versions("lyrics")
     assert len(versions) == KEEP and versions[-1] == "v20260104-000000"
     assert "v20260103-000000" in run(manager.rollback("lyrics"))
@@ -132,18 +132,18 @@ def test_retrain_through_the_command_layer_is_admin_only(manager):
         assert "shipped checkpoint" in back.content
 
     run(scenario())
-    assert len(done) == 1 and "now serving" in done[0]
+    assert len(done) == 1 and "now serving" in done[0].content
 
 
 def test_a_version_that_is_not_better_does_not_serve_until_promoted(manager):
-    first = run(manager.retrain("lyrics", user="ann", epochs=2))
+    first = str(run(manager.retrain("lyrics", user="ann", epochs=2)))
     assert "validation loss 1.200 (serving model on the same slice: 1.300)" in first and "now serving" in first
     serving = manager.current("lyrics").name
     manager.corpus.write_text("worse")
     import time
 
     time.sleep(1.1)  # versions are named by the second
-    message = run(manager.retrain("lyrics", user="ann", epochs=2))
+    message = str(run(manager.retrain("lyrics", user="ann", epochs=2)))
     assert "1.500" in message and "1.300" in message and "not better" in message and "promote lyrics" in message
     assert manager.current("lyrics").name == serving and manager.serving["lyrics"] == f"gen:{serving}"
     newest = manager.versions("lyrics")[-1]
