@@ -223,7 +223,8 @@ class Commands:
         return self.retrainer
 
     async def retrain(self, inv: Invocation, model: str, *, epochs: int | None = None, minutes: float | None = None,
-                      on_progress: Callable | None = None, on_done: Callable | None = None) -> Reply:
+                      uploads: list[tuple[str, bytes | None]] | None = None, on_progress: Callable | None = None,
+                      on_done: Callable | None = None) -> Reply:
         """`/retrain MODEL`: start training in the background; ``on_done(report)`` gets the final report (a
         :class:`Reply`: the outcome with before/after validation loss, epochs and wall time, a loss-curve PNG
         and a short sample from the new model). The transport decides where progress and report go."""
@@ -238,6 +239,14 @@ class Commands:
             job = manager.running(model)
             raise UserError(f"{model} is already retraining (started by {job.started_by}, epoch "
                             f"{job.last.get('epoch', 0)}); `/retrain cancel` stops it")
+        added = ""
+        if uploads:  # attachments join the team corpus first, validated as by /corpus add
+            result = await asyncio.get_running_loop().run_in_executor(self.jobs.executor, manager.corpus.add, model,
+                                                                      uploads)
+            if not result.accepted:
+                rejections = result.summary().split("\n", 1)[1]  # the lines after "Accepted 0 file(s)."
+                raise UserError(f"none of the attachments could be used, so nothing was retrained.\n{rejections}")
+            added = result.summary() + "\n"
         started = asyncio.Event()
         began = []  # set once the child process is about to start
 
@@ -268,9 +277,10 @@ class Commands:
         t.add_done_callback(self.background.discard)
         await started.wait()
         if t.done():  # refused before starting
-            return Reply(t.result().content, ephemeral=True)
+            return Reply(added + t.result().content, ephemeral=True)
         budget = f"{minutes:g} min" if minutes else f"{epochs} epoch{'s' if epochs != 1 else ''}" if epochs else "until early stopping"
-        return Reply(f"Retraining `{model}` on the team corpus ({budget}). The current model keeps serving meanwhile.")
+        return Reply(f"{added}Retraining `{model}` on the team corpus ({budget}). The current model keeps serving "
+                     "meanwhile.")
 
     async def _retrain_report(self, model: str, outcome) -> Reply:
         """The final report: the outcome, epochs and wall time, a loss curve and a sample of the new model."""

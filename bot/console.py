@@ -29,7 +29,8 @@ CONSOLE_USER = Invocation(user_id=0, user_name="console", is_admin=True, interac
 
 def parse_line(line: str) -> tuple[str, list[str], dict[str, str]]:
     """``/lyrics seed:"Yeah, oho" temp:0.5`` -> ``("lyrics", [], {"seed": "Yeah, oho", "temp": "0.5"})``;
-    bare words are subcommands: ``/retrain cancel music`` -> ``("retrain", ["cancel", "music"], {})``."""
+    bare words are subcommands: ``/retrain cancel music`` -> ``("retrain", ["cancel", "music"], {})``;
+    ``file:`` may repeat and gives a list: ``/corpus add music file:a.mid file:b.mid``."""
     try:
         tokens = shlex.split(line)
     except ValueError as exc:
@@ -43,6 +44,8 @@ def parse_line(line: str) -> tuple[str, list[str], dict[str, str]]:
             words.append(token.lower())
         elif not key:
             raise UserError(f"options are written name:value, got {token!r}")
+        elif key.lower() == "file":  # files may be given several times
+            options.setdefault("file", []).append(value)
         else:
             options[key.lower()] = value
     return name, words, options
@@ -79,14 +82,24 @@ async def _corpus(commands: Commands, inv: Invocation, words: list[str], options
         return commands.corpus_list()
     if len(words) != 2 or words[0] != "add" or set(options) - {"file"}:
         raise UserError(CORPUS_USAGE)
-    path = Path(options.get("file", ""))
-    if not path.is_file():
-        raise UserError(f"no such file: {path}")
-    return await commands.corpus_add(inv, words[1], [(path.name, path.read_bytes())])
+    if not options.get("file"):
+        raise UserError(f"attach at least one file: {CORPUS_USAGE}")
+    return await commands.corpus_add(inv, words[1], _read_files(options))
 
 
-RETRAIN_USAGE = ("usage: /retrain MODEL [epochs:N] [minutes:M], /retrain cancel MODEL, /retrain rollback MODEL, "
-                 "/retrain promote MODEL")
+def _read_files(options: dict) -> list[tuple[str, bytes]]:
+    """The console's stand-in for attachments: the files named by ``file:PATH`` options."""
+    uploads = []
+    for name in options.get("file", []):
+        path = Path(name)
+        if not path.is_file():
+            raise UserError(f"no such file: {name}")
+        uploads.append((path.name, path.read_bytes()))
+    return uploads
+
+
+RETRAIN_USAGE = ("usage: /retrain MODEL [epochs:N] [minutes:M] [file:PATH ...], /retrain cancel MODEL, "
+                 "/retrain rollback MODEL, /retrain promote MODEL")
 
 
 async def _retrain(commands: Commands, inv: Invocation, words: list[str], options: dict[str, str], on_done) -> Reply:
@@ -94,7 +107,7 @@ async def _retrain(commands: Commands, inv: Invocation, words: list[str], option
         if words[0] == "cancel":
             return commands.cancel_retrain(inv, words[1])
         return await (commands.rollback if words[0] == "rollback" else commands.promote)(inv, words[1])
-    if len(words) != 1 or set(options) - {"epochs", "minutes"}:
+    if len(words) != 1 or set(options) - {"epochs", "minutes", "file"}:
         raise UserError(RETRAIN_USAGE)
 
     async def progress(event: dict) -> None:
@@ -102,7 +115,7 @@ async def _retrain(commands: Commands, inv: Invocation, words: list[str], option
               f"val_loss {event.get('val_loss', 0):.4f}, ETA {event.get('eta_s') or 0:.0f} s", flush=True)
 
     return await commands.retrain(inv, words[0], epochs=options.get("epochs"), minutes=options.get("minutes"),
-                                  on_progress=progress, on_done=on_done)
+                                  uploads=_read_files(options), on_progress=progress, on_done=on_done)
 
 
 async def reply_to(commands: Commands, inv: Invocation, line: str, on_done=None) -> Reply:

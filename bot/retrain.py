@@ -148,7 +148,10 @@ class RetrainManager:
                             f"epoch {job.last.get('epoch', 0)}); `/retrain cancel {model}` stops it")
         corpus = self.corpora.get(model)
         if corpus is None or not corpus.exists():
-            raise UserError(f"no team corpus for {model} yet: add material with `/corpus add` first")
+            what = ("MIDI files (.mid, .midi) or a .zip of them" if model == "music"
+                    else "a UTF-8 text file (.txt)")
+            raise UserError(f"no team material for {model} yet: attach {what} to `/retrain {model}` "
+                            f"(file, file2, file3) or add it with `/corpus add`")
         version = datetime.now(timezone.utc).strftime("v%Y%m%d-%H%M%S")
         out = self.root / model / version
         argv = [*self.trainer, model, "--corpus", str(corpus), "--out", str(out), "--progress", "json"]

@@ -11,9 +11,27 @@ from discord.ext import commands
 
 from ..commands import UserError
 from ..discord_app import ChannelReporter
+from .corpus import MAX_UPLOAD
 
 log = logging.getLogger("bot.admin")
 Model = Literal["text", "lyrics", "music"]
+
+
+def retrain_command(model: str, description: str, formats: str) -> app_commands.Command:
+    """`/retrain MODEL [epochs] [minutes] [file file2 file3]`: the same options for every model."""
+
+    async def command(self, interaction: discord.Interaction,
+                      epochs: Optional[app_commands.Range[int, 1, 1000]] = None,
+                      minutes: Optional[app_commands.Range[float, 1, 1440]] = None,
+                      file: Optional[discord.Attachment] = None, file2: Optional[discord.Attachment] = None,
+                      file3: Optional[discord.Attachment] = None):
+        await self._start(interaction, model, epochs, minutes, (file, file2, file3))
+
+    command.__qualname__ = f"Retrain.{model}"  # a method of the cog, for discord.py's parameter parsing
+    described = app_commands.describe(epochs="stop after this many epochs", minutes="stop after this many minutes",
+                                      file=f"add to the team corpus first: {formats}", file2="another file",
+                                      file3="another file")(command)
+    return app_commands.command(name=model, description=description)(described)
 
 
 @app_commands.default_permissions(administrator=True)
@@ -22,16 +40,17 @@ class Retrain(commands.GroupCog, group_name="retrain", group_description="Retrai
         self.bot = bot
         super().__init__()
 
-    async def _start(self, interaction: discord.Interaction, model: str, epochs, minutes) -> None:
+    async def _start(self, interaction: discord.Interaction, model: str, epochs, minutes, files) -> None:
         inv = self.bot.invocation(interaction)  # the real check: default_permissions is only a client-side hint
         if not inv.is_admin:
             await interaction.response.send_message("⚠️ Only admins can retrain models.", ephemeral=True)
             return
         await interaction.response.defer(thinking=True)
+        uploads = [(a.filename, None if a.size > MAX_UPLOAD else await a.read()) for a in files if a is not None]
         # Progress and the report are channel messages (or DMs): the interaction token dies after 15 minutes.
         reporter = ChannelReporter(interaction, model)
         try:
-            reply = await self.bot.core.retrain(inv, model, epochs=epochs, minutes=minutes,
+            reply = await self.bot.core.retrain(inv, model, epochs=epochs, minutes=minutes, uploads=uploads,
                                                 on_progress=reporter.progress, on_done=reporter.done)
         except UserError as exc:
             await interaction.delete_original_response()
@@ -44,23 +63,9 @@ class Retrain(commands.GroupCog, group_name="retrain", group_description="Retrai
             await interaction.edit_original_response(content=reply.content + " Progress and the report follow in "
                                                      "this channel.")
 
-    @app_commands.command(description="Retrain the prose/script model")
-    @app_commands.describe(epochs="stop after this many epochs", minutes="stop after this many minutes")
-    async def text(self, interaction: discord.Interaction, epochs: Optional[app_commands.Range[int, 1, 1000]] = None,
-                   minutes: Optional[app_commands.Range[float, 1, 1440]] = None):
-        await self._start(interaction, "text", epochs, minutes)
-
-    @app_commands.command(description="Retrain the lyrics model")
-    @app_commands.describe(epochs="stop after this many epochs", minutes="stop after this many minutes")
-    async def lyrics(self, interaction: discord.Interaction, epochs: Optional[app_commands.Range[int, 1, 1000]] = None,
-                     minutes: Optional[app_commands.Range[float, 1, 1440]] = None):
-        await self._start(interaction, "lyrics", epochs, minutes)
-
-    @app_commands.command(description="Retrain the music model")
-    @app_commands.describe(epochs="stop after this many epochs", minutes="stop after this many minutes")
-    async def music(self, interaction: discord.Interaction, epochs: Optional[app_commands.Range[int, 1, 1000]] = None,
-                    minutes: Optional[app_commands.Range[float, 1, 1440]] = None):
-        await self._start(interaction, "music", epochs, minutes)
+    text = retrain_command("text", "Retrain the prose/script model", "a .txt file")
+    lyrics = retrain_command("lyrics", "Retrain the lyrics model", "a .txt file")
+    music = retrain_command("music", "Retrain the music model", "MIDI files or a .zip of them")
 
     @app_commands.command(description="Stop a retraining in progress")
     async def cancel(self, interaction: discord.Interaction, model: Model):

@@ -74,12 +74,14 @@ class FakeDiscord:
         self.channel_messages: list[dict] = []  # sent with POST /channels/{id}/messages, edits applied
         self.expired_webhook_calls = 0
         self.message_posted = asyncio.Event()
+        self.files: dict[str, bytes] = {}  # attachments users "uploaded", served at /files/{id}
 
     # -- server ------------------------------------------------------------------
     async def start(self) -> int:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_get("/gateway", self.gateway)
         app.router.add_route("*", "/api/v10/{tail:.*}", self.rest)
+        app.router.add_get("/files/{id}", self.file)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -144,11 +146,24 @@ class FakeDiscord:
                 "explicit_content_filter": 0, "default_message_notifications": 0, "preferred_locale": "en-US",
                 "system_channel_flags": 0, "nsfw_level": 0, "premium_progress_bar_enabled": False}
 
+    def attachment(self, name: str, filename: str, data: bytes) -> tuple[dict, dict]:
+        """An attachment option and its resolved entry, for ``interact(..., attachments=[...])``."""
+        aid = str(next(self.ids))
+        self.files[aid] = data
+        url = f"http://127.0.0.1:{self.port}/files/{aid}"
+        return ({"name": name, "type": 11, "value": aid},
+                {"id": aid, "filename": filename, "size": len(data), "url": url, "proxy_url": url})
+
+    async def file(self, request: web.Request) -> web.Response:
+        data = self.files.get(request.match_info["id"])
+        return web.Response(body=data) if data is not None else web.Response(status=404)
+
     async def interact(self, name: str, options: list[dict] | None = None, *, user_id: int = 500,
-                       admin: bool = False, subcommand: str | None = None) -> str:
+                       admin: bool = False, subcommand: str | None = None,
+                       attachments: list[tuple[dict, dict]] = ()) -> str:
         """Send a slash command as a user would; returns the interaction token."""
         iid, token = str(next(self.ids)), f"token-{next(self.ids)}"
-        opts = options or []
+        opts = (options or []) + [option for option, _ in attachments]
         if subcommand is not None:
             opts = [{"name": subcommand, "type": 1, "options": opts}]
         user = {"id": str(user_id), "username": f"user{user_id}", "discriminator": "0", "global_name": None, "avatar": None}
@@ -160,7 +175,8 @@ class FakeDiscord:
                         "permission_overwrites": [], "nsfw": False},
             "member": {"user": user, "roles": [], "permissions": ADMIN_PERMISSIONS if admin else "0",
                        "joined_at": _now(), "deaf": False, "mute": False, "flags": 0, "pending": False, "nick": None},
-            "data": {"id": str(next(self.ids)), "name": name, "type": 1, "options": opts, "guild_id": GUILD_ID},
+            "data": {"id": str(next(self.ids)), "name": name, "type": 1, "options": opts, "guild_id": GUILD_ID,
+                     "resolved": {"attachments": {entry["id"]: entry for _, entry in attachments}}},
             "app_permissions": "2147483647", "locale": "en-US", "guild_locale": "en-US", "entitlements": [],
             "authorizing_integration_owners": {"0": GUILD_ID}, "context": 0, "attachment_size_limit": 10 * 1024 * 1024,
         })

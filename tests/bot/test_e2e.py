@@ -196,3 +196,66 @@ def test_real_models_end_to_end(monkeypatch, tmp_path):
             await stop_bot(fake, bot, runner)
 
     asyncio.run(scenario())
+
+
+def test_real_retrain_end_to_end(monkeypatch, tmp_path):
+    """/corpus add two MIDI files, /retrain music with the real trainer child, the swap, /compose from the new
+    version with its report, and /retrain rollback."""
+    from bot.app import load_generator
+    from bot.discord_app import ChannelReporter
+    from bot.retrain import RetrainManager
+    from generators.cli import checkpoint_root
+    from generators.music.encoder import Note
+    from generators.music.midi_io import midi_bytes_to_notes, notes_to_midi_bytes
+
+    monkeypatch.setattr(ChannelReporter, "min_interval_s", 0.0)
+    shipped = checkpoint_root()
+    commands = Commands({"music": load_generator("music", shipped / "music")},
+                        JobQueue(workers=2, queue_depth=16, user_max_jobs=4, user_burst=0))
+    data = tmp_path / "data"
+    commands.retrainer = RetrainManager(data, {"music": data / "music"}, shipped, load_generator, commands.swap)
+    riff = [Note(16 * bar + 4 * i, p + 12 * (bar % 2), 4) for bar in range(24) for i, p in enumerate((60, 64, 67, 72))]
+    bass = [Note(16 * bar, 48, 16) for bar in range(24)]
+
+    async def scenario():
+        fake, bot, runner = await start_bot(monkeypatch, commands)
+        try:
+            token = await fake.interact("retrain", user_id=601, admin=True, subcommand="music")
+            refused = await fake.reply(token)
+            assert refused["ephemeral"] and "no team material for music yet" in refused["content"]
+
+            files = [fake.attachment("file", "riff.mid", notes_to_midi_bytes(riff + bass, tempo=100)),
+                     fake.attachment("file2", "riff2.mid", notes_to_midi_bytes(riff, tempo=100))]
+            token = await fake.interact("corpus", [{"name": "model", "type": 3, "value": "music"}], user_id=601,
+                                        admin=True, subcommand="add", attachments=files)
+            added = await fake.reply(token)
+            assert "Accepted 2 file(s)" in added["content"], added["content"]
+
+            token = await fake.interact("retrain", [opt("epochs", 2, "int")], user_id=601, admin=True,
+                                        subcommand="music")
+            report = await channel_report(fake, "Retrained music", timeout=240)
+            content = report["content"]
+            assert content.startswith("<@601>") and "serving model on the same slice" in content, content
+            assert "2 epochs in" in content and "Sample:" in content
+            names = sorted(f["filename"] for f in report["files"])
+            assert names == ["music-loss.png", "music-sample.mid", "music-sample.png"]
+            if "not better" in content:  # the admin can serve it anyway
+                token = await fake.interact("retrain", [{"name": "model", "type": 3, "value": "music"}], user_id=601,
+                                            admin=True, subcommand="promote")
+                assert "now serves" in (await fake.reply(token))["content"]
+            version = commands.retrainer.current("music")
+            assert version.parent == data / "checkpoints" / "music"
+            assert commands.generators["music"].metrics["init_from"]["val_loss_nats_per_event"] > 0
+
+            token = await fake.interact("compose", [opt("notes", 40, "int")])
+            midi = next(f for f in (await fake.reply(token))["files"] if f["filename"].endswith(".mid"))
+            assert len(midi_bytes_to_notes(midi["data"])) == 40
+
+            token = await fake.interact("retrain", [{"name": "model", "type": 3, "value": "music"}], user_id=601,
+                                        admin=True, subcommand="rollback")
+            assert "shipped checkpoint" in (await fake.reply(token))["content"]
+            assert commands.retrainer.current("music") == shipped / "music"
+        finally:
+            await stop_bot(fake, bot, runner)
+
+    asyncio.run(scenario())

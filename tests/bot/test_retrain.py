@@ -56,7 +56,7 @@ def test_failure_keeps_the_old_model(manager):
 
 
 def test_missing_corpus_refuses_to_start(manager):
-    with pytest.raises(UserError, match="no team corpus"):
+    with pytest.raises(UserError, match=r"no team material for music yet: attach MIDI files \(\.mid, \.midi\) or a \.zip"):
         str(run(manager.retrain("music", user="ann")))
 
 
@@ -125,7 +125,7 @@ def test_retrain_through_the_command_layer_is_admin_only(manager):
         assert "Retraining `lyrics`" in started.content and "2 epochs" in started.content
         await asyncio.gather(*commands.background)
         bad = await reply_to(commands, Invocation(1, "ann", is_admin=True), "/retrain music", on_done)
-        assert bad.ephemeral and "no team corpus" in bad.content
+        assert bad.ephemeral and "no team material" in bad.content and len(bad.content.splitlines()) == 1
         usage = await reply_to(commands, Invocation(1, "ann", is_admin=True), "/retrain lyrics colour:red", on_done)
         assert "usage" in usage.content
         back = await reply_to(commands, Invocation(1, "ann", is_admin=True), "/retrain rollback lyrics", on_done)
@@ -166,3 +166,30 @@ def test_half_written_versions_are_removed_at_start(manager, tmp_path):
     assert sorted(again.removed) == ["lyrics/.v20260101-000002.tmp-1", "lyrics/v20260101-000000",
                                      "lyrics/v20260101-000001.partial"]
     assert [p.name for p in folder.iterdir()] == ["v20260101-000003"]
+
+
+def test_retrain_with_attachments_adds_them_first(manager, tmp_path):
+    from bot.commands import Commands, Invocation
+    from bot.corpus import TeamCorpus
+    from bot.jobs import JobQueue
+
+    team = tmp_path / "team_lyrics.txt"
+    manager.corpora["lyrics"] = team
+    manager.corpus = TeamCorpus(manager.corpora)
+    commands = Commands({}, JobQueue(1, 4, 1, 0), retrainer=manager)
+    admin = Invocation(1, "ann", is_admin=True)
+    done = []
+
+    async def on_done(report):
+        done.append(report)
+
+    async def scenario():
+        with pytest.raises(UserError, match="none of the attachments could be used, so nothing was retrained.\nRejected song.mp3: not a text"):
+            await commands.retrain(admin, "lyrics", uploads=[("song.mp3", b"ID3...")], on_done=on_done)
+        assert not team.exists() and manager.jobs == {}
+        started = await commands.retrain(admin, "lyrics", epochs=1, uploads=[("ours.txt", b"ok")], on_done=on_done)
+        assert started.content.startswith("Accepted 1 file(s): ours.txt\nRetraining `lyrics`")
+        await asyncio.gather(*commands.background)
+
+    run(scenario())
+    assert team.read_text().strip() == "ok" and "now serving" in done[0].content
