@@ -359,7 +359,8 @@ class Commands:
             corpus = m.get("corpus", {})
             version = self.retrainer.current(model).name if self.retrainer is not None else "shipped"
             version = "shipped" if version == model else version
-            lines.append(f"- `{model}` ({version}): trained {m.get('date', '?')} on {corpus.get('path', '?')}"
+            lines.append(f"- `{model}` ({version}): trained {m.get('date', '?')} on "
+                         f"{corpus.get('credit') or corpus.get('path', '?')}"
                          + (f", validation loss {loss:.3f} nats/{unit}" if isinstance(loss, (int, float)) else ""))
         for model in MODELS:
             job = self.retrainer.running(model) if self.retrainer is not None else None

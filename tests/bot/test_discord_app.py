@@ -32,9 +32,14 @@ def test_commands_and_validation_in_the_signature():
     assert lyrics["seed"]["max_length"] == 500 and lyrics["seed"]["description"]
     compose = {o["name"]: o for o in tree["compose"]["options"]}
     assert compose["notes"]["min_value"] == 1 and compose["notes"]["max_value"] == 2000
+    assert compose["bars"]["max_value"] == 200 and compose["key"]["max_length"] == 30 and not compose["key"]["required"]
     retrain = tree["retrain"]
     assert int(retrain["default_member_permissions"]) == discord.Permissions(administrator=True).value
-    assert {o["name"] for o in retrain["options"]} == {"text", "lyrics", "music", "cancel", "rollback"}
+    subcommands = {o["name"]: o for o in retrain["options"]}
+    assert set(subcommands) == {"text", "lyrics", "music", "cancel", "rollback", "promote"}
+    music = {o["name"]: o for o in subcommands["music"]["options"]}
+    assert set(music) == {"epochs", "minutes", "file", "file2", "file3"}
+    assert music["file"]["type"] == 11 and "MIDI" in music["file"]["description"]
 
 
 def test_files_over_the_upload_limit_are_left_out():

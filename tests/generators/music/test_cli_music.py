@@ -1,16 +1,9 @@
 """`generate music` and `evaluate music` through the CLI, on the tiny trained checkpoint."""
 
-from generators.cli import STAT_ROWS, main
+from generators.cli import STAT_ROWS
 from generators.music.midi_io import midi_bytes_to_notes
 
-
-def run_cli(capsys, *argv):
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:  # argparse errors
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
+from ..test_cli import run_cli
 
 
 def test_generate_with_key_and_bars(music_trained, capsys, tmp_path):
