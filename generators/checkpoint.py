@@ -10,7 +10,12 @@ A checkpoint is a folder holding everything needed to rebuild and use a model::
 Weights are stored as float16 to keep shipped checkpoints small (half the size
 of float32; the validation loss recorded is measured with the stored weights).
 A checkpoint is written to a temporary sibling folder and renamed into place,
-so readers see either the old complete checkpoint or the new one.
+so readers see either the old complete checkpoint or the new one. Only a
+checkpoint (or an empty folder) is ever replaced: a file or a folder of
+anything else at the target is refused (:func:`check_target`). Temporary and
+set-aside siblings carry the writer's PID, so what a killed writer left is
+removed by the next write; folders get the usual permissions (0755 under the
+default umask), readable by a service running as another user.
 """
 
 from __future__ import annotations
@@ -50,11 +55,71 @@ def quantize_weights(model) -> None:
     model.set_weights([np.asarray(w, np.float16).astype(np.float32) for w in model.get_weights()])
 
 
-def write_checkpoint(path: str | os.PathLike, *, kind: str, model, config: dict, vocab: dict, metrics: dict) -> Path:
-    """Write a checkpoint folder atomically; the weights are stored as float16."""
+def is_checkpoint(path: Path) -> bool:
+    """A folder whose config.json has this tool's header (what :func:`write_checkpoint` writes)."""
+    try:
+        header = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(header, dict) and header.get("format") == FORMAT and isinstance(header.get("kind"), str)
+
+
+def check_target(path: str | os.PathLike, *, force: bool = False) -> None:
+    """Raise :class:`CheckpointError` unless a checkpoint may be written at ``path``: nothing there, an empty
+    folder, or (with ``force``) a checkpoint. Never a file, never a folder of other things."""
     path = Path(path)
+    if not path.exists() and not path.is_symlink():
+        return
+    if not path.is_dir() or path.is_symlink():
+        raise CheckpointError(f"{path} is a file, not a checkpoint folder; refusing to replace it")
+    if not any(path.iterdir()):
+        return
+    if not is_checkpoint(path):
+        raise CheckpointError(f"{path} is a folder that is not a checkpoint; refusing to replace its contents "
+                              "(give a new or empty folder)")
+    if not force:
+        raise CheckpointError(f"{path} already holds a checkpoint; add --force to replace it")
+
+
+def _sweep(path: Path) -> None:
+    """Remove temporary and set-aside siblings of ``path`` whose writer process is gone."""
+    for entry in path.parent.glob(f".{path.name}.*-*"):
+        kind, _, rest = entry.name[len(path.name) + 2:].partition("-")
+        pid = rest.split("-", 1)[0]
+        if kind in ("tmp", "old") and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def write_checkpoint(path: str | os.PathLike, *, kind: str, model, config: dict, vocab: dict, metrics: dict,
+                     force: bool = True) -> Path:
+    """Write a checkpoint folder atomically; the weights are stored as float16.
+
+    Refuses (:class:`CheckpointError`) to replace a file or a folder that is not a checkpoint, and a
+    checkpoint unless ``force``."""
+    path = Path(path)
+    check_target(path, force=force)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    _sweep(path)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-{os.getpid()}-", dir=path.parent))
+    os.chmod(tmp, 0o777 & ~_umask())
     try:
         weights = {_key(v.path): np.asarray(v.numpy(), np.float16) for v in model.weights}
         np.savez_compressed(tmp / "weights.npz", **weights)

@@ -12,6 +12,7 @@ import os
 import sys
 from pathlib import Path
 
+from .checkpoint import check_target
 from .errors import ConfigError, GenerationError, GeneratorError
 
 log = logging.getLogger("generators")
@@ -86,7 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--epochs", type=_positive_int, help="stop after N epochs (default: early stopping only)")
     budget.add_argument("--minutes", type=_positive_float, help="stop after M minutes of training")
-    p.add_argument("--out", type=Path, help="checkpoint folder to write (default: $CHECKPOINT_DIR/MODEL)")
+    p.add_argument("--out", type=Path, help="checkpoint folder to write (default: $CHECKPOINT_DIR/MODEL); a new or "
+                                            "empty folder, or a checkpoint with --force")
+    p.add_argument("--force", action="store_true", help="replace the checkpoint at --out (never anything else)")
     p.add_argument("--init-from", type=Path, metavar="CHECKPOINT",
                    help="fine-tune: start from this checkpoint's weights, vocabulary and architecture")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", dest="overrides",
@@ -197,6 +200,7 @@ def _cmd_train(args) -> int:
         config = preset(args.model)
     config = config.with_overrides(args.overrides)
     out = args.out or checkpoint_root() / args.model
+    check_target(out, force=args.force)  # before an hour of training, not after
     common = dict(config=config, epochs=args.epochs, minutes=args.minutes, out=out, progress=args.progress,
                   seed=args.data_seed, init_from=base)
     if args.model == "music":

@@ -113,3 +113,45 @@ def test_train_cli_json_progress_and_partial_cleanup(capsys, corpus_file, tmp_pa
     assert {"loss", "val_loss", "eta_s"} <= set(epochs[0])
     assert (out_dir / "weights.npz").exists()
     assert not (tmp_path / "ck.partial").exists()
+
+
+def test_train_never_replaces_what_is_not_a_checkpoint(capsys, corpus_file, tmp_path):
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("years of work")
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("keep me")
+    for target, fragment in ((precious, "not a checkpoint"), (a_file, "is a file")):
+        code, _, err = run_cli(capsys, "train", "text", "--corpus", str(corpus_file), "--epochs", "1",
+                               "--out", str(target), *TINY_SET)
+        _assert_one_line_error(code, err, fragment)
+    assert (precious / "thesis.tex").read_text() == "years of work" and a_file.read_text() == "keep me"
+
+    ckpt = tmp_path / "ck"
+    argv = ["train", "text", "--corpus", str(corpus_file), "--epochs", "1", "--out", str(ckpt), "--progress", "none",
+            *TINY_SET]
+    assert run_cli(capsys, *argv)[0] == 0
+    code, _, err = run_cli(capsys, *argv)  # a checkpoint: only with --force
+    _assert_one_line_error(code, err, "--force")
+    code, _, err = run_cli(capsys, *argv, "--force")
+    assert code == 0, err
+
+
+def test_checkpoint_writes_sweep_what_killed_writers_left_and_are_readable(trained, tmp_path):
+    import os
+    import stat
+
+    gen, _ = trained
+    target = tmp_path / "ck"
+    stale = [tmp_path / ".ck.tmp-999999999-abc", tmp_path / ".ck.old-999999999"]
+    for folder in stale:
+        folder.mkdir()
+        (folder / "weights.npz").write_bytes(b"half")
+    old_umask = os.umask(0o022)
+    try:
+        gen.save(target)
+    finally:
+        os.umask(old_umask)
+    assert not any(p.exists() for p in stale)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o755
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck"]
