@@ -129,13 +129,19 @@ async def reply_to(commands: Commands, inv: Invocation, line: str, on_done=None)
         return Reply("⚠️ Something went wrong on our side; the details are in the log.", ephemeral=True)
 
 
-def show(reply: Reply, out_dir: Path, out: TextIO) -> None:
+async def show(reply: Reply, out_dir: Path, out: TextIO) -> None:
+    """Print the reply; write its attachments under ``out_dir`` with aiofiles (the event loop never waits
+    on the disk, so a retrain running beside the console keeps reporting)."""
+    import aiofiles
+    import aiofiles.os
+
     print(reply.content, file=out)
     if reply.files:
-        out_dir.mkdir(parents=True, exist_ok=True)
+        await aiofiles.os.makedirs(out_dir, exist_ok=True)
         for f in reply.files:
             path = out_dir / f.filename
-            path.write_bytes(f.data)
+            async with aiofiles.open(path, "wb") as handle:
+                await handle.write(f.data)
             print(f"[attachment] {path}", file=out)
     out.flush()
 
@@ -158,7 +164,7 @@ async def run_console(commands: Commands, out_dir: Path, stdin: TextIO | None = 
             continue
         reply = await reply_to(commands, CONSOLE_USER, line, on_done=lambda report: _say(report, out_dir, out))
         errors += reply.ephemeral and reply.content.startswith("⚠️")
-        show(reply, out_dir, out)
+        await show(reply, out_dir, out)
     if commands.background:  # let a retraining started from this console finish before exiting
         print(f"waiting for {len(commands.background)} background job(s)...", file=out, flush=True)
         await asyncio.gather(*commands.background, return_exceptions=True)
@@ -166,4 +172,4 @@ async def run_console(commands: Commands, out_dir: Path, stdin: TextIO | None = 
 
 
 async def _say(report: Reply, out_dir: Path, out: TextIO) -> None:
-    show(report, out_dir, out)
+    await show(report, out_dir, out)

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from generators.paths import checkpoint_root, user_data_dir
 
 
 class SettingsError(Exception):
@@ -55,8 +55,8 @@ class Settings:
     guild_id: int | None = None
     admin_role_ids: frozenset[int] = frozenset()
     admin_user_ids: frozenset[int] = frozenset()
-    checkpoint_dir: Path = REPO / "checkpoints"
-    data_dir: Path = REPO / "data"
+    checkpoint_dir: Path = field(default_factory=checkpoint_root)
+    data_dir: Path = field(default_factory=user_data_dir)
     music_corpus_dir: Path | None = None
     text_corpus: Path | None = None
     lyrics_corpus: Path | None = None
@@ -70,22 +70,22 @@ class Settings:
     @classmethod
     def from_env(cls, load_dotenv_file: bool = True) -> "Settings":
         if load_dotenv_file:
-            from dotenv import load_dotenv
+            from dotenv import find_dotenv, load_dotenv
 
-            load_dotenv(override=False)
+            load_dotenv(find_dotenv(usecwd=True), override=False)  # the .env beside the user, not the package
         token = os.environ.get("DISCORD_TOKEN", "").strip() or None
         if token is not None and (len(token) < 20 or any(c.isspace() for c in token)):
             raise SettingsError("DISCORD_TOKEN is malformed (expected a bot token without spaces)")
         guild = os.environ.get("DISCORD_GUILD_ID", "").strip()
         if guild and not guild.isdigit():
             raise SettingsError(f"DISCORD_GUILD_ID must be a Discord ID (digits), got {guild!r}")
-        data_dir = _path("DATA_DIR", REPO / "data")
+        data_dir = _path("DATA_DIR", user_data_dir())
         return cls(
             discord_token=token,
             guild_id=int(guild) if guild else None,
             admin_role_ids=_ids("BOT_ADMIN_ROLE_IDS"),
             admin_user_ids=_ids("BOT_ADMIN_USER_IDS"),
-            checkpoint_dir=_path("CHECKPOINT_DIR", REPO / "checkpoints"),
+            checkpoint_dir=checkpoint_root(),
             data_dir=data_dir,
             music_corpus_dir=_path("MUSIC_CORPUS_DIR", data_dir / "music"),
             text_corpus=_path("TEXT_CORPUS", data_dir / "text.txt"),

@@ -14,17 +14,13 @@ from pathlib import Path
 
 from .checkpoint import check_target
 from .errors import ConfigError, GenerationError, GeneratorError
+from .paths import checkpoint_root
 
 log = logging.getLogger("generators")
 
 MODELS = ("text", "lyrics", "music")
 TEXT_MODELS = ("text", "lyrics")
-REPO_CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
 
-
-def checkpoint_root() -> Path:
-    """Where checkpoints live: ``$CHECKPOINT_DIR``, else the repository's ``checkpoints/``."""
-    return Path(os.environ.get("CHECKPOINT_DIR") or REPO_CHECKPOINTS)
 
 
 def _int_at_least(minimum: int):
