@@ -26,6 +26,14 @@ REPORT_SAMPLE_NOTES = 100  # the retrain report's music sample
 REPORT_SAMPLE_CHARS = 300  # and its text sample
 
 
+KIND_NAMES = {int: "a whole number", float: "a number", str: "text"}
+
+
+def _number(x: float) -> str:
+    """``4294967295`` stays an integer, ``0.1`` stays short: never ``4.29497e+09``."""
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
 @dataclass(frozen=True)
 class Option:
     name: str
@@ -49,9 +57,10 @@ class Option:
             elif self.kind is str:
                 value = str(value)
         except ValueError:
-            raise UserError(f"`{self.name}` must be a {self.kind.__name__}, got {value!r}") from None
+            raise UserError(f"`{self.name}` must be {KIND_NAMES.get(self.kind, 'text')}, got {value!r}") from None
         if self.min is not None and value < self.min or self.max is not None and value > self.max:
-            raise UserError(f"`{self.name}` must be between {self.min:g} and {self.max:g}, got {value}")
+            raise UserError(f"`{self.name}` must be between {_number(self.min)} and {_number(self.max)}, "
+                            f"got {_number(value)}")
         if self.choices is not None and value not in self.choices:
             raise UserError(f"`{self.name}` must be one of {', '.join(map(str, self.choices))}")
         if self.max_length is not None and isinstance(value, str) and len(value) > self.max_length:

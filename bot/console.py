@@ -65,7 +65,8 @@ async def dispatch(commands: Commands, inv: Invocation, line: str, on_done=None)
         return getattr(commands, name)()
     spec = OPTIONS.get(name)
     if spec is None:
-        raise UserError(f"unknown command /{name}; commands: /lyrics, /text, /compose, /retrain, /status, /help")
+        raise UserError(f"unknown command /{name}; commands: /lyrics, /text, /compose, /retrain, /corpus, /status, "
+                        "/help")
     unknown = sorted(set(options) - set(spec))
     if unknown:
         raise UserError(f"/{name} has no option {', '.join(unknown)}; options: {', '.join(spec)}")

@@ -14,6 +14,7 @@ import os
 import re
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -147,8 +148,20 @@ class TeamCorpus:
             if not info.filename.lower().endswith(MIDI_SUFFIXES):
                 result.rejected.append((entry, "not a MIDI file"))
                 continue
-            with archive.open(info) as f:
-                payload = f.read(MAX_MIDI_BYTES + 1)  # bounded even if the header lies about the size
+            if info.flag_bits & 0x1:
+                result.rejected.append((entry, "encrypted (password-protected zips are not supported)"))
+                continue
+            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2,
+                                          zipfile.ZIP_LZMA):
+                result.rejected.append((entry, f"unsupported compression method {info.compress_type}"))
+                continue
+            try:
+                with archive.open(info) as f:
+                    payload = f.read(MAX_MIDI_BYTES + 1)  # bounded even if the header lies about the size
+            except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, NotImplementedError) as exc:
+                # a bad CRC, a size the header lies about, a damaged stream: this entry only
+                result.rejected.append((entry, f"damaged in the zip ({str(exc)[:80] or type(exc).__name__})"))
+                continue
             out.append((entry, payload))
         return out
 

@@ -183,7 +183,8 @@ def read_checkpoint(path: str | os.PathLike, expected_kinds: tuple[str, ...] | N
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint file missing: {weights_path}") from None
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise CheckpointError(f"checkpoint file is corrupt: {weights_path} ({exc})") from None
+        reason = "not a NumPy weights archive" if isinstance(exc, ValueError) else str(exc)
+        raise CheckpointError(f"checkpoint file is corrupt: {weights_path} ({reason})") from None
     return CheckpointData(path, kind, header["config"], vocab, metrics, weights)
 
 
@@ -200,6 +201,8 @@ def load_weights_into(model, data: CheckpointData) -> None:
             raise CheckpointError(
                 f"{source} does not match config.json: {v.path!r} has shape {tuple(w.shape)}, expected {tuple(v.shape)}"
             )
+        if not np.isfinite(w).all():
+            raise CheckpointError(f"{source} is corrupt: weight {v.path!r} holds NaN or infinite values")
         values.append(w.astype(np.float32))
     extra = set(data.weights) - {_key(v.path) for v in model.weights}
     if extra:

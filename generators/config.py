@@ -60,8 +60,15 @@ class ModelConfig:
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"config {name} must be a positive integer, got {value!r}")
 
+    #: Upper bounds, checked before anything is allocated (a corrupt config.json must not ask for 100 GB).
+    LIMITS = {"seq_len": 10_000, "embedding": 4096, "layers": 16, "units": 8192, "window_step": 10_000,
+              "batch_size": 65_536, "patience": 10_000}
+
     def __post_init__(self) -> None:
         self._require_positive_ints("seq_len", "embedding", "layers", "units", "window_step", "batch_size", "patience")
+        for name, limit in self.LIMITS.items():
+            if getattr(self, name) > limit:
+                raise ConfigError(f"config {name} must be at most {limit}, got {getattr(self, name)!r}")
         if self.lr_patience < 0:
             raise ConfigError(f"config lr_patience must be >= 0, got {self.lr_patience!r}")
         if not 0.0 <= self.dropout < 1.0:

@@ -22,6 +22,9 @@ import numpy as np
 from .errors import CorpusError
 
 
+MAX_CORPUS_BYTES = 1024 * 1024 * 1024  # 1 GB of text is far more than these models can use
+
+
 @dataclass
 class TextCorpus:
     path: Path
@@ -37,7 +40,12 @@ def read_text_corpus(path: str | Path) -> TextCorpus:
         raise CorpusError(f"corpus not found: {path}")
     if path.is_dir():
         raise CorpusError(f"corpus is a folder, expected a text file: {path}")
+    if not path.is_file():
+        raise CorpusError(f"corpus is not a regular file (a device or a pipe?): {path}")
     try:
+        size = path.stat().st_size
+        if size > MAX_CORPUS_BYTES:
+            raise CorpusError(f"corpus is {size / 2**20:.0f} MB, more than the {MAX_CORPUS_BYTES // 2**20} MB limit: {path}")
         raw = path.read_bytes()
     except OSError as exc:
         raise CorpusError(f"cannot read corpus {path}: {exc.strerror or exc}") from None

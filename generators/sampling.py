@@ -46,7 +46,9 @@ def make_rng(rng_seed: int | None) -> tuple[np.random.Generator, int]:
 
 def probabilities(logits: np.ndarray, opts: SamplingOptions) -> np.ndarray:
     """The distribution sampled from (float64, sums to 1); temperature must be > 0."""
-    z = np.asarray(logits, dtype=np.float64) / opts.temperature
+    z = np.asarray(logits, dtype=np.float64)
+    with np.errstate(over="ignore"):  # shifted first: a tiny temperature gives -inf (near-greedy), never NaN
+        z = (z - z.max()) / opts.temperature
     if opts.top_k is not None and opts.top_k < z.size:
         cut = np.partition(z, -opts.top_k)[-opts.top_k]
         z = np.where(z >= cut, z, -np.inf)

@@ -20,7 +20,7 @@ import numpy as np
 
 from .config import CharConfig, preset
 from .data import read_text_corpus, split_ids
-from .errors import GenerationError
+from .errors import CorpusError, GenerationError
 from .sampling import SamplingOptions, generate_tokens, make_rng
 from .sequence import SequenceGenerator
 from .vocab import CharVocab
@@ -79,6 +79,9 @@ class CharGenerator(SequenceGenerator):
         corpus_data = read_text_corpus(corpus)
         corpus_metrics = {"path": str(corpus_data.path), "sha256": corpus_data.sha256, "bytes": corpus_data.size_bytes}
         if init_from is None:
+            if len(set(corpus_data.text)) < 2:
+                raise CorpusError(f"corpus has only one distinct character ({corpus_data.text[0]!r}); "
+                                  f"a model needs at least two: {corpus_data.path}")
             vocab = CharVocab.from_text(corpus_data.text)
             ids = vocab.encode(corpus_data.text)
         else:

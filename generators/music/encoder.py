@@ -243,27 +243,30 @@ class EventVocab:
             raise CheckpointError(f"{source}: {exc}") from None
 
 
-NOTE_NAME = re.compile(r"^([A-Ga-g])([#b]{0,2}|-{1,2})(-1|\d)$")
+NOTE_NAME = re.compile(r"^([A-Ga-g])(#{1,2}|b{1,2}|♯|♭)?(-1|\d)$")
+_LETTER = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 
 
 def parse_note_list(text: str, duration: int = 4) -> list[Note]:
     """A primer like ``"C4 E4 G4 C5"`` (or ``"C4,E4 G4"``: notes joined by ``+`` form a chord,
-    e.g. ``"C4+E4+G4 F4"``) -> notes one ``duration`` apart."""
-    from music21 import pitch as m21pitch
+    e.g. ``"C4+E4+G4 F4"``) -> notes one ``duration`` apart.
 
+    Scientific pitch names: C4 is middle C (MIDI 60), ``#`` sharpens and ``b`` flattens, octaves run
+    from -1 (``C-1`` is MIDI 0) to 9 (``G9`` is MIDI 127); anything outside the MIDI range is refused.
+    """
     items = [t for t in re.split(r"[\s,]+", text.strip()) if t]
     if not items:
         raise GenerationError("primer note list is empty")
     notes: list[Note] = []
     for i, item in enumerate(items):
         for name in item.split("+"):
-            if not NOTE_NAME.match(name):
+            m = NOTE_NAME.match(name)
+            if not m:
                 raise GenerationError(f"bad note {name!r} in primer (expected names like C4, F#3, Bb5)")
-            try:
-                midi = m21pitch.Pitch(name.replace("b", "-") if len(name) > 1 and name[1] == "b" else name).midi
-            except Exception:
-                raise GenerationError(f"bad note {name!r} in primer") from None
+            letter, accidental, octave = m.groups()
+            shift = 0 if not accidental else len(accidental) * (1 if accidental[0] in "#♯" else -1)
+            midi = (int(octave) + 1) * 12 + _LETTER[letter.upper()] + shift
             if not 0 <= midi <= 127:
-                raise GenerationError(f"note {name!r} is outside the MIDI range")
+                raise GenerationError(f"note {name!r} is outside the MIDI range (C-1 to G9)")
             notes.append(Note(i * duration, midi, duration))
     return notes

@@ -182,10 +182,14 @@ def test_console_parsing():
 def test_console_dispatch_and_errors(commands):
     reply = run(dispatch(commands, USER, '/lyrics seed:"Yeah, oho" temp:0.5'))
     assert reply.content.startswith("Yeah, oho")
-    for line, fragment in (("/dance", "unknown command"), ("/lyrics colour:red", "no option colour"),
-                           ("/lyrics temp:hot", "temp"), ("/status extra:1", "no options")):
+    for line, fragment in (("/dance", "/corpus, /status"), ("/lyrics colour:red", "no option colour"),
+                           ("/lyrics temp:hot", "`temp` must be a number, got 'hot'"),
+                           ("/lyrics length:many", "`length` must be a whole number"),
+                           ("/lyrics rng_seed:-1", "`rng_seed` must be between 0 and 4294967295, got -1"),
+                           ("/lyrics temp:3", "`temp` must be between 0.1 and 2, got 3"),
+                           ("/status extra:1", "no options"), ("/corpus add music", "attach at least one file")):
         reply = run(reply_to(commands, USER, line))
-        assert reply.ephemeral and fragment in reply.content
+        assert reply.ephemeral and fragment in reply.content, reply.content
 
 
 def test_console_session_writes_attachments(commands, tmp_path):

@@ -75,3 +75,53 @@ def test_corpus_commands_are_admin_only_and_work_from_the_console(tmp_path):
     assert "Accepted 1 file" in ok.content and not ok.ephemeral
     assert "`lyrics`: l.txt" in listing.content
     assert "usage" in usage.content
+
+
+def _zip_with(bad_name: str, patch) -> bytes:
+    """A zip of a good MIDI and one entry ``bad_name``, whose central-directory record ``patch`` edits."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as z:
+        z.writestr("good.mid", MIDI)
+        z.writestr(bad_name, notes_to_midi_bytes([Note(0, 67, 4), Note(4, 72, 2)]))
+    data = bytearray(buf.getvalue())
+    record = data.rfind(b"PK\x01\x02")  # the last central-directory header: the bad entry's
+    patch(data, record)
+    return bytes(data)
+
+
+def _flip_data_byte(data, record):
+    local = int.from_bytes(data[record + 42: record + 46], "little")
+    start = local + 30 + int.from_bytes(data[local + 26: local + 28], "little")
+    data[start + 20] ^= 0xFF  # the stored bytes no longer match the CRC
+
+
+@pytest.mark.parametrize("patch, reason", [
+    (_flip_data_byte, "damaged in the zip (Bad CRC-32"),
+    (lambda d, r: d.__setitem__(slice(r + 24, r + 28), (10).to_bytes(4, "little")), "damaged in the zip"),  # lies
+    (lambda d, r: d.__setitem__(slice(r + 8, r + 10), (1).to_bytes(2, "little")), "encrypted"),
+    (lambda d, r: d.__setitem__(slice(r + 10, r + 12), (98).to_bytes(2, "little")), "unsupported compression"),
+])
+def test_a_bad_zip_entry_is_refused_in_one_line_and_the_good_ones_kept(corpus, patch, reason):
+    r = corpus.add("music", [("pack.zip", _zip_with("bad.mid", patch))])
+    assert r.accepted == ["pack.zip/good.mid (2 notes)"]
+    assert len(r.rejected) == 1 and r.rejected[0][0] == "pack.zip/bad.mid" and r.rejected[0][1].startswith(reason)
+    assert "\n" not in r.rejected[0][1]
+
+
+def test_console_corpus_add_keeps_every_file(tmp_path):
+    from .test_retrain import run
+
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("first song")
+    b.write_text("second song")
+    corpus = TeamCorpus({"text": tmp_path / "team.txt", "lyrics": tmp_path / "l.txt", "music": tmp_path / "m"})
+
+    class Manager:
+        pass
+
+    manager = Manager()
+    manager.corpus = corpus
+    commands = Commands({}, JobQueue(1, 4, 1, 0), retrainer=manager)
+    reply = run(reply_to(commands, Invocation(0, "console", is_admin=True), f"/corpus add text file:{a} file:{b}"))
+    assert "Accepted 2 file(s): a.txt, b.txt" in reply.content
+    assert (tmp_path / "team.txt").read_text() == "first song\n\nsecond song\n"

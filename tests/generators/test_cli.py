@@ -155,3 +155,60 @@ def test_checkpoint_writes_sweep_what_killed_writers_left_and_are_readable(train
     assert not any(p.exists() for p in stale)
     assert stat.S_IMODE(target.stat().st_mode) == 0o755
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck"]
+
+
+def test_hostile_inputs_get_one_line_errors(capsys, trained, tmp_path):
+    import json as jsonlib
+
+    import numpy as np
+
+    _, ckpt = trained
+    one_char = tmp_path / "a.txt"
+    one_char.write_text("a" * 5000)
+    code, _, err = run_cli(capsys, "train", "text", "--corpus", str(one_char), "--epochs", "1", "--out",
+                           str(tmp_path / "o"), *TINY_SET)
+    _assert_one_line_error(code, err, "only one distinct character")
+    code, _, err = run_cli(capsys, "train", "text", "--corpus", "/dev/zero", "--epochs", "1", "--out",
+                           str(tmp_path / "o"))
+    _assert_one_line_error(code, err, "not a regular file")
+
+    def broken_copy(name, edit):
+        import shutil
+
+        target = tmp_path / name
+        shutil.copytree(ckpt, target)
+        edit(target)
+        return target
+
+    def huge(target):
+        header = jsonlib.loads((target / "config.json").read_text())
+        header["config"]["units"] = 100_000
+        (target / "config.json").write_text(jsonlib.dumps(header))
+
+    def nan_weights(target):
+        with np.load(target / "weights.npz") as npz:
+            weights = {k: npz[k] for k in npz.files}
+        first = sorted(weights)[0]
+        weights[first] = np.full_like(weights[first], np.nan)
+        np.savez(target / "weights.npz", **weights)
+
+    for name, edit, fragment in (
+        ("huge", huge, "units must be at most 8192"),
+        ("nan", nan_weights, "NaN or infinite"),
+        ("noise", lambda t: (t / "weights.npz").write_bytes(np.random.default_rng(0).bytes(4096)),
+         "not a NumPy weights archive"),
+    ):
+        code, _, err = run_cli(capsys, "generate", "lyrics", "--checkpoint", str(broken_copy(name, edit)))
+        _assert_one_line_error(code, err, fragment)
+        assert "allow_pickle" not in err
+
+
+def test_a_vanishing_temperature_is_greedy_not_nan(capsys, trained):
+    _, ckpt = trained
+    outputs = []
+    for temp in ("0", "1e-320"):
+        code, out, err = run_cli(capsys, "generate", "lyrics", "--checkpoint", str(ckpt), "--seed", "Yeah",
+                                 "--temp", temp, "--length", "60", "--rng-seed", "3")
+        assert code == 0, err
+        outputs.append(out)
+    assert outputs[0] == outputs[1] and outputs[1].strip("\n") != "Yeah"

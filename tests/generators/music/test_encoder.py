@@ -83,6 +83,10 @@ def test_decode_tolerates_model_output():
 def test_note_list_primer():
     assert parse_note_list("C4 E4 G4 C5") == [Note(0, 60, 4), Note(4, 64, 4), Note(8, 67, 4), Note(12, 72, 4)]
     assert parse_note_list("F#3+Bb3") == [Note(0, 54, 4), Note(0, 58, 4)]
-    for bad in ("", "H4", "C4 zz", "C99"):
-        with pytest.raises(GenerationError):
+    assert [n.pitch for n in parse_note_list("C-1 G9 Cb4 B#3 Ebb4")] == [0, 127, 59, 60, 62]  # C-1 is MIDI 0
+    for bad in ("", "H4", "C4 zz", "C99", "E-4"):
+        with pytest.raises(GenerationError, match="bad note|empty"):
             parse_note_list(bad)
+    for out_of_range in ("A9", "G#9", "Cb-1"):  # refused, never folded into range
+        with pytest.raises(GenerationError, match=f"note '{out_of_range}' is outside the MIDI range"):
+            parse_note_list(out_of_range)
