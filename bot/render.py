@@ -1,18 +1,27 @@
-"""Files a `/compose` reply carries besides the MIDI: a piano-roll PNG and, where possible, audio.
+"""Files a `/compose` reply carries besides the MIDI: a piano-roll PNG and an audio preview.
 
-The audio preview (the first 30 seconds) needs FluidSynth and a General MIDI SoundFont (on Debian:
-``apt-get install fluidsynth fluid-soundfont-gm``); without them it is skipped
-and the rest of the reply is unchanged.
+The audio preview (the first 30 seconds, OGG Vorbis) works from pip packages alone: symusic's
+synthesizer renders the MIDI with a General MIDI SoundFont and soundfile encodes it. The SoundFont is
+``$SOUNDFONT``, else a system one (Debian's ``fluid-soundfont-gm``), else ``TimGM6mb.sf2`` from the
+pretty_midi wheel (GPL-2). Where the ``fluidsynth`` binary is installed it renders instead (higher
+quality). If rendering fails, the rest of the reply is sent unchanged.
 """
 
 from __future__ import annotations
 
+import functools
 import io
+import logging
 import os
 import shutil
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger("bot.render")
 
 SOUNDFONTS = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/default-GM.sf2",
               "/usr/share/soundfonts/default.sf2")
@@ -81,23 +90,75 @@ def preview_midi(result, seconds: float = PREVIEW_SECONDS, steps_per_quarter: in
 
 
 def soundfont() -> str | None:
+    """``$SOUNDFONT``, else a system General MIDI SoundFont, else the one the pretty_midi wheel ships."""
     configured = os.environ.get("SOUNDFONT")
-    for path in ([configured] if configured else []) + list(SOUNDFONTS):
-        if path and Path(path).is_file():
+    if configured:
+        return configured if Path(configured).is_file() else None
+    for path in SOUNDFONTS:
+        if Path(path).is_file():
             return path
-    return None
+    try:
+        import pretty_midi
+    except ImportError:
+        return None
+    bundled = Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
+    return str(bundled) if bundled.is_file() else None
 
 
-def render_audio(midi: bytes, timeout_s: float = 60.0) -> bytes | None:
-    """OGG Vorbis audio of the MIDI, or None when FluidSynth or a SoundFont is missing or rendering fails."""
-    exe, sf2 = shutil.which("fluidsynth"), soundfont()
-    if exe is None or sf2 is None:
+SAMPLE_RATE = 44100
+MAX_AUDIO_SECONDS = PREVIEW_SECONDS + 3.0  # the preview plus the last notes' release
+
+
+def render_audio(midi: bytes, engine: str = "auto", timeout_s: float = 60.0) -> bytes | None:
+    """OGG Vorbis audio of the MIDI, or None when no SoundFont is found or rendering fails.
+
+    ``engine``: ``fluidsynth`` (the system binary, when installed: the higher quality), ``symusic``
+    (pip only: symusic's synthesizer and soundfile's libsndfile), or ``auto`` (FluidSynth if present,
+    else symusic).
+    """
+    sf2 = soundfont()
+    if sf2 is None:
+        return None
+    if engine == "fluidsynth" or (engine == "auto" and shutil.which("fluidsynth")):
+        return _fluidsynth(midi, sf2, timeout_s)
+    return _symusic(midi, sf2)
+
+
+@functools.lru_cache(maxsize=2)
+def _synthesizer(sf2: str):
+    import symusic
+
+    return symusic.Synthesizer(sf2, SAMPLE_RATE, 0), threading.Lock()
+
+
+def _symusic(midi: bytes, sf2: str) -> bytes | None:
+    try:
+        import soundfile
+        import symusic
+
+        synth, lock = _synthesizer(sf2)
+        with lock:  # one render at a time per loaded SoundFont
+            audio = synth.render(symusic.Score.from_midi(midi), stereo=True)
+        frames = np.ascontiguousarray(audio.T[: int(MAX_AUDIO_SECONDS * SAMPLE_RATE)])
+        buf = io.BytesIO()
+        with soundfile.SoundFile(buf, "w", SAMPLE_RATE, frames.shape[1], format="OGG", subtype="VORBIS") as out:
+            for start in range(0, len(frames), SAMPLE_RATE):  # libsndfile's Vorbis encoder crashes on large writes
+                out.write(frames[start:start + SAMPLE_RATE])
+        return buf.getvalue()
+    except Exception:
+        log.exception("audio preview failed (symusic)")
+        return None
+
+
+def _fluidsynth(midi: bytes, sf2: str, timeout_s: float) -> bytes | None:
+    exe = shutil.which("fluidsynth")
+    if exe is None:
         return None
     with tempfile.TemporaryDirectory() as tmp:
         mid, ogg = Path(tmp) / "in.mid", Path(tmp) / "out.ogg"
         mid.write_bytes(midi)
         try:
-            subprocess.run([exe, "-ni", "-F", str(ogg), "-T", "oga", "-r", "44100", sf2, str(mid)],
+            subprocess.run([exe, "-ni", "-F", str(ogg), "-T", "oga", "-r", str(SAMPLE_RATE), sf2, str(mid)],
                            check=True, capture_output=True, timeout=timeout_s)
         except (OSError, subprocess.SubprocessError):
             return None

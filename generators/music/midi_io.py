@@ -1,4 +1,4 @@
-"""Read MIDI into quantized notes and write notes back to standard MIDI files, with music21.
+"""Read MIDI into quantized notes (music21) and write notes to standard MIDI files (symusic).
 
 MIDI files are read at the event level with ``music21.midi`` (note-on/note-off
 pairs per channel and pitch, first on matched with first off), which keeps
@@ -97,34 +97,30 @@ def read_midi_notes(path: str | Path, steps_per_quarter: int = 4) -> list[Note]:
     return midi_file_to_notes(mf, steps_per_quarter)
 
 
-def notes_to_stream(notes: list[Note], *, steps_per_quarter: int = 4, tempo: float = 120.0, program: int = 0):
-    """A music21 stream: one part with the instrument and tempo set, chords where notes share onset and duration."""
-    from music21 import chord, instrument, note, stream, tempo as m21tempo
-
-    part = stream.Part()
-    inst = instrument.instrumentFromMidiProgram(program)
-    inst.midiProgram = program
-    part.insert(0, inst)
-    part.insert(0, m21tempo.MetronomeMark(number=tempo))
-    groups: dict[tuple[int, int], list[int]] = {}
-    for n in resolve_overlaps(notes):  # overlapping notes of one pitch would be ambiguous in MIDI
-        groups.setdefault((n.onset, n.duration), []).append(n.pitch)
-    for (onset, duration), pitches in sorted(groups.items()):
-        ql = duration / steps_per_quarter
-        el = note.Note(pitches[0], quarterLength=ql) if len(pitches) == 1 else chord.Chord(sorted(set(pitches)), quarterLength=ql)
-        part.insert(onset / steps_per_quarter, el)
-    score = stream.Score()
-    score.insert(0, part)
-    return score
+#: Ticks per quarter note of the MIDI files written here (any multiple of the grid works).
+TICKS_PER_QUARTER = 480
+VELOCITY = 80
 
 
 def notes_to_midi_bytes(notes: list[Note], *, steps_per_quarter: int = 4, tempo: float = 120.0, program: int = 0) -> bytes:
-    """A standard MIDI file (type 1) as bytes."""
-    from music21 import midi
+    """A standard MIDI file: one track with the tempo, the instrument (General MIDI ``program``) and the notes.
 
-    score = notes_to_stream(notes, steps_per_quarter=steps_per_quarter, tempo=tempo, program=program)
-    mf = midi.translate.streamToMidiFile(score)
-    return mf.writestr()
+    Written with symusic (a C++ MIDI library): about a millisecond for 500 notes, where music21's stream
+    writer took most of a second. Overlapping notes of one pitch are cut first (:func:`resolve_overlaps`),
+    so reading the file back gives exactly these notes.
+    """
+    import symusic
+
+    if TICKS_PER_QUARTER % steps_per_quarter:
+        raise ValueError(f"steps_per_quarter must divide {TICKS_PER_QUARTER}, got {steps_per_quarter}")
+    per_step = TICKS_PER_QUARTER // steps_per_quarter
+    score = symusic.Score(TICKS_PER_QUARTER)
+    score.tempos.append(symusic.Tempo(0, qpm=float(tempo)))
+    track = symusic.Track(name="Ghostwriter", program=int(program), is_drum=False)
+    for n in resolve_overlaps(notes):
+        track.notes.append(symusic.Note(n.onset * per_step, n.duration * per_step, n.pitch, VELOCITY))
+    score.tracks.append(track)
+    return bytes(score.dumps_midi())
 
 
 def midi_bytes_to_notes(data: bytes, steps_per_quarter: int = 4) -> list[Note]:

@@ -24,11 +24,31 @@ def test_preview_keeps_the_first_30_seconds():
     assert len(notes) == 60 and notes == NOTES[:60]
 
 
-def test_audio_is_skipped_without_fluidsynth(monkeypatch):
+def test_audio_preview_from_pip_packages_alone(monkeypatch):
+    """No fluidsynth binary, no system SoundFont: symusic, soundfile and pretty_midi's SoundFont still give OGG."""
+    import io
+
+    import soundfile
+
     monkeypatch.setattr(shutil, "which", lambda name: None)
-    assert render_audio(Result.midi) is None
+    monkeypatch.delenv("SOUNDFONT", raising=False)
+    monkeypatch.setattr("bot.render.SOUNDFONTS", ())
+    assert soundfont().endswith("TimGM6mb.sf2")
+    ogg = render_audio(preview_midi(Result()))
+    assert ogg[:4] == b"OggS"
+    audio, rate = soundfile.read(io.BytesIO(ogg))
+    assert rate == 44100 and 30 <= len(audio) / rate <= 33  # the first 30 s, plus the last notes' release
+    assert abs(audio).max() > 0.01  # not silence
 
 
-@pytest.mark.skipif(shutil.which("fluidsynth") is None or soundfont() is None, reason="FluidSynth or a SoundFont is not installed")
-def test_audio_preview_is_ogg():
-    assert render_audio(preview_midi(Result()))[:4] == b"OggS"
+def test_the_soundfont_is_configurable(monkeypatch, tmp_path):
+    monkeypatch.setenv("SOUNDFONT", str(tmp_path / "missing.sf2"))
+    assert soundfont() is None and render_audio(Result.midi) is None  # no preview, no crash
+    bundled = __import__("pretty_midi").__file__.rsplit("/", 1)[0] + "/TimGM6mb.sf2"
+    monkeypatch.setenv("SOUNDFONT", bundled)
+    assert soundfont() == bundled and render_audio(Result.midi, engine="symusic")[:4] == b"OggS"
+
+
+@pytest.mark.skipif(shutil.which("fluidsynth") is None, reason="the optional fluidsynth binary is not installed")
+def test_fluidsynth_renders_when_installed():
+    assert render_audio(preview_midi(Result()), engine="fluidsynth")[:4] == b"OggS"
