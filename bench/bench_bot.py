@@ -52,7 +52,7 @@ class Patch:
 async def run(users_list: list[int]) -> dict:
     generators = {m: load_generator(m, checkpoint_root() / m) for m in ("lyrics", "music")}
     settings = Settings(discord_token="t" * 40, guild_id=int(GUILD_ID))
-    commands = Commands(generators, JobQueue(settings.generation_workers, 1000, 1000, 0.0))
+    commands = Commands(generators, JobQueue(settings.generation_workers, 1000, 1000, user_burst=0))
     fake = FakeDiscord()
     await fake.start()
     fake.patch_discord(Patch())

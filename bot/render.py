@@ -121,7 +121,21 @@ def render_audio(midi: bytes, engine: str = "auto", timeout_s: float = 60.0) -> 
         return None
     if engine == "fluidsynth" or (engine == "auto" and shutil.which("fluidsynth")):
         return _fluidsynth(midi, sf2, timeout_s)
-    return _symusic(midi, sf2)
+    try:
+        # In a worker process: symusic's renderer holds the GIL for the whole render, which would stall
+        # the bot's event loop (and with it every acknowledgement) while previews render.
+        return _render_pool().submit(_symusic_ogg, midi, sf2).result(timeout=timeout_s)
+    except Exception:
+        log.exception("audio preview failed (symusic)")
+        return None
+
+
+@functools.lru_cache(maxsize=1)
+def _render_pool():
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    return ProcessPoolExecutor(max_workers=min(2, os.cpu_count() or 1), mp_context=get_context("spawn"))
 
 
 @functools.lru_cache(maxsize=2)
@@ -131,23 +145,20 @@ def _synthesizer(sf2: str):
     return symusic.Synthesizer(sf2, SAMPLE_RATE, 0), threading.Lock()
 
 
-def _symusic(midi: bytes, sf2: str) -> bytes | None:
-    try:
-        import soundfile
-        import symusic
+def _symusic_ogg(midi: bytes, sf2: str) -> bytes:
+    """Render with symusic and encode OGG Vorbis with soundfile (runs in a render process)."""
+    import soundfile
+    import symusic
 
-        synth, lock = _synthesizer(sf2)
-        with lock:  # one render at a time per loaded SoundFont
-            audio = synth.render(symusic.Score.from_midi(midi), stereo=True)
-        frames = np.ascontiguousarray(audio.T[: int(MAX_AUDIO_SECONDS * SAMPLE_RATE)])
-        buf = io.BytesIO()
-        with soundfile.SoundFile(buf, "w", SAMPLE_RATE, frames.shape[1], format="OGG", subtype="VORBIS") as out:
-            for start in range(0, len(frames), SAMPLE_RATE):  # libsndfile's Vorbis encoder crashes on large writes
-                out.write(frames[start:start + SAMPLE_RATE])
-        return buf.getvalue()
-    except Exception:
-        log.exception("audio preview failed (symusic)")
-        return None
+    synth, lock = _synthesizer(sf2)
+    with lock:  # one render at a time per loaded SoundFont
+        audio = synth.render(symusic.Score.from_midi(midi), stereo=True)
+    frames = np.ascontiguousarray(audio.T[: int(MAX_AUDIO_SECONDS * SAMPLE_RATE)])
+    buf = io.BytesIO()
+    with soundfile.SoundFile(buf, "w", SAMPLE_RATE, frames.shape[1], format="OGG", subtype="VORBIS") as out:
+        for start in range(0, len(frames), SAMPLE_RATE):  # libsndfile's Vorbis encoder crashes on large writes
+            out.write(frames[start:start + SAMPLE_RATE])
+    return buf.getvalue()
 
 
 def _fluidsynth(midi: bytes, sf2: str, timeout_s: float) -> bytes | None:
