@@ -67,10 +67,6 @@ def estimate_key(notes: list[Note]) -> tuple[int, str]:
     return best[1], best[2]
 
 
-def key_name(notes: list[Note]) -> str:
-    return format_key(*estimate_key(notes))
-
-
 def format_key(tonic: int, mode: str) -> str:
     return f"{NAMES[tonic % 12]} {mode}"
 
