@@ -107,6 +107,7 @@ def soundfont() -> str | None:
 
 SAMPLE_RATE = 44100
 MAX_AUDIO_SECONDS = PREVIEW_SECONDS + 3.0  # the preview plus the last notes' release
+RENDER_NICENESS = 10
 
 
 def render_audio(midi: bytes, engine: str = "auto", timeout_s: float = 60.0) -> bytes | None:
@@ -135,7 +136,9 @@ def _render_pool():
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
-    return ProcessPoolExecutor(max_workers=min(2, os.cpu_count() or 1), mp_context=get_context("spawn"))
+    # At a lower CPU priority: a preview must never take the CPU the event loop needs to acknowledge commands.
+    return ProcessPoolExecutor(max_workers=min(2, os.cpu_count() or 1), mp_context=get_context("spawn"),
+                               initializer=os.nice, initargs=(RENDER_NICENESS,))
 
 
 @functools.lru_cache(maxsize=2)
