@@ -310,16 +310,19 @@ class MusicGenerator(SequenceGenerator):
             return tokens, desc, (NORMAL_TONIC[mode], mode), wanted or (int(rng.integers(12)), mode)
         primer_notes, desc = self._primer_notes(primer)
         tonic, mode = estimate_key(primer_notes)
+        shift = 0  # how far the primer was moved (0: absolute pitches, or it would leave the MIDI range)
         if self.normalized:
-            primer_notes = transpose(primer_notes, shift_between(tonic, NORMAL_TONIC[mode])) or primer_notes
+            moved = transpose(primer_notes, shift_between(tonic, NORMAL_TONIC[mode]))
+            if moved is not None:
+                primer_notes, shift = moved, shift_between(tonic, NORMAL_TONIC[mode])
         tokens = self.codec.encode(primer_notes)[:-1]  # no END: the piece goes on
         if desc.startswith("MIDI"):
             tokens = tokens[: PRIMER_EVENTS * 2]
         else:
             last = primer_notes[-1]
             tokens.append(f"W{min(last.duration, self.config.max_wait)}")  # time moves past the last primer note
-        if self.normalized:
-            return tokens, desc, (NORMAL_TONIC[mode], mode), wanted or (tonic, mode)
+        if self.normalized:  # composed where the primer was moved to; back to the primer's key unless told
+            return tokens, desc, ((tonic + shift) % 12, mode), wanted or (tonic, mode)
         return tokens, desc, None, wanted
 
     def _primer_notes(self, primer) -> tuple[list[Note], str]:
