@@ -219,6 +219,12 @@ class RetrainManager:
         return RetrainOutcome(f"Retrained {job.model} ({job.version}){figures}: now serving. "
                               f"`/retrain rollback {job.model}` restores the previous version.", generator, True, job.done)
 
+    async def _serve(self, model: str, path: Path, version: str | None) -> None:
+        """Load ``path`` off the event loop, swap it in, and record ``version`` (None: shipped) as serving."""
+        generator = await asyncio.get_running_loop().run_in_executor(None, self.load, model, path)
+        self.swap(model, generator)
+        self._set_current(model, version)
+
     async def promote(self, model: str) -> str:
         """Serve the newest version although it was not better than the one serving."""
         if model in self.jobs:
@@ -228,9 +234,7 @@ class RetrainManager:
         if not versions or versions[-1] == current:
             raise UserError(f"no newer version of {model} to promote")
         version = versions[-1]
-        generator = await asyncio.get_running_loop().run_in_executor(None, self.load, model, self.root / model / version)
-        self.swap(model, generator)
-        self._set_current(model, version)
+        await self._serve(model, self.root / model / version, version)
         return f"{model} now serves {version}. `/retrain rollback {model}` restores the previous version."
 
     def cancel(self, model: str) -> str:
@@ -252,9 +256,7 @@ class RetrainManager:
         if current not in versions:
             raise UserError(f"{model} already serves the shipped checkpoint; there is nothing to roll back")
         path = self.root / model / target_version if target_version else self.shipped_dir / model
-        generator = await asyncio.get_running_loop().run_in_executor(None, self.load, model, path)
-        self.swap(model, generator)
-        self._set_current(model, target_version)
+        await self._serve(model, path, target_version)
         return f"{model} now serves {target_version or 'the shipped checkpoint'}."
 
 
