@@ -163,14 +163,10 @@ async def run_console(commands: Commands, out_dir: Path, stdin: TextIO | None = 
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        reply = await reply_to(commands, CONSOLE_USER, line, on_done=lambda report: _say(report, out_dir, out))
+        reply = await reply_to(commands, CONSOLE_USER, line, on_done=lambda report: show(report, out_dir, out))
         errors += reply.ephemeral and reply.content.startswith("⚠️")
         await show(reply, out_dir, out)
     if commands.background:  # let a retraining started from this console finish before exiting
         print(f"waiting for {len(commands.background)} background job(s)...", file=out, flush=True)
         await asyncio.gather(*commands.background, return_exceptions=True)
     return errors
-
-
-async def _say(report: Reply, out_dir: Path, out: TextIO) -> None:
-    await show(report, out_dir, out)

@@ -18,7 +18,7 @@ from discord.ext import commands as ext
 
 from generators.errors import GeneratorError
 
-from .commands import Commands, Invocation, Reply, UserError
+from .commands import MESSAGE_LIMIT, Commands, Invocation, Reply, UserError
 from .jobs import Busy
 from .settings import Settings
 
@@ -152,7 +152,7 @@ class ChannelReporter:
         content = f"{self.user.mention} {report.content}"
         if dropped:
             content += f"\n-# left out (over the upload limit): {', '.join(dropped)}"
-        await self._send(content[:2000], files=files, allowed_mentions=discord.AllowedMentions(users=[self.user]))
+        await self._send(content[:MESSAGE_LIMIT], files=files, allowed_mentions=discord.AllowedMentions(users=[self.user]))
 
 
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024  # what any channel accepts from a bot
