@@ -36,6 +36,13 @@ class ModelConfig:
         token costs a full pass over the window (hundreds of times slower),
         and it cannot be used for sequence-to-sequence training (the backward
         pass would see the very tokens it is asked to predict).
+    carry_state:
+        Only with ``seq2seq``. Training reads the corpus as ``batch_size``
+        parallel streams and carries each stream's LSTM state from one window
+        to the next (truncated backpropagation through time), so the model
+        learns to use context far longer than ``seq_len``, as it must when
+        generation carries the state over thousands of tokens. Validation is
+        scored the same way (see :func:`generators.data.stream_dataset`).
     """
 
     preset: str = "text"
@@ -53,6 +60,7 @@ class ModelConfig:
     val_fraction: float = 0.05
     patience: int = 4
     lr_patience: int = 1
+    carry_state: bool = False
 
     def _require_positive_ints(self, *names: str) -> None:
         for name in names:
@@ -86,6 +94,8 @@ class ModelConfig:
                 "config bidirectional=True needs objective='window': a bidirectional LSTM "
                 "cannot predict every timestep without seeing the answer"
             )
+        if self.carry_state and self.objective != "seq2seq":
+            raise ConfigError("config carry_state=True needs objective='seq2seq'")
 
     # -- (de)serialisation -------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

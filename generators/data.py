@@ -5,6 +5,9 @@ Token ids (characters, or music events) become training windows two ways:
 * :func:`seq2seq_dataset`: non-overlapping windows of ``seq_len + 1`` tokens,
   each giving ``seq_len`` targets (the next token at every timestep). Every
   epoch starts at a different offset so window boundaries move.
+* :func:`stream_dataset` (``carry_state``): the corpus cut into parallel
+  streams, batch ``k`` holding window ``k`` of every stream, so a stateful
+  model carries each stream's state from one window into the next.
 * :func:`window_dataset`: the book chapter's method, one target per window,
   windows every ``step`` tokens (the baseline, and bidirectional models).
 
@@ -134,15 +137,77 @@ def window_dataset(ids: np.ndarray, seq_len: int, step: int, batch_size: int, *,
     return ds.prefetch(tf.data.AUTOTUNE), -(-len(starts) // batch_size)
 
 
-def dataset_for(cfg, ids: np.ndarray, *, train: bool, seed: int = 0):
-    """``(dataset, steps)`` for the config's objective (see :func:`seq2seq_dataset`, :func:`window_dataset`)."""
+def stream_count(cfg, *lengths: int) -> int:
+    """How many parallel streams ``carry_state`` uses: the batch size, fewer when a corpus is too short.
+
+    Every stream of every corpus (token counts ``lengths``) must hold at least
+    one window, with room for the training offset.
+    """
+    fits = [max(1, (n - 1) // cfg.seq_len) for n in lengths]
+    return max(1, min(cfg.batch_size, *fits))
+
+
+def stream_dataset(ids: np.ndarray, seq_len: int, streams: int, *, train: bool, seed: int = 0):
+    """Return ``(dataset, steps)``: batches of ``streams`` windows, window ``k`` of each stream in batch ``k``.
+
+    The ids are cut into ``streams`` contiguous streams of equal length; a
+    model carrying its state across batches (reset at every epoch and before
+    every evaluation) thus sees each stream in order. Training repeats forever
+    (``steps`` batches an epoch), each epoch from a new random offset into the
+    streams so window boundaries move; evaluation is one pass from offset 0.
+    The tail that does not fill a whole window in every stream is left out.
+    """
+    tf = _tf()
+    ids = np.asarray(ids, np.int32)
+    length = min(seq_len, len(ids) - 1)
+    # Room for the training offset (less when the corpus barely fills the streams).
+    slack = max(0, min(length - 1, len(ids) - 1 - streams * length)) if train else 0
+    per_stream = (len(ids) - 1 - slack) // streams
+    windows = per_stream // length
+    if windows < 1:
+        raise CorpusError(f"{len(ids)} tokens cannot fill {streams} streams of {length}-token windows")
+    data = tf.constant(ids)
+    # Start of window k of stream b, in batch order (k major).
+    grid = (np.arange(windows)[:, None] * length + np.arange(streams)[None, :] * per_stream).reshape(-1)
+
+    def window(start):
+        w = data[start : start + length + 1]
+        return w[:-1], w[1:]
+
+    if not train:
+        ds = tf.data.Dataset.from_tensor_slices(grid.astype(np.int64)).map(window).batch(streams)
+        return ds.prefetch(tf.data.AUTOTUNE), windows
+    grid_t = tf.constant(grid, tf.int64)
+
+    def epoch(e):
+        offset = tf.random.stateless_uniform([], seed=[seed, e], maxval=slack + 1, dtype=tf.int64)
+        return tf.data.Dataset.from_tensor_slices(grid_t + offset)
+
+    ds = tf.data.Dataset.range(2**62).flat_map(epoch).map(window, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.batch(streams, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    return ds, windows
+
+
+def dataset_for(cfg, ids: np.ndarray, *, train: bool, seed: int = 0, streams: int | None = None):
+    """``(dataset, steps)`` for the config's objective (see :func:`seq2seq_dataset`, :func:`window_dataset`).
+
+    With ``cfg.carry_state``: :func:`stream_dataset` over ``streams`` streams
+    (default: :func:`stream_count` for these ids alone).
+    """
+    if cfg.carry_state:
+        streams = streams or stream_count(cfg, len(ids))
+        return stream_dataset(ids, cfg.seq_len, streams, train=train, seed=seed)
     if cfg.objective == "window":
         return window_dataset(ids, cfg.seq_len, cfg.window_step, cfg.batch_size, train=train, seed=seed)
     return seq2seq_dataset(ids, cfg.seq_len, cfg.batch_size, train=train, seed=seed)
 
 
 def training_datasets(cfg, train_ids: np.ndarray, val_ids: np.ndarray, seed: int = 0):
-    """``(train_ds, train_steps, val_ds)`` for the config's objective."""
-    train_ds, steps = dataset_for(cfg, train_ids, train=True, seed=seed)
-    val_ds, _ = dataset_for(cfg, val_ids, train=False)
-    return train_ds, max(steps, 1), val_ds
+    """``(train_ds, train_steps, val_ds, streams)`` for the config's objective.
+
+    ``streams`` is the stateful batch both datasets share (``carry_state``), else None.
+    """
+    streams = stream_count(cfg, len(train_ids), len(val_ids)) if cfg.carry_state else None
+    train_ds, steps = dataset_for(cfg, train_ids, train=True, seed=seed, streams=streams)
+    val_ds, _ = dataset_for(cfg, val_ids, train=False, streams=streams)
+    return train_ds, max(steps, 1), val_ds, streams

@@ -18,14 +18,24 @@ import numpy as np
 from .tf_runtime import keras, tf
 
 
-def build_model(cfg, vocab_size: int) -> keras.Model:
-    """Build the model described by ``cfg`` (any config with the fields used below)."""
+def build_model(cfg, vocab_size: int, *, streams: int | None = None) -> keras.Model:
+    """Build the model described by ``cfg`` (any config with the fields used below).
+
+    With ``streams``, the LSTM layers are stateful over a fixed batch of that
+    many streams: each call starts from the state the previous one left
+    (training and scoring with ``cfg.carry_state``; :func:`reset_state` clears
+    it). The weights are the same either way.
+    """
     windowed = cfg.objective == "window"
-    tokens = keras.Input(shape=(None,), dtype="int32", name="tokens")
+    if streams:
+        tokens = keras.Input(batch_shape=(streams, None), dtype="int32", name="tokens")
+    else:
+        tokens = keras.Input(shape=(None,), dtype="int32", name="tokens")
     x = keras.layers.Embedding(vocab_size, cfg.embedding, name="embedding")(tokens)
     for i in range(cfg.layers):
         last = i == cfg.layers - 1
-        lstm = keras.layers.LSTM(cfg.units, return_sequences=not (windowed and last), name=f"lstm_{i}")
+        lstm = keras.layers.LSTM(cfg.units, return_sequences=not (windowed and last), stateful=bool(streams),
+                                 name=f"lstm_{i}")
         if cfg.bidirectional:
             lstm = keras.layers.Bidirectional(lstm, name=f"bilstm_{i}")
         x = lstm(x)
@@ -33,6 +43,13 @@ def build_model(cfg, vocab_size: int) -> keras.Model:
             x = keras.layers.Dropout(cfg.dropout, name=f"dropout_{i}")(x)
     logits = keras.layers.Dense(vocab_size, name="logits")(x)
     return keras.Model(tokens, logits, name=f"{cfg.preset}_lstm")
+
+
+def reset_state(model: keras.Model) -> None:
+    """Zero the carried state of a model built with ``streams``."""
+    for layer in model.layers:
+        if getattr(layer, "stateful", False):
+            layer.reset_state()
 
 
 def window_logits(model: keras.Model, windows: np.ndarray) -> np.ndarray:

@@ -64,6 +64,7 @@ class _Supervisor:
     """Keras callback logic: best weights, early stopping, time budget, progress lines."""
 
     def __init__(self, *, patience, minutes, max_epochs, progress, on_improve, unit="token"):
+        from .model import reset_state
         from .tf_runtime import keras
 
         outer = self
@@ -71,6 +72,13 @@ class _Supervisor:
         class Callback(keras.callbacks.Callback):
             def on_train_begin(self, logs=None):
                 outer.start = time.monotonic()
+
+            # A model carrying its state across batches (carry_state) starts every pass afresh.
+            def on_epoch_begin(self, epoch, logs=None):
+                reset_state(self.model)
+
+            def on_test_begin(self, logs=None):
+                reset_state(self.model)
 
             def on_train_batch_end(self, batch, logs=None):
                 outer.steps += 1

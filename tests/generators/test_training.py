@@ -115,3 +115,50 @@ def test_fine_tuning_refuses_a_different_architecture(trained, tmp_path, corpus_
     with pytest.raises(ConfigError, match="units"):
         CharGenerator.train("lyrics", corpus_file, config=dataclasses.replace(gen.config, units=8), epochs=1,
                             progress="none", init_from=gen)
+
+
+def test_stream_batches_continue_each_stream():
+    from generators.data import stream_dataset
+
+    ids = np.arange(1000, dtype=np.int32)
+    for train in (False, True):
+        ds, steps = stream_dataset(ids, seq_len=10, streams=4, train=train, seed=3)
+        batches = [(x.numpy(), y.numpy()) for x, y in ds.take(steps)]
+        assert len(batches) == steps and steps == (999 - (9 if train else 0)) // 4 // 10
+        for (x, y), (x2, _) in zip(batches, batches[1:]):
+            assert x.shape == (4, 10)
+            assert (y == x + 1).all()  # targets are the next tokens
+            assert (x2[:, 0] == x[:, -1] + 1).all()  # the next batch continues every stream
+        starts = batches[0][0][:, 0]
+        assert len(set(np.diff(starts))) == 1  # equal streams, side by side
+        if not train:
+            assert starts[0] == 0
+
+
+def test_carry_state_training_scores_and_serves_the_ordinary_model(corpus_file, tmp_path):
+    import dataclasses
+
+    from .conftest import TINY
+
+    cfg = dataclasses.replace(TINY, carry_state=True, batch_size=4, seq_len=16)
+    gen = CharGenerator.train("lyrics", corpus_file, config=cfg, epochs=2, out=tmp_path / "cs", progress="none")
+    assert gen.model.layers[2].stateful is False  # generation uses the usual model and the stepper
+    loaded = CharGenerator.load(tmp_path / "cs")
+    assert loaded.config.carry_state
+    out = loaded.generate("Yeah", length=50, temperature=0.8, rng_seed=1)
+    assert out.text.startswith("Yeah") and len(out.text) == 54
+    # Scoring a checkpoint the way it was trained gives the loss recorded at training.
+    from generators.data import split_ids
+
+    ids = loaded.vocab.encode(corpus_file.read_text(encoding="utf-8"))
+    _, val = split_ids(np.asarray(ids), cfg.val_fraction, cfg.seq_len)
+    streams = gen.metrics.get("streams")
+    assert abs(loaded.loss_on(val, streams=streams) - gen.val_loss) < 1e-3
+
+
+def test_carry_state_needs_seq2seq():
+    from generators.config import CharConfig
+    from generators.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="carry_state"):
+        CharConfig(objective="window", carry_state=True)
