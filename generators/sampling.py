@@ -68,11 +68,77 @@ def probabilities(logits: np.ndarray, opts: SamplingOptions) -> np.ndarray:
 
 def sample(logits: np.ndarray, opts: SamplingOptions, rng: np.random.Generator) -> int:
     """Draw one token index from ``logits``."""
-    if opts.temperature == 0:
-        return int(np.argmax(logits))
-    p = probabilities(logits, opts)
-    # Inverse-CDF draw: one uniform number per token, so a seed replays the same choices.
-    return int(min(np.searchsorted(np.cumsum(p), rng.random(), side="right"), p.size - 1))
+    return int(sample_rows(np.asarray(logits)[None], [opts], [rng])[0])
+
+
+def sample_rows(logits: np.ndarray, opts: list[SamplingOptions], rngs: list[np.random.Generator]) -> np.ndarray:
+    """Draw one token per row of ``logits`` (rows, vocab), each with its own options and RNG.
+
+    Rows with plain temperature sampling (the common case) are computed
+    together; each row's arithmetic is the same whichever rows are beside it,
+    so a row draws the same token alone or in a batch. Top-k/top-p rows and
+    greedy rows are handled one by one. Inverse-CDF draws: one uniform number
+    per token, so a seed replays the same choices.
+    """
+    n, vocab = logits.shape
+    tokens = np.empty(n, np.intp)
+    plain = [i for i, o in enumerate(opts) if o.temperature > 0 and o.top_k is None and o.top_p is None]
+    if plain:
+        z = np.asarray(logits[plain], np.float64)
+        temps = np.array([opts[i].temperature for i in plain])[:, None]
+        with np.errstate(over="ignore", invalid="ignore"):  # a tiny temperature gives -inf (near-greedy), never NaN
+            z = (z - z.max(axis=1, keepdims=True)) / temps
+            z -= z.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        p /= p.sum(axis=1, keepdims=True)
+        u = np.array([rngs[i].random() for i in plain])
+        drawn = (np.cumsum(p, axis=1) <= u[:, None]).sum(axis=1)
+        tokens[plain] = np.minimum(drawn, vocab - 1)
+    for i, o in enumerate(opts):
+        if o.temperature == 0:
+            tokens[i] = int(np.argmax(logits[i]))
+        elif o.top_k is not None or o.top_p is not None:
+            p = probabilities(logits[i], o)
+            tokens[i] = min(np.searchsorted(np.cumsum(p), rngs[i].random(), side="right"), vocab - 1)
+    return tokens
+
+
+class TokenStream:
+    """One generation's sampling state: its options, its own RNG, the tokens drawn, when to stop.
+
+    A stepping loop (alone, or a batch of many streams) hands it the logits
+    after each step; :meth:`choose` draws the next token and says whether the
+    stream is done. ``adjust(logits)`` may rewrite the logits first (e.g. mask
+    tokens), ``stop(token)`` ends the stream early; at most ``count`` tokens.
+    """
+
+    def __init__(self, count: int, opts: SamplingOptions, rng: np.random.Generator,
+                 stop: Callable[[int], bool] | None = None,
+                 adjust: Callable[[np.ndarray], np.ndarray] | None = None):
+        self.count, self.opts, self.rng, self.stop, self.adjust = count, opts, rng, stop, adjust
+        self.tokens: list[int] = []
+
+    def prepare(self, logits: np.ndarray) -> np.ndarray:
+        """The logits to draw from (after ``adjust``)."""
+        return logits if self.adjust is None else self.adjust(logits)
+
+    def accept(self, token: int) -> bool:
+        """Take the drawn token; True when the stream is done (no further step needed)."""
+        token = int(token)
+        self.tokens.append(token)
+        return (self.stop is not None and self.stop(token)) or len(self.tokens) >= self.count
+
+    def choose(self, logits: np.ndarray) -> bool:
+        """Draw the next token from ``logits`` and take it; True when the stream is done."""
+        return self.accept(sample(self.prepare(logits), self.opts, self.rng))
+
+
+def run_stream(step: Callable[[int], np.ndarray], first_logits: np.ndarray, stream: TokenStream) -> list[int]:
+    """Drive one stream alone: sample, feed each token back through ``step``, until it is done."""
+    logits = first_logits
+    while not stream.choose(logits):
+        logits = step(stream.tokens[-1])
+    return stream.tokens
 
 
 def generate_tokens(
@@ -84,12 +150,4 @@ def generate_tokens(
     stop: Callable[[int], bool] | None = None,
 ) -> list[int]:
     """Sample up to ``count`` tokens, feeding each back through ``step``; ``stop(token)`` ends early."""
-    out: list[int] = []
-    logits = first_logits
-    for n in range(count):
-        token = sample(logits, opts, rng)
-        out.append(token)
-        if (stop is not None and stop(token)) or n == count - 1:
-            break
-        logits = step(token)
-    return out
+    return run_stream(step, first_logits, TokenStream(count, opts, rng, stop))

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from . import checkpoint
-from .data import dataset_for, training_datasets
+from .data import dataset_for, stream_count, training_datasets
 from .errors import CheckpointError, ConfigError
 
 #: Config fields that define the network; fine-tuning must keep them.
@@ -36,6 +36,7 @@ class SequenceGenerator:
         self.kind, self.model, self.vocab, self.config = kind, model, vocab, config
         self.metrics = metrics or {}
         self._weights = None  # StepperWeights, extracted on first generation
+        self.batcher = None  # a BatchScheduler once enable_batching() is called
 
     # -- checkpoints -------------------------------------------------------
     @classmethod
@@ -77,21 +78,23 @@ class SequenceGenerator:
         With ``out``, the best model so far is kept in ``<out>.partial`` and the
         final checkpoint replaces ``out`` only when training completes.
         """
-        from .model import build_model
+        from .model import build_model, reset_state
         from .training import emit, fit_model
 
         baseline = None
         if init_from is not None:
             check_same_architecture(init_from.config, config)
-            # The model being fine-tuned, scored on the same held-out slice: what the new one must beat.
-            baseline = round(init_from.loss_on(val_ids), 4)
+        train_ds, steps, val_ds, streams = training_datasets(config, train_ids, val_ids, seed=seed)
+        if init_from is not None:
+            # Scored the way the new model will be (the same streams when the state is carried).
+            baseline = round(init_from.loss_on(val_ids, scoring=config, streams=streams), 4)
             emit(progress, {"event": "baseline", "val_loss": baseline})
-        train_ds, steps, val_ds = training_datasets(config, train_ids, val_ids, seed=seed)
         per_window = 1 if config.objective == "window" else min(config.seq_len, len(train_ids) - 1)
         base_metrics = {
             "corpus": {**corpus_metrics, f"{cls.unit}s": len(train_ids) + len(val_ids), f"train_{cls.unit}s": len(train_ids),
                        f"val_{cls.unit}s": len(val_ids)},
             "vocab_size": len(vocab),
+            **({"streams": streams} if streams else {}),
         }
         if init_from is not None:
             base_metrics["init_from"] = {"kind": init_from.kind, "date": init_from.metrics.get("date"),
@@ -99,7 +102,7 @@ class SequenceGenerator:
                                          f"val_loss_nats_per_{cls.unit}": baseline}
 
         def build():
-            model = build_model(config, len(vocab))
+            model = build_model(config, len(vocab), streams=streams)
             if init_from is not None:
                 model.set_weights(init_from.model.get_weights())
             return model
@@ -114,9 +117,13 @@ class SequenceGenerator:
         model, fit = fit_model(build, config, train_ds, steps, val_ds, epochs=epochs, minutes=minutes,
                                progress=progress, targets_per_step=config.batch_size * per_window,
                                on_improve=on_improve, unit=cls.unit)
-        gen = cls(kind, model, vocab, config)
         checkpoint.quantize_weights(model)
+        reset_state(model)
         val_loss = float(model.evaluate(val_ds, verbose=0))  # the loss of the weights as stored
+        if streams:  # the generator holds the ordinary (stateless-batch) model with the same weights
+            weights, model = model.get_weights(), build_model(config, len(vocab))
+            model.set_weights(weights)
+        gen = cls(kind, model, vocab, config)
         gen.metrics = {
             f"val_loss_nats_per_{cls.unit}": round(val_loss, 4),
             f"val_bits_per_{cls.unit}": round(val_loss / math.log(2), 4),
@@ -135,15 +142,66 @@ class SequenceGenerator:
         return gen
 
     # -- evaluation --------------------------------------------------------
-    def loss_on(self, ids: np.ndarray) -> float:
-        """Mean cross-entropy in nats per token over ``ids``, in windows of the config's length."""
+    def loss_on(self, ids: np.ndarray, *, scoring=None, streams: int | None = None) -> float:
+        """Mean cross-entropy in nats per token over ``ids``, in windows of the config's length.
+
+        ``scoring`` (default: this model's config) says how: windows from a zero
+        state, or with ``carry_state`` parallel streams that carry the state
+        from window to window (``streams`` of them, default as many as fit).
+        """
+        from .model import build_model, reset_state
         from .tf_runtime import keras
 
-        ds, _ = dataset_for(self.config, ids, train=False)
-        self.model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        return float(self.model.evaluate(ds, verbose=0))
+        scoring = scoring or self.config
+        model = self.model
+        if scoring.carry_state:
+            streams = streams or stream_count(scoring, len(ids))
+            model = build_model(self.config, len(self.vocab), streams=streams)
+            model.set_weights(self.model.get_weights())
+            reset_state(model)
+        ds, _ = dataset_for(scoring, ids, train=False, streams=streams)
+        model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        return float(model.evaluate(ds, verbose=0))
 
     # -- generation --------------------------------------------------------
+    @property
+    def stepper_weights(self):
+        """The weights the NumPy steppers use, extracted once and shared by every stream."""
+        from .stepper import StepperWeights
+
+        if self._weights is None:
+            self._weights = StepperWeights(self.model)
+        return self._weights
+
+    def enable_batching(self, max_batch: int = 32):
+        """Run every later generation in this model's batching loop (see :mod:`generators.scheduler`)."""
+        from .scheduler import BatchScheduler
+
+        if self.config.objective == "window":
+            raise ConfigError("window models re-run a window per token and cannot be batched")
+        if self.batcher is None:
+            self.batcher = BatchScheduler(self.stepper_weights, max_batch=max_batch, name=self.kind)
+        return self.batcher
+
+    def close_batching(self, wait: bool = False) -> None:
+        """Drain the batching loop: submitted requests finish, later ones run alone."""
+        if self.batcher is not None:
+            self.batcher.close(wait=wait)
+
+    def decode(self, prime_ids, stream) -> list[int]:
+        """Prime on ``prime_ids``, then draw ``stream``'s tokens (a :class:`~generators.sampling.TokenStream`).
+
+        In the model's batching loop when one runs (identical tokens alone or
+        beside others), else alone in this thread on the single-stream fast
+        path (the same tokens but for a draw within ~1e-7 of a token boundary,
+        see :class:`~generators.stepper.LSTMStepper`).
+        """
+        from .sampling import run_stream
+
+        if self.batcher is not None:
+            return self.batcher.run(prime_ids, stream)
+        return run_stream(*self.start(np.asarray(prime_ids, np.int32)), stream)
+
     def start(self, prime_ids: np.ndarray):
         """Prime on ``prime_ids``; return ``(step, first_logits)`` where ``step(token)`` gives the next logits.
 
@@ -160,11 +218,9 @@ class SequenceGenerator:
                 return window_logits(self.model, np.array([list(window)], np.int32))[0]
 
             return step_window, window_logits(self.model, np.array([list(window)], np.int32))[0]
-        from .stepper import LSTMStepper, StepperWeights
+        from .stepper import LSTMStepper
 
-        if self._weights is None:
-            self._weights = StepperWeights(self.model)
-        stepper = LSTMStepper(self._weights)
+        stepper = LSTMStepper(self.stepper_weights)
         return stepper.step, stepper.feed(prime_ids)
 
 

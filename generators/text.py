@@ -21,7 +21,7 @@ import numpy as np
 from .config import CharConfig, preset
 from .data import read_text_corpus, split_ids
 from .errors import CorpusError, GenerationError
-from .sampling import SamplingOptions, generate_tokens, make_rng
+from .sampling import SamplingOptions, TokenStream, make_rng
 from .sequence import SequenceGenerator
 from .vocab import CharVocab
 
@@ -152,8 +152,7 @@ class CharGenerator(SequenceGenerator):
             return False
 
         start = time.perf_counter()
-        step, first_logits = self.start(np.concatenate([context, seed_ids]))
-        tokens = generate_tokens(step, first_logits, length, opts, rng, stop=stop)
+        tokens = self.decode(np.concatenate([context, seed_ids]), TokenStream(length, opts, rng, stop=stop))
         seconds = time.perf_counter() - start
         generated = self.vocab.decode(tokens)
         if state["reason"] in ("song end", "lines"):

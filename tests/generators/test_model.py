@@ -58,3 +58,26 @@ def test_bad_config_values_are_named(override):
     with pytest.raises(ConfigError) as err:
         CharConfig().with_overrides([override])
     assert override.split("=")[0] in str(err.value) or "KEY=VALUE" in str(err.value)
+
+
+def test_batched_stepper_rows_do_not_depend_on_their_neighbours():
+    """A row's logits are the same bits alone (doubled to two rows) or among others, wherever it sits."""
+    from generators.stepper import BatchedStepper
+
+    cfg = CharConfig(layers=2, units=96, embedding=16)
+    model = _random_model(cfg, vocab=37)
+    weights = StepperWeights(model)
+    rng = np.random.default_rng(2)
+    tokens = rng.integers(0, 37, size=30)
+    alone = BatchedStepper(weights, capacity=1)
+    reference = [alone.step([0], [t])[0] for t in tokens]
+    keras_logits = model(tokens[None].astype(np.int32), training=False).numpy()[0]
+    np.testing.assert_allclose(np.stack(reference), keras_logits, rtol=1e-4, atol=1e-4)
+    for n in (2, 5, 16, 33):
+        batch = BatchedStepper(weights, capacity=40)
+        rows = rng.permutation(40)[:n]
+        at = int(rng.integers(n))
+        for i, t in enumerate(tokens):
+            others = rng.integers(0, 37, size=n)
+            others[at] = t
+            assert np.array_equal(batch.step(rows, others)[at], reference[i]), (n, i)

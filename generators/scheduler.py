@@ -1,0 +1,194 @@
+"""Continuous batching: one stepping loop per loaded model, shared by every request for it.
+
+    scheduler = BatchScheduler(weights, max_batch=32)
+    tokens = scheduler.run(prime_ids, TokenStream(400, opts, rng))   # from any thread; blocks until done
+
+A request is a :class:`~generators.sampling.TokenStream` (its own sampling
+options, RNG and stop rule) plus the token ids that prime it. The loop thread
+keeps up to ``max_batch`` requests in the rows of one
+:class:`~generators.stepper.BatchedStepper`; every step advances each of them
+by one token. A request joins at the next step boundary after it arrives
+(first feeding its prime, one token per step, then sampling), and leaves the
+moment its stream is done, freeing its row for the next one; requests past
+``max_batch`` wait in arrival order, so none starves. A row's logits do not
+depend on its neighbours, so a request gives the same tokens alone or beside
+31 others. A request whose stream raises fails alone; a failure of the step
+itself fails the requests in it, and the loop goes on.
+
+:meth:`BatchScheduler.close` drains: requests already submitted finish, new
+ones run alone in the caller's thread (a model swap closes the old model's
+loop while the new one takes the traffic).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future
+
+import numpy as np
+
+from .errors import GenerationError
+from .sampling import TokenStream, run_stream, sample_rows
+from .stepper import BatchedStepper, StepperWeights
+
+log = logging.getLogger("generators.scheduler")
+
+
+class _Request:
+    __slots__ = ("prime", "fed", "stream", "future", "row")
+
+    def __init__(self, prime: np.ndarray, stream: TokenStream):
+        self.prime, self.fed, self.stream = prime, 0, stream
+        self.future: Future = Future()
+        self.row = -1
+
+    def next_input(self) -> int:
+        if self.fed < len(self.prime):
+            self.fed += 1
+            return int(self.prime[self.fed - 1])
+        return self.stream.tokens[-1]
+
+    @property
+    def priming(self) -> bool:
+        return self.fed < len(self.prime)
+
+
+def _check_prime(prime_ids) -> np.ndarray:
+    prime = np.asarray(prime_ids, np.intp).reshape(-1)
+    if not len(prime):
+        raise GenerationError("internal: a generation needs at least one priming token")
+    return prime
+
+
+def run_alone(weights: StepperWeights, prime_ids, stream: TokenStream) -> list[int]:
+    """One request without a loop, with a batch row's arithmetic (so the same tokens as in a batch)."""
+    prime = _check_prime(prime_ids)
+    stepper = BatchedStepper(weights, capacity=1)
+    rows = np.zeros(1, np.intp)
+
+    def step(token: int) -> np.ndarray:
+        return stepper.step(rows, np.array([token], np.intp))[0]
+
+    logits = None
+    for token in prime:
+        logits = step(int(token))
+    return run_stream(step, logits, stream)
+
+
+class BatchScheduler:
+    """The batching loop of one model (see the module docstring)."""
+
+    def __init__(self, weights: StepperWeights, max_batch: int = 32, name: str = "model"):
+        if not isinstance(max_batch, int) or max_batch < 1:
+            raise GenerationError(f"max_batch must be a positive integer, got {max_batch!r}")
+        self.weights, self.max_batch, self.name = weights, max_batch, name
+        self._cv = threading.Condition()
+        self._waiting: deque[_Request] = deque()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        # Counters (read by benchmarks and /status): steps taken, rows stepped, requests finished.
+        self.steps = self.rows_stepped = self.finished = 0
+        self.busy_s = 0.0
+
+    # -- the callers' side --------------------------------------------------
+    def submit(self, prime_ids, stream: TokenStream) -> Future:
+        """Queue a request; the future's result is the stream's tokens. After :meth:`close`, runs it here."""
+        request = _Request(_check_prime(prime_ids), stream)
+        with self._cv:
+            if not self._closed:
+                self._waiting.append(request)
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._loop, name=f"batch-{self.name}", daemon=True)
+                    self._thread.start()
+                self._cv.notify()
+                return request.future
+        try:  # closed: the model is being replaced; finish this one without a loop
+            request.future.set_result(run_alone(self.weights, request.prime, stream))
+        except Exception as exc:
+            request.future.set_exception(exc)
+        return request.future
+
+    def run(self, prime_ids, stream: TokenStream) -> list[int]:
+        """Submit and wait (call from a worker thread, never from an event loop)."""
+        return self.submit(prime_ids, stream).result()
+
+    @property
+    def pending(self) -> int:
+        """Requests waiting for a row (not yet stepping)."""
+        return len(self._waiting)
+
+    def close(self, wait: bool = False, timeout: float | None = None) -> None:
+        """Stop taking requests into the loop; those already submitted finish. ``wait``: until they have."""
+        with self._cv:
+            self._closed = True
+            self._cv.notify()
+            thread = self._thread
+        if wait and thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    # -- the loop ------------------------------------------------------------
+    def _loop(self) -> None:
+        stepper = BatchedStepper(self.weights, capacity=self.max_batch)
+        free = list(range(self.max_batch - 1, -1, -1))
+        active: list[_Request] = []
+        while True:
+            with self._cv:
+                while not self._waiting and not active:
+                    if self._closed:
+                        self._thread = None
+                        return
+                    self._cv.wait()
+                while self._waiting and free:  # join at this step boundary
+                    request = self._waiting.popleft()
+                    if not request.future.set_running_or_notify_cancel():
+                        continue  # cancelled while waiting
+                    request.row = free.pop()
+                    stepper.reset(request.row)
+                    active.append(request)
+            if not active:
+                continue
+            started = time.perf_counter()
+            try:
+                logits = stepper.step([r.row for r in active], [r.next_input() for r in active])
+            except Exception as exc:  # the step itself failed: its requests fail, the loop goes on
+                log.exception("batch step of %s failed for %d requests", self.name, len(active))
+                for request in active:
+                    request.future.set_exception(exc)
+                    free.append(request.row)
+                active = []
+                continue
+            still, drawing, rows = [], [], []
+            for i, request in enumerate(active):  # the logits after a priming token are not drawn from
+                if request.priming:
+                    still.append(request)
+                    continue
+                try:
+                    logits[i] = request.stream.prepare(logits[i])
+                except Exception as exc:  # this request's own failure: it leaves alone
+                    request.future.set_exception(exc)
+                    free.append(request.row)
+                    continue
+                drawing.append(request)
+                rows.append(i)
+            if drawing:
+                tokens = sample_rows(logits[rows], [r.stream.opts for r in drawing], [r.stream.rng for r in drawing])
+            for request, token in zip(drawing, tokens if drawing else ()):
+                try:
+                    done = request.stream.accept(token)
+                except Exception as exc:
+                    request.future.set_exception(exc)
+                    free.append(request.row)
+                    continue
+                if done:
+                    request.future.set_result(request.stream.tokens)
+                    free.append(request.row)
+                    self.finished += 1
+                else:
+                    still.append(request)
+            self.steps += 1
+            self.rows_stepped += len(active)
+            self.busy_s += time.perf_counter() - started
+            active = still

@@ -1,0 +1,132 @@
+"""Continuous batching: the same tokens alone or in a batch, failures stay with their request, nobody starves."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from generators.errors import GenerationError
+from generators.paths import shipped_checkpoints
+from generators.sampling import SamplingOptions, TokenStream, make_rng
+from generators.scheduler import BatchScheduler, run_alone
+from generators.text import CharGenerator
+
+
+def _requests(n: int):
+    """Different seeds, lengths and sampling options, as a busy channel sends them."""
+    for i in range(n):
+        opts = SamplingOptions(temperature=(0.3, 0.7, 1.2)[i % 3], top_k=(None, 5)[i % 2],
+                               top_p=(None, 0.9, None)[i % 3])
+        yield f"Yeah {i}"[: 1 + i % 7], 40 + 7 * i, opts, 1000 + i
+
+
+def _generate_all(gen, n, threads):
+    with ThreadPoolExecutor(threads) as pool:
+        futures = [pool.submit(gen.generate, seed, length=length, temperature=o.temperature, top_k=o.top_k,
+                               top_p=o.top_p, rng_seed=s) for seed, length, o, s in _requests(n)]
+        return [f.result().text for f in futures]
+
+
+def test_batched_text_equals_unbatched(trained):
+    """Each request alone in the loop, then all 32 at once: the same texts, to the character."""
+    gen, path = trained
+    batched_gen = CharGenerator.load(path)
+    scheduler = batched_gen.enable_batching(max_batch=32)
+    try:
+        alone = _generate_all(batched_gen, 32, threads=1)
+        assert scheduler.rows_stepped == scheduler.steps  # one row at a time
+        rows, steps = scheduler.rows_stepped, scheduler.steps
+        batched = _generate_all(batched_gen, 32, threads=32)
+    finally:
+        batched_gen.close_batching(wait=True)
+    assert batched == alone
+    assert scheduler.finished == 64
+    assert (scheduler.rows_stepped - rows) / (scheduler.steps - steps) > 4  # they really ran side by side
+    # The single-stream fast path (no loop) agrees too, but for draws within ~1e-7 of a token boundary.
+    plain = [gen.generate(seed, length=length, temperature=o.temperature, top_k=o.top_k, top_p=o.top_p,
+                          rng_seed=s).text for seed, length, o, s in _requests(32)]
+    assert sum(p == b for p, b in zip(plain, batched)) >= 31
+
+
+def test_shipped_lyrics_model_gives_the_same_text_in_a_batch_of_32():
+    path = shipped_checkpoints() / "lyrics"
+    if not (path / "weights.npz").is_file():
+        pytest.skip("no shipped lyrics checkpoint")
+    gen = CharGenerator.load(path)
+    gen.enable_batching(max_batch=32)
+    try:
+        alone = [gen.generate(seed, length=60, temperature=o.temperature, rng_seed=s).text
+                 for seed, _, o, s in _requests(32)]
+        with ThreadPoolExecutor(32) as pool:
+            batched = list(pool.map(lambda r: gen.generate(r[0], length=60, temperature=r[2].temperature,
+                                                           rng_seed=r[3]).text, list(_requests(32))))
+    finally:
+        gen.close_batching(wait=True)
+    assert batched == alone
+
+
+def _stream(count, seed, stop=None):
+    return TokenStream(count, SamplingOptions(0.8), make_rng(seed)[0], stop=stop)
+
+
+def test_a_failing_request_fails_alone(trained):
+    gen, _ = trained
+    weights = gen.stepper_weights
+    scheduler = BatchScheduler(weights, max_batch=8)
+
+    def explode(token):
+        if len(bad.tokens) == 5:
+            raise GenerationError("bad primer found late")
+        return False
+
+    bad = _stream(30, 1, stop=explode)
+    good = [scheduler.submit([1, 2, 3], _stream(30, s)) for s in range(5)]
+    failing = scheduler.submit([1, 2, 3], bad)
+    with pytest.raises(GenerationError, match="found late"):
+        failing.result(timeout=30)
+    results = [f.result(timeout=30) for f in good]
+    assert results == [run_alone(weights, [1, 2, 3], _stream(30, s)) for s in range(5)]
+    scheduler.close(wait=True)
+
+
+def test_requests_arriving_during_a_batch_join_and_none_starves(trained):
+    gen, _ = trained
+    weights = gen.stepper_weights
+    scheduler = BatchScheduler(weights, max_batch=3)
+    gate = threading.Event()
+
+    def slow_stop(token):  # the first request holds its row until released
+        return gate.is_set()
+
+    first = scheduler.submit([1], TokenStream(10_000, SamplingOptions(0.8), make_rng(0)[0], stop=slow_stop))
+    later = []
+    for s in range(12):  # arrive one by one while the first keeps stepping
+        later.append(scheduler.submit([2, 3], _stream(15 + s, s)))
+    results = [f.result(timeout=60) for f in later]  # all done while the first still runs
+    assert not first.done()
+    gate.set()
+    assert len(first.result(timeout=30)) < 10_000
+    assert results == [run_alone(weights, [2, 3], _stream(15 + s, s)) for s in range(12)]
+    scheduler.close(wait=True)
+
+
+def test_close_drains_and_later_requests_run_alone(trained):
+    gen, _ = trained
+    weights = gen.stepper_weights
+    scheduler = BatchScheduler(weights, max_batch=4)
+    submitted = [scheduler.submit([1, 2], _stream(200, s)) for s in range(6)]
+    scheduler.close()
+    late = scheduler.submit([1, 2], _stream(50, 99))
+    assert late.done()  # ran in this thread
+    assert [f.result(timeout=60) for f in submitted] == [run_alone(weights, [1, 2], _stream(200, s)) for s in range(6)]
+    assert late.result() == run_alone(weights, [1, 2], _stream(50, 99))
+
+
+def test_bad_arguments():
+    with pytest.raises(GenerationError, match="max_batch"):
+        BatchScheduler(None, max_batch=0)
+    with pytest.raises(GenerationError, match="priming token"):
+        run_alone(None, np.array([], np.int32), None)
