@@ -36,13 +36,18 @@ def build_commands(settings: Settings, generators: dict | None = None):
     from generators.errors import GeneratorError
 
     from .commands import MODELS, Commands
+    from .history import History
     from .jobs import JobQueue
     from .retrain import RetrainManager
 
-    jobs = JobQueue(settings.generation_workers, settings.queue_depth, settings.user_max_jobs,
+    # With batching, most pool threads only wait for their request's turn in a batch: one per batch row,
+    # plus the workers that prepare requests and write their files.
+    jobs = JobQueue(settings.generation_workers + settings.max_batch, settings.queue_depth, settings.user_max_jobs,
                     settings.user_burst, settings.user_rate)
     corpora = {"text": settings.text_corpus, "lyrics": settings.lyrics_corpus, "music": settings.music_corpus_dir}
-    commands = Commands({}, jobs)
+    history = History(settings.data_dir, retention_days=settings.history_days).open()
+    commands = Commands({}, jobs, max_batch=settings.max_batch, history=history,
+                        primer_dir=settings.data_dir / "primers")
     commands.retrainer = RetrainManager(settings.data_dir, corpora, settings.checkpoint_dir, load_generator,
                                         commands.swap)
     if generators is None:
@@ -53,7 +58,7 @@ def build_commands(settings: Settings, generators: dict | None = None):
                 generators[model] = load_generator(model, path)
             except GeneratorError as exc:
                 log.warning("model %s not loaded: %s", model, exc)
-    commands.generators = generators
+    commands.serve(generators)
     return commands
 
 

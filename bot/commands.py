@@ -9,9 +9,11 @@ the console parser and the checks here.
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any, Awaitable, Callable
 
 from generators.errors import GeneratorError
 
@@ -94,6 +96,41 @@ OPTIONS: dict[str, dict[str, Option]] = {
 }
 
 
+USAGE_DAYS = Option("days", float, "how many days back", 7, 1, 365)
+CONTEXT_CHARS = 4_000  # the text generators' longest seed: a continuation keeps the result's last 4,000 characters
+MIN_TEMP, MAX_TEMP, VARY_STEP = 0.1, 2.0, 0.1
+HISTORY_SHOWN = 10
+RESULT_ACTIONS = ("continue", "again", "vary_down", "vary_up")
+ACTION_LABELS = {"continue": "Continue", "again": "Again", "vary_down": "Calmer (temp −0.1)",
+                 "vary_up": "Wilder (temp +0.1)", "listen": "Listen", "open": "Open"}
+
+
+def instrument_suggestions(current: str, limit: int = 25) -> list[str]:
+    """General MIDI instrument names for autocomplete: those containing what was typed, prefix matches first."""
+    from generators.music.generator import GM_NAMES
+
+    typed = (current or "").strip().lower()
+    found = [n for n in GM_NAMES if typed in n.lower()]
+    return sorted(found, key=lambda n: not n.lower().startswith(typed))[:limit]
+
+
+def key_suggestions(current: str, limit: int = 25) -> list[str]:
+    """Keys for autocomplete ("random", then the 24 major and minor keys), filtered by what was typed."""
+    tonics = ("C", "G", "D", "A", "E", "B", "F#", "Db", "Ab", "Eb", "Bb", "F")
+    keys = ["random"] + [f"{t} major" for t in tonics] + [f"{t} minor" for t in ("A", "E", "B", "F#", "C#", "G#",
+                                                                                   "D#", "Bb", "F", "C", "G", "D")]
+    typed = (current or "").strip().lower()
+    found = [k for k in keys if typed in k.lower()]
+    return sorted(found, key=lambda k: not k.lower().startswith(typed))[:limit]
+
+
+def _ago(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)} {unit} ago"
+    return "just now"
+
+
 RETRAIN_EPOCHS = Option("epochs", int, "stop after this many epochs", None, 1, 1000)
 RETRAIN_MINUTES = Option("minutes", float, "stop after this many minutes", None, 1, 24 * 60)
 
@@ -111,9 +148,23 @@ class Attachment:
 
 @dataclass
 class Reply:
+    """What a command answers. ``later``, when set, makes more attachments after the reply is sent (the
+    transport adds them to the sent message, e.g. an audio preview that must never delay the MIDI)."""
+
     content: str = ""
     files: list[Attachment] = field(default_factory=list)
     ephemeral: bool = False
+    later: Callable[[], Awaitable[list[Attachment]]] | None = None
+    buttons: list["Button"] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Button:
+    """A button under a reply: ``action`` on the stored generation ``target`` (see :meth:`Commands.act`)."""
+
+    action: str
+    target: str
+    label: str
 
 
 @dataclass(frozen=True)
@@ -124,18 +175,36 @@ class Invocation:
     user_name: str = ""
     is_admin: bool = False
     interaction_id: str = ""
+    channel_id: int | None = None
 
 
 class Commands:
     """The bot's commands over a set of generators (real ones, or fakes in tests)."""
 
     def __init__(self, generators: dict[str, Any], jobs: JobQueue, *, retrainer: Any = None,
-                 clock: Callable[[], float] = time.perf_counter):
-        self.generators = generators  # replaced whole on a model swap; running jobs keep their object
+                 clock: Callable[[], float] = time.perf_counter, max_batch: int = 0, history: Any = None,
+                 primer_dir: Path | None = None):
         self.jobs = jobs
+        self.history = history  # a bot.history.History, or None: no buttons, no /history
+        self.primer_dir = primer_dir or Path(tempfile.gettempdir()) / "ghostwriter-primers"
         self.retrainer = retrainer  # a RetrainManager, or None where retraining is off
         self.clock = clock
+        self.max_batch = max_batch  # > 0: concurrent requests for a model are stepped together
         self.background: set = set()
+        self.generators: dict[str, Any] = {}  # replaced whole on a model swap; running jobs keep their object
+        self.serve(generators)
+
+    def _batched(self, generator: Any) -> Any:
+        if self.max_batch and hasattr(generator, "enable_batching"):
+            try:
+                generator.enable_batching(self.max_batch)
+            except GeneratorError as exc:  # e.g. a window model: it serves one request per thread
+                log.info("batching off for %s: %s", getattr(generator, "kind", "?"), exc)
+        return generator
+
+    def serve(self, generators: dict[str, Any]) -> None:
+        """Serve these generators (each with its batching loop when batching is on)."""
+        self.generators = {model: self._batched(gen) for model, gen in generators.items()}
 
     def generator(self, model: str) -> Any:
         gen = self.generators.get(model)
@@ -144,13 +213,22 @@ class Commands:
         return gen
 
     def swap(self, model: str, generator: Any) -> None:
-        self.generators = {**self.generators, model: generator}
+        """Serve ``generator`` for ``model``; the old one's batching loop drains (its requests finish)."""
+        old = self.generators.get(model)
+        self.generators = {**self.generators, model: self._batched(generator)}
+        if old is not None and old is not generator and hasattr(old, "close_batching"):
+            old.close_batching()
 
     def shutdown(self) -> None:
-        """The bot is stopping: stop training children and the generation pool."""
+        """The bot is stopping: stop training children, the generation pool and the batching loops."""
         if self.retrainer is not None:
             self.retrainer.shutdown()
         self.jobs.shutdown()
+        for gen in self.generators.values():
+            if hasattr(gen, "close_batching"):
+                gen.close_batching()
+        if self.history is not None:
+            self.history.close()
 
     async def _generate(self, inv: Invocation, command: str, fn: Callable, *args) -> Any:
         start = self.clock()
@@ -178,50 +256,316 @@ class Commands:
                                         (("seed", seed), ("temp", temp), ("length", length), ("rng_seed", rng_seed)))
         if "\x00" in seed:
             raise UserError("`seed` must be text")
+        return await self._write(inv, model, {"seed": seed, "temp": temp, "length": length}, rng_seed)
+
+    async def continue_text(self, inv: Invocation, model: str, text: str) -> Reply:
+        """The *Continue lyrics* message menu: the message's text (its end, if long) is the seed."""
+        text = (text or "").replace("\x00", "").strip()
+        if not text:
+            raise UserError("that message has no text to continue")
+        opts = OPTIONS[model]
+        return await self._write(inv, model, {"seed": text[-MAX_SEED_CHARS:] + "\n", "temp": opts["temp"].default,
+                                              "length": opts["length"].default}, None, action="context")
+
+    async def _write(self, inv: Invocation, model: str, options: dict, rng_seed: int | None, *,
+                     action: str = "command", parent: str | None = None, note: str = "") -> Reply:
+        """Generate text from stored-form options (a seed of any length: continuing uses the whole result)."""
         gen = self.generator(model)
-        result = await self._generate(inv, model, lambda: gen.generate(seed, length=length, temperature=temp,
+        seed, temp, length = options["seed"], options["temp"], options["length"]
+        head, seed_tail = seed[:-CONTEXT_CHARS] if len(seed) > CONTEXT_CHARS else "", seed[-CONTEXT_CHARS:]
+        start = self.clock()
+        result = await self._generate(inv, model, lambda: gen.generate(seed_tail, length=length, temperature=temp,
                                                                         rng_seed=rng_seed))
-        footer = f"\n-# rng_seed {result.rng_seed} · temp {temp:g}"
-        if result.replaced:
-            footer += " · replaced " + ", ".join(f"{k!r}→{v!r}" for k, v in list(result.replaced.items())[:8])
-        body = result.text
-        if len(body) + len(footer) <= MESSAGE_LIMIT:
-            return Reply(body + footer)
-        return Reply(body[: MESSAGE_LIMIT - len(footer) - 40].rsplit("\n", 1)[0] + "\n…(full text attached)" + footer,
-                     files=[Attachment(f"{model}-{result.rng_seed}.txt", body.encode("utf-8"))])
+        text = head + result.text
+        gen_id = await self._remember(inv, model, model, options, result.rng_seed, text,
+                                      model_s=getattr(result, "seconds", None), total_s=self.clock() - start,
+                                      action=action, parent=parent)
+        return self._text_reply(model, text, result.rng_seed, temp, gen_id, note=note,
+                                replaced=getattr(result, "replaced", None), tail=action == "continue")
+
+    def _text_reply(self, model: str, text: str, rng_seed: int, temp: float, gen_id: str | None, *,
+                    note: str = "", replaced: dict | None = None, ephemeral: bool = False, tail: bool = False) -> Reply:
+        """The text with its footer; too long for one message, a preview (its end, with ``tail``) and the file."""
+        footer = f"\n-# rng_seed {rng_seed} · temp {temp:g}"
+        if replaced:
+            footer += " · replaced " + ", ".join(f"{k!r}→{v!r}" for k, v in list(replaced.items())[:8])
+        head = f"-# {note}\n" if note else ""
+        buttons = self._buttons(model, gen_id)
+        if len(head) + len(text) + len(footer) <= MESSAGE_LIMIT:
+            return Reply(head + text + footer, buttons=buttons, ephemeral=ephemeral)
+        keep = MESSAGE_LIMIT - len(head) - len(footer) - 40
+        shown = "…" + text[-keep:].split("\n", 1)[-1] if tail else text[:keep].rsplit("\n", 1)[0]
+        return Reply(head + shown + "\n…(full text attached)" + footer, buttons=buttons, ephemeral=ephemeral,
+                     files=[Attachment(f"{model}-{rng_seed}.txt", text.encode("utf-8"))])
 
     async def compose(self, inv: Invocation, notes: int | None = None, temp: float | None = None,
                       tempo: int | None = None, instrument: str | None = None, primer: str | None = None,
                       rng_seed: int | None = None, key: str | None = None, bars: int | None = None,
-                      seconds: float | None = None) -> Reply:
-        """`/compose`: a MIDI file, its piano roll, a summary, and an audio preview where FluidSynth is installed."""
-        from .render import piano_roll_png, preview_midi, render_audio
+                      seconds: float | None = None, primer_file: tuple[str, bytes | None] | None = None) -> Reply:
+        """`/compose`: a MIDI file, its piano roll and a summary; the audio preview follows (``Reply.later``).
 
+        ``primer_file``: ``(filename, data)`` of an uploaded MIDI sketch whose opening primes the model
+        (checked like a corpus upload)."""
         opts = OPTIONS["compose"]
         notes, bars, seconds, key, temp, tempo, instrument, primer, rng_seed = (
             opts[n].check(v) for n, v in (("notes", notes), ("bars", bars), ("seconds", seconds), ("key", key),
                                           ("temp", temp), ("tempo", tempo), ("instrument", instrument),
                                           ("primer", primer), ("rng_seed", rng_seed)))
         if primer.strip().lower().endswith((".mid", ".midi")):
-            raise UserError("`primer` must be 'random' or notes like `C4 E4 G4 C5`")
+            raise UserError("`primer` must be 'random' or notes like `C4 E4 G4 C5` (attach a MIDI file as `primer_file`)")
         given = [name for name, v in (("notes", notes), ("bars", bars), ("seconds", seconds)) if v is not None]
         if len(given) > 1:
             raise UserError(f"give one length: `notes`, `bars` or `seconds` (got {' and '.join(given)})")
+        primer = None if primer.strip().lower() in ("", "random") else primer
+        if primer_file is not None:
+            if primer is not None:
+                raise UserError("give `primer` or `primer_file`, not both")
+            primer = await self._store_primer(*primer_file)
+        options = {"notes": notes, "bars": bars, "seconds": seconds, "key": key, "temp": temp, "tempo": tempo,
+                   "instrument": instrument, "primer": primer}
+        return await self._compose(inv, options, rng_seed)
+
+    async def _store_primer(self, filename: str, data: bytes | None) -> str:
+        """Check an uploaded MIDI primer like a corpus upload; keep it (by content) so the result can be replayed."""
+        import asyncio
+        import hashlib
+
+        from .corpus import MIDI_SUFFIXES, _atomic_write, check_midi
+
+        if not filename.lower().endswith(MIDI_SUFFIXES):
+            raise UserError(f"`primer_file` {filename}: not a MIDI file (.mid, .midi)")
+
+        def check() -> str:
+            _, reason = check_midi(data)
+            if reason is not None:
+                raise UserError(f"`primer_file` {filename}: {reason}")
+            path = self.primer_dir / f"{hashlib.sha256(data).hexdigest()[:16]}.mid"
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+                _atomic_write(path, data)
+            return str(path)
+
+        return await asyncio.get_running_loop().run_in_executor(self.jobs.executor, check)
+
+    async def _compose(self, inv: Invocation, options: dict, rng_seed: int | None, *, action: str = "command",
+                       parent: str | None = None, previous: list | None = None, note: str = "") -> Reply:
+        """Compose from stored-form options; with ``previous`` (notes), continue that piece instead."""
+        import asyncio
+
+        from .render import piano_roll_png, preview_midi, render_audio
+
         gen = self.generator("music")
+        o = options
+        common = dict(bars=o["bars"], seconds=o["seconds"], temperature=o["temp"], tempo=o["tempo"],
+                      instrument=o["instrument"], rng_seed=rng_seed)
 
         def work():
-            r = gen.generate(notes, bars=bars, seconds=seconds, key=key, temperature=temp, tempo=tempo,
-                             instrument=instrument,
-                             primer=None if primer.strip().lower() in ("", "random") else primer, rng_seed=rng_seed)
-            return r, piano_roll_png(r.notes, r.tempo), render_audio(preview_midi(r))
+            if previous is not None:
+                r = gen.continue_piece(previous, o["notes"], **common)
+            else:
+                r = gen.generate(o["notes"], key=o["key"], primer=o["primer"], **common)
+            return r, piano_roll_png(r.notes, r.tempo)
 
-        result, png, audio = await self._generate(inv, "compose", work)
-        stem = f"compose-{result.rng_seed}"
+        start = self.clock()
+        result, png = await self._generate(inv, "compose", work)
+        primer = o["primer"]
+        primer_desc = result.primer if not (primer and str(primer).endswith(".mid")) else "your MIDI file"
+        summary = f"🎹 {result.summary()} · primer {primer_desc}"
+        gen_id = await self._remember(inv, "compose", "music", options, result.rng_seed, summary, midi=result.midi,
+                                      model_s=getattr(result, "seconds", None), total_s=self.clock() - start, action=action,
+                                      parent=parent)
+        stem = f"compose-{result.rng_seed}" + (f"-{gen_id[:4]}" if action == "continue" and gen_id else "")
         files = [Attachment(f"{stem}.mid", result.midi, "MIDI"), Attachment(f"{stem}.png", png, "piano roll")]
-        if audio is not None:
-            files.append(Attachment(f"{stem}.ogg", audio, "audio preview"))
-        return Reply(f"🎹 {result.summary()} · primer {result.primer}\n-# rng_seed {result.rng_seed} · temp {temp:g}",
-                     files=files)
+
+        async def audio() -> list[Attachment]:  # after the reply is out: a slow render never delays the MIDI
+            ogg = await asyncio.get_running_loop().run_in_executor(None, lambda: render_audio(preview_midi(result)))
+            return [] if ogg is None else [Attachment(f"{stem}.ogg", ogg, "audio preview")]
+
+        head = f"-# {note}\n" if note else ""
+        return Reply(f"{head}{summary}\n-# rng_seed {result.rng_seed} · temp {o['temp']:g}", files=files, later=audio,
+                     buttons=self._buttons("music", gen_id))
+
+    # -- results: history, buttons ----------------------------------------------------
+    def _version(self, model: str) -> str:
+        if self.retrainer is None:
+            return "shipped"
+        name = self.retrainer.current(model).name
+        return "shipped" if name == model else name
+
+    def _version_exists(self, model: str, version: str) -> bool:
+        return version == "shipped" or (self.retrainer is not None and version in self.retrainer.versions(model))
+
+    async def _remember(self, inv: Invocation, command: str, model: str, options: dict, rng_seed: int, text: str, *,
+                        midi: bytes | None = None, model_s: float | None, total_s: float, action: str,
+                        parent: str | None) -> str | None:
+        """Store the generation; its id (for buttons), or None when history is off or failed (logged)."""
+        from .history import Record, new_id
+
+        if self.history is None or not self.history.available:
+            return None
+        rec = Record(id=new_id(), created=time.time(), user_id=inv.user_id, user_name=inv.user_name,
+                     channel_id=inv.channel_id, command=command, options=options, rng_seed=rng_seed, model=model,
+                     model_version=self._version(model), output_text=text, action=action, parent_id=parent,
+                     model_s=model_s, total_s=total_s)
+        try:
+            await self.history.record(rec, midi)
+        except Exception:
+            log.exception("history: could not record %s", rec.id)
+            return None
+        return rec.id
+
+    def _buttons(self, model: str, gen_id: str | None) -> list[Button]:
+        if gen_id is None:
+            return []
+        actions = RESULT_ACTIONS + (("listen",) if model == "music" else ())
+        return [Button(a, gen_id, ACTION_LABELS[a]) for a in actions]
+
+    async def _record(self, gen_id: str):
+        from .history import HistoryUnavailable
+
+        if self.history is None:
+            raise UserError("History is off on this bot, so results cannot be acted on later.")
+        try:
+            rec = await self.history.get(gen_id)
+        except HistoryUnavailable as exc:
+            raise UserError(f"That result cannot be found: {exc}.") from None
+        if rec is None:
+            raise UserError("That result is no longer in the history (older results are removed after "
+                            f"{self.history.retention_days:g} days).")
+        return rec
+
+    async def act(self, inv: Invocation, action: str, gen_id: str) -> Reply:
+        """A button under a result (or its console word): continue, again, vary_up, vary_down, listen, open."""
+        if action not in ACTION_LABELS:
+            raise UserError(f"unknown action {action!r}")
+        rec = await self._record(gen_id)
+        if action == "open":
+            return await self._open(rec)
+        if action == "listen":
+            return await self._listen(rec)
+        note = ""
+        current = self._version(rec.model)
+        if rec.model_version != current:
+            gone = "is gone" if not self._version_exists(rec.model, rec.model_version) else "no longer serves"
+            note = (f"made by {rec.model} version {rec.model_version}, which {gone}; this uses the serving version "
+                    f"{current}")
+        options, rng_seed = dict(rec.options), rec.rng_seed
+        if action == "again":
+            rng_seed = None
+        elif action in ("vary_up", "vary_down"):
+            step = VARY_STEP if action == "vary_up" else -VARY_STEP
+            options["temp"] = round(min(MAX_TEMP, max(MIN_TEMP, options["temp"] + step)), 2)
+        if action == "continue":
+            note = "; ".join(filter(None, ["continued", note]))
+            if rec.model == "music":
+                from generators.music.midi_io import midi_bytes_to_notes
+
+                midi = rec.midi()
+                if midi is None:
+                    raise UserError("That piece's MIDI file is gone from the history, so it cannot be continued.")
+                previous = midi_bytes_to_notes(midi)
+                return await self._compose(inv, options, None, action=action, parent=rec.id, previous=previous,
+                                           note=note)
+            options["seed"] = rec.output_text
+            return await self._write(inv, rec.model, options, None, action=action, parent=rec.id, note=note)
+        if rec.model == "music":
+            return await self._compose(inv, options, rng_seed, action=action, parent=rec.id, note=note)
+        return await self._write(inv, rec.model, options, rng_seed, action=action, parent=rec.id, note=note)
+
+    async def _open(self, rec) -> Reply:
+        """A stored result shown again (to the user who asked), with its buttons."""
+        import asyncio
+
+        if rec.model != "music":
+            return self._text_reply(rec.model, rec.output_text, rec.rng_seed, rec.options.get("temp", 0), rec.id,
+                                    ephemeral=True)
+        midi = rec.midi()
+        if midi is None:
+            raise UserError("That piece's MIDI file is gone from the history.")
+
+        def files() -> list[Attachment]:
+            from generators.music.midi_io import midi_bytes_to_notes
+
+            from .render import piano_roll_png
+
+            png = piano_roll_png(midi_bytes_to_notes(midi), float(rec.options.get("tempo") or 120))
+            return [Attachment(f"compose-{rec.rng_seed}.mid", midi, "MIDI"),
+                    Attachment(f"compose-{rec.rng_seed}.png", png, "piano roll")]
+
+        attached = await asyncio.get_running_loop().run_in_executor(self.jobs.executor, files)
+        return Reply(f"{rec.output_text}\n-# rng_seed {rec.rng_seed} · temp {rec.options.get('temp', 0):g}",
+                     files=attached, buttons=self._buttons("music", rec.id), ephemeral=True)
+
+    async def _listen(self, rec) -> Reply:
+        """The audio preview of a stored piece, rendered now."""
+        import asyncio
+        from types import SimpleNamespace
+
+        from .render import preview_midi, render_audio
+
+        if rec.model != "music":
+            raise UserError("only music can be listened to")
+        midi = rec.midi()
+        if midi is None:
+            raise UserError("That piece's MIDI file is gone from the history.")
+
+        def render() -> bytes | None:
+            from generators.music.midi_io import midi_bytes_to_notes
+
+            piece = SimpleNamespace(midi=midi, notes=midi_bytes_to_notes(midi), program=0,
+                                    tempo=float(rec.options.get("tempo") or 120))
+            return render_audio(preview_midi(piece))
+
+        ogg = await asyncio.get_running_loop().run_in_executor(None, render)
+        if ogg is None:
+            raise UserError("No audio preview can be rendered on this bot (no SoundFont, or rendering failed).")
+        return Reply(f"🔊 {rec.output_text.removeprefix('🎹 ')}",
+                     files=[Attachment(f"compose-{rec.rng_seed}.ogg", ogg, "audio preview")])
+
+    async def history_list(self, inv: Invocation, limit: int = HISTORY_SHOWN) -> Reply:
+        """`/history`: the user's last results, each with a button to open it again."""
+        from .history import HistoryUnavailable
+
+        if self.history is None:
+            raise UserError("History is off on this bot.")
+        try:
+            records = await self.history.recent(inv.user_id, limit)
+        except HistoryUnavailable as exc:
+            raise UserError(str(exc)) from None
+        if not records:
+            return Reply("You have no results yet (or they are older than the history keeps).", ephemeral=True)
+        now = time.time()
+        lines = ["**Your last results**"]
+        for i, rec in enumerate(records, 1):
+            what = rec.output_text.replace("\n", " ").removeprefix("🎹 ")
+            label = f"/{rec.command}" + ("" if rec.action == "command" else f" ({rec.action})")
+            lines.append(f"`{i}.` {label} · {_ago(now - rec.created)} · {what[:70]}{'…' if len(what) > 70 else ''}")
+        return Reply("\n".join(lines), ephemeral=True,
+                     buttons=[Button("open", rec.id, f"Open {i}") for i, rec in enumerate(records, 1)])
+
+    async def usage(self, inv: Invocation, days: float | None = None) -> Reply:
+        """`/usage` (admins): generations per command and per user over the last days."""
+        from .history import HistoryUnavailable
+
+        if not inv.is_admin:
+            raise UserError("Only admins can see usage.")
+        days = USAGE_DAYS.check(days)
+        if self.history is None:
+            raise UserError("History is off on this bot.")
+        try:
+            stats = await self.history.usage(days)
+        except HistoryUnavailable as exc:
+            raise UserError(str(exc)) from None
+        lines = [f"**Usage over the last {_number(days)} day{'s' if days != 1 else ''}**"]
+        if not stats["by_command"]:
+            lines.append("No generations.")
+        for command, action, count, mean_s in stats["by_command"]:
+            kind = "" if action == "command" else f" ({action})"
+            lines.append(f"- /{command}{kind}: {count} (mean {mean_s or 0:.1f} s)")
+        if stats["by_user"]:
+            lines.append("**By user**")
+            lines += [f"- {name or user_id}: {count}" for user_id, name, count in stats["by_user"]]
+        return Reply("\n".join(lines)[:MESSAGE_LIMIT], ephemeral=True)
 
     # -- admin ---------------------------------------------------------------
     def _admin(self, inv: Invocation) -> Any:
@@ -376,6 +720,8 @@ class Commands:
             if job is not None:
                 lines.append(f"- retraining `{model}` ({job.version}, started by {job.started_by}): epoch "
                              f"{job.last.get('epoch', 0)}, val_loss {job.last.get('val_loss', float('nan')):.3f}")
+        if self.history is not None and self.history.error:
+            lines.append(f"**History**: {self.history.error}")
         j = self.jobs
         lines.append(f"**Queue**: {j.active} jobs queued or running, {j.workers} workers, limit {j.queue_depth}")
         return Reply("\n".join(lines), ephemeral=True)

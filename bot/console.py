@@ -51,8 +51,55 @@ def parse_line(line: str) -> tuple[str, list[str], dict[str, str]]:
     return name, words, options
 
 
+#: Words for the buttons under a result: ``/continue``, ``/again``, ``/vary up|down``, ``/listen``, ``/open``,
+#: each on the last result unless an id (from /history) is given.
+ACTIONS = {"continue": "continue", "again": "again", "listen": "listen", "open": "open"}
+LAST = {}  # the console's last result id, per user
+
+
+def _target(words: list[str], inv: Invocation) -> str:
+    if words:
+        return words[-1]
+    if inv.user_id not in LAST:
+        raise UserError("no result yet: generate something first, or give an id from /history")
+    return LAST[inv.user_id]
+
+
 async def dispatch(commands: Commands, inv: Invocation, line: str, on_done=None) -> Reply:
+    reply = await _dispatch(commands, inv, line, on_done)
+    targets = {b.target for b in reply.buttons if b.action != "open"}
+    if len(targets) == 1:
+        LAST[inv.user_id] = targets.pop()
+    if reply.buttons:  # the console's buttons are words
+        words = sorted({_word(b) for b in reply.buttons})
+        reply.content += "\n-# " + " · ".join(words)
+    return reply
+
+
+def _word(button) -> str:
+    if button.action == "open":
+        return f"/open {button.target} ({button.label})"
+    if button.action.startswith("vary_"):
+        return f"/vary {button.action[5:]} {button.target}"
+    return f"/{button.action} {button.target}"
+
+
+async def _dispatch(commands: Commands, inv: Invocation, line: str, on_done=None) -> Reply:
     name, words, options = parse_line(line)
+    if name in ACTIONS or name == "vary":
+        if options:
+            raise UserError(f"/{name} takes no options")
+        if name == "vary":
+            if not words or words[0] not in ("up", "down"):
+                raise UserError("usage: /vary up|down [ID]")
+            return await commands.act(inv, f"vary_{words[0]}", _target(words[1:], inv))
+        if name == "open" and not words:
+            raise UserError("usage: /open ID (ids are listed by /history)")
+        return await commands.act(inv, ACTIONS[name], _target(words, inv))
+    if name == "history":
+        return await commands.history_list(inv)
+    if name == "usage":
+        return await commands.usage(inv, options.pop("days", None))
     if name == "retrain":
         return await _retrain(commands, inv, words, options, on_done)
     if name == "corpus":
@@ -65,12 +112,16 @@ async def dispatch(commands: Commands, inv: Invocation, line: str, on_done=None)
         return getattr(commands, name)()
     spec = OPTIONS.get(name)
     if spec is None:
-        raise UserError(f"unknown command /{name}; commands: /lyrics, /text, /compose, /retrain, /corpus, /status, "
-                        "/help")
+        raise UserError(f"unknown command /{name}; commands: /lyrics, /text, /compose, /continue, /again, /vary, "
+                        "/listen, /history, /open, /usage, /retrain, /corpus, /status, /help")
+    primer_file = options.pop("primer_file", None) if name == "compose" else None
     unknown = sorted(set(options) - set(spec))
     if unknown:
-        raise UserError(f"/{name} has no option {', '.join(unknown)}; options: {', '.join(spec)}")
+        raise UserError(f"/{name} has no option {', '.join(unknown)}; options: {', '.join(spec)}"
+                        + (", primer_file" if name == "compose" else ""))
     if name == "compose":
+        if primer_file is not None:
+            options["primer_file"] = _read_files({"file": [primer_file]})[0]
         return await commands.compose(inv, **options)
     return await commands.write(inv, name, **options)
 
@@ -136,7 +187,8 @@ async def show(reply: Reply, out_dir: Path, out: TextIO) -> None:
     import aiofiles
     import aiofiles.os
 
-    print(reply.content, file=out)
+    if reply.content:
+        print(reply.content, file=out)
     if reply.files:
         await aiofiles.os.makedirs(out_dir, exist_ok=True)
         for f in reply.files:
@@ -145,6 +197,17 @@ async def show(reply: Reply, out_dir: Path, out: TextIO) -> None:
                 await handle.write(f.data)
             print(f"[attachment] {path}", file=out)
     out.flush()
+
+
+async def show_later(reply: Reply, out_dir: Path, out: TextIO) -> None:
+    """The attachments a reply makes after it is shown (an audio preview), written when they are ready."""
+    try:
+        files = await reply.later()
+    except Exception:
+        log.exception("a follow-up attachment failed")
+        return
+    if files:
+        await show(Reply(files=files), out_dir, out)
 
 
 async def run_console(commands: Commands, out_dir: Path, stdin: TextIO | None = None, out: TextIO | None = None) -> int:
@@ -166,7 +229,12 @@ async def run_console(commands: Commands, out_dir: Path, stdin: TextIO | None = 
         reply = await reply_to(commands, CONSOLE_USER, line, on_done=lambda report: show(report, out_dir, out))
         errors += reply.ephemeral and reply.content.startswith("⚠️")
         await show(reply, out_dir, out)
+        if reply.later is not None:  # in the background: the next command need not wait for it
+            task = asyncio.ensure_future(show_later(reply, out_dir, out))
+            commands.background.add(task)
+            task.add_done_callback(commands.background.discard)
     if commands.background:  # let a retraining started from this console finish before exiting
-        print(f"waiting for {len(commands.background)} background job(s)...", file=out, flush=True)
+        print(f"waiting for {len(commands.background)} background job(s) (retraining, audio)...", file=out,
+              flush=True)
         await asyncio.gather(*commands.background, return_exceptions=True)
     return errors

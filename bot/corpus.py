@@ -53,6 +53,21 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+def check_midi(data: bytes | None) -> tuple[list, str | None]:
+    """``(notes, None)`` for a usable MIDI upload, else ``([], why not)``: the checks every MIDI upload gets."""
+    from generators.music.midi_io import midi_bytes_to_notes
+
+    if data is None or len(data) > MAX_MIDI_BYTES:
+        return [], f"larger than {MAX_MIDI_BYTES // (1024 * 1024)} MB"
+    try:
+        notes = midi_bytes_to_notes(data)
+    except Exception as exc:
+        return [], f"not a readable MIDI file ({str(exc)[:80] or type(exc).__name__})"
+    if not notes:
+        return [], "no pitched notes"
+    return notes, None
+
+
 def _safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).name)[:80] or "file"
 
@@ -98,8 +113,6 @@ class TeamCorpus:
             _atomic_write(path, (old + "\n\n".join(texts) + "\n").encode("utf-8"))
 
     def _add_music(self, uploads, result: AddResult) -> None:
-        from generators.music.midi_io import midi_bytes_to_notes
-
         candidates: list[tuple[str, bytes]] = []
         for name, data in uploads:
             if name.lower().endswith(".zip"):
@@ -110,16 +123,9 @@ class TeamCorpus:
                 result.rejected.append((name, "not a MIDI file (.mid, .midi) or a zip of them"))
         folder = self.paths["music"]
         for name, data in candidates:
-            if len(data) > MAX_MIDI_BYTES:
-                result.rejected.append((name, f"larger than {MAX_MIDI_BYTES // (1024 * 1024)} MB"))
-                continue
-            try:
-                notes = midi_bytes_to_notes(data)
-            except Exception as exc:
-                result.rejected.append((name, f"not a readable MIDI file ({str(exc)[:80] or type(exc).__name__})"))
-                continue
-            if not notes:
-                result.rejected.append((name, "no pitched notes"))
+            notes, reason = check_midi(data)
+            if reason is not None:
+                result.rejected.append((name, reason))
                 continue
             digest = hashlib.sha256(data).hexdigest()[:16]
             if folder.is_dir() and any(folder.glob(f"{digest}-*")):

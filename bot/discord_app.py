@@ -35,6 +35,9 @@ class GhostwriterBot(ext.Bot):
         self.core = commands
 
     async def setup_hook(self) -> None:
+        from .views import ResultButton
+
+        self.add_dynamic_items(ResultButton)  # buttons under results work across restarts
         for cog in COGS:
             await self.load_extension(cog)
         if self.settings.guild_id:
@@ -56,7 +59,8 @@ class GhostwriterBot(ext.Bot):
 
     def invocation(self, interaction: discord.Interaction) -> Invocation:
         return Invocation(user_id=interaction.user.id, user_name=str(interaction.user),
-                          is_admin=self.is_admin(interaction), interaction_id=str(interaction.id))
+                          is_admin=self.is_admin(interaction), interaction_id=str(interaction.id),
+                          channel_id=interaction.channel_id)
 
 
 def to_files(reply: Reply, limit: int) -> tuple[list[discord.File], list[str]]:
@@ -70,10 +74,13 @@ def to_files(reply: Reply, limit: int) -> tuple[list[discord.File], list[str]]:
     return files, dropped
 
 
-async def respond(interaction: discord.Interaction, work) -> None:
-    """Defer, run ``work()`` (a coroutine returning a Reply), send the follow-up; errors go back ephemerally."""
+async def respond(interaction: discord.Interaction, work, *, ephemeral: bool = False) -> None:
+    """Defer, run ``work()`` (a coroutine returning a Reply), send the follow-up with the reply's buttons;
+    errors go back ephemerally. ``ephemeral``: the reply is known to be private (the placeholder is too)."""
+    from .views import view_for
+
     start = time.perf_counter()
-    await interaction.response.defer(thinking=True)
+    await interaction.response.defer(thinking=True, ephemeral=ephemeral)
     try:
         reply = await work()
     except (UserError, GeneratorError, Busy) as exc:
@@ -86,13 +93,29 @@ async def respond(interaction: discord.Interaction, work) -> None:
     limit = interaction.filesize_limit  # the upload limit Discord states for this interaction
     files, dropped = to_files(reply, limit)
     content = reply.content + (f"\n-# left out (over the upload limit): {', '.join(dropped)}" if dropped else "")
-    if reply.ephemeral:
+    extra = {"view": view} if (view := view_for(reply)) is not None else {}
+    if reply.ephemeral and not ephemeral:
         await interaction.delete_original_response()
-        await interaction.followup.send(content, files=files, ephemeral=True)
+        message = await interaction.followup.send(content, files=files, ephemeral=True, wait=True, **extra)
     else:
-        await interaction.followup.send(content, files=files)
+        message = await interaction.followup.send(content, files=files, ephemeral=ephemeral, wait=True, **extra)
     log.info("interaction=%s user=%s command=%s replied in %.3fs", interaction.id, interaction.user.id,
              getattr(interaction.command, "name", "?"), time.perf_counter() - start)
+    if reply.later is not None:
+        await add_later_files(interaction, message, reply)
+
+
+async def add_later_files(interaction: discord.Interaction, message: discord.WebhookMessage, reply: Reply) -> None:
+    """Add the attachments ``reply.later()`` makes to the sent message (an edit); failures only get logged."""
+    try:
+        extra = await reply.later()
+        files, dropped = to_files(Reply(files=extra), interaction.filesize_limit)
+        if files:
+            await message.edit(attachments=[*message.attachments, *files])
+        if dropped:
+            log.info("interaction=%s: %s over the upload limit, not added", interaction.id, ", ".join(dropped))
+    except Exception:  # the reply is out; a missing preview is not worth an error message
+        log.exception("interaction=%s: adding the follow-up attachments failed", interaction.id)
 
 
 async def _error(interaction: discord.Interaction, message: str) -> None:

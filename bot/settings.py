@@ -61,10 +61,12 @@ class Settings:
     text_corpus: Path | None = None
     lyrics_corpus: Path | None = None
     generation_workers: int = os.cpu_count() or 2
-    queue_depth: int = 32
+    queue_depth: int = 64
     user_max_jobs: int = 2
     user_burst: int = 5
     user_rate: float = 0.5
+    max_batch: int = 32
+    history_days: float = 30.0
     output_dir: Path = Path("out")
 
     @classmethod
@@ -91,9 +93,11 @@ class Settings:
             text_corpus=_path("TEXT_CORPUS", data_dir / "text.txt"),
             lyrics_corpus=_path("LYRICS_CORPUS", data_dir / "lyrics.txt"),
             generation_workers=_number("GENERATION_WORKERS", os.cpu_count() or 2, 1, 64),
-            queue_depth=_number("BOT_QUEUE_DEPTH", 32, 1, 10_000),
+            queue_depth=_number("BOT_QUEUE_DEPTH", 64, 1, 10_000),
             user_max_jobs=_number("BOT_USER_MAX_JOBS", 2, 1, 100),
             user_burst=_number("BOT_USER_BURST", 5, 0, 1000),
             user_rate=_number("BOT_USER_RATE", 0.5, 0.001, 1000.0, kind=float),
+            max_batch=_number("BOT_MAX_BATCH", 32, 0, 256),
+            history_days=_number("BOT_HISTORY_DAYS", 30.0, 0.01, 36_500.0, kind=float),
             output_dir=_path("BOT_OUTPUT_DIR", Path("out")),
         )

@@ -1,4 +1,4 @@
-"""/lyrics, /text and /compose."""
+"""/lyrics, /text, /compose, the *Continue lyrics* message menu, /history and /usage."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Optional
 import discord
 from discord import app_commands
 
-from ..commands import MAX_SEED_CHARS, OPTIONS
+from ..commands import MAX_SEED_CHARS, OPTIONS, USAGE_DAYS, instrument_suggestions, key_suggestions
+from ..corpus import MAX_MIDI_BYTES
 from ..discord_app import respond
 
 C = OPTIONS["compose"]
@@ -37,7 +38,8 @@ def write_command(model: str, description: str) -> app_commands.Command:
 @app_commands.describe(notes=C["notes"].description, bars=C["bars"].description, seconds=C["seconds"].description,
                        key=C["key"].description, temp=C["temp"].description, tempo=C["tempo"].description,
                        instrument=C["instrument"].description, primer=C["primer"].description,
-                       rng_seed=C["rng_seed"].description)
+                       rng_seed=C["rng_seed"].description,
+                       primer_file="a MIDI sketch of yours: its opening bars prime the piece")
 async def compose(interaction: discord.Interaction,
                   notes: Optional[app_commands.Range[int, 1, 2000]] = None,
                   bars: Optional[app_commands.Range[int, 1, 200]] = None,
@@ -47,17 +49,61 @@ async def compose(interaction: discord.Interaction,
                   tempo: app_commands.Range[int, 20, 300] = 120,
                   instrument: app_commands.Range[str, 1, 40] = "piano",
                   primer: app_commands.Range[str, 1, 200] = "random",
-                  rng_seed: Optional[app_commands.Range[int, 0, RNG_MAX]] = None):
+                  rng_seed: Optional[app_commands.Range[int, 0, RNG_MAX]] = None,
+                  primer_file: Optional[discord.Attachment] = None):
     bot = interaction.client
     inv = bot.invocation(interaction)
-    await respond(interaction, lambda: bot.core.compose(inv, notes, temp, tempo, instrument, primer, rng_seed,
-                                                        key=key, bars=bars, seconds=seconds))
+
+    async def work():
+        upload = None
+        if primer_file is not None:  # too large: never fetched, refused by the same check as corpus uploads
+            upload = (primer_file.filename, None if primer_file.size > MAX_MIDI_BYTES else await primer_file.read())
+        return await bot.core.compose(inv, notes, temp, tempo, instrument, primer, rng_seed, key=key, bars=bars,
+                                      seconds=seconds, primer_file=upload)
+
+    await respond(interaction, work)
+
+
+@compose.autocomplete("instrument")
+async def instrument_autocomplete(interaction: discord.Interaction, current: str):
+    return [app_commands.Choice(name=n, value=n[:40]) for n in instrument_suggestions(current)]
+
+
+@compose.autocomplete("key")
+async def key_autocomplete(interaction: discord.Interaction, current: str):
+    return [app_commands.Choice(name=k, value=k) for k in key_suggestions(current)]
+
+
+@app_commands.context_menu(name="Continue lyrics")
+async def continue_lyrics(interaction: discord.Interaction, message: discord.Message):
+    bot = interaction.client
+    inv = bot.invocation(interaction)
+    await respond(interaction, lambda: bot.core.continue_text(inv, "lyrics", message.content))
+
+
+@app_commands.command(name="history", description="Your last results, to open again")
+async def history(interaction: discord.Interaction):
+    bot = interaction.client
+    inv = bot.invocation(interaction)
+    await respond(interaction, lambda: bot.core.history_list(inv), ephemeral=True)
+
+
+@app_commands.command(name="usage", description="Generations per command and per user (admins)")
+@app_commands.describe(days=USAGE_DAYS.description)
+@app_commands.default_permissions(administrator=True)
+async def usage(interaction: discord.Interaction, days: app_commands.Range[float, 1, 365] = 7):
+    bot = interaction.client
+    inv = bot.invocation(interaction)
+    await respond(interaction, lambda: bot.core.usage(inv, days), ephemeral=True)
 
 
 COMMANDS = (
     write_command("lyrics", "Song lyrics that begin with your seed"),
     write_command("text", "Prose or script text that begins with your seed"),
     compose,
+    continue_lyrics,
+    history,
+    usage,
 )
 
 
@@ -68,4 +114,4 @@ async def setup(bot) -> None:
 
 async def teardown(bot) -> None:
     for command in COMMANDS:
-        bot.tree.remove_command(command.name)
+        bot.tree.remove_command(command.name, type=command.type)

@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import GenerationError
-from ..sampling import SamplingOptions, generate_tokens, make_rng
+from ..sampling import SamplingOptions, TokenStream, make_rng
 from ..sequence import SequenceGenerator
 from .config import MUSIC, MusicConfig
 from .corpus import Piece, load_corpus
@@ -35,6 +35,8 @@ BEATS_PER_BAR = 4  # bars are 4/4
 DEFAULT_TEMPERATURE = 0.9
 PRIMER_EVENTS = 48  # events kept per stored primer excerpt
 STORED_PRIMERS = 64
+CONTINUE_QUARTERS = 16  # a continuation is primed with the piece's last 4 bars...
+CONTINUE_NOTES = 128  # ...at most this many notes
 
 
 @dataclass
@@ -80,6 +82,18 @@ class MusicVocab(EventVocab):
         return cls(base.tokens, data.get("primers") or [], data.get("primer_modes"))
 
 
+def _gm_names() -> tuple[str, ...]:
+    try:
+        from pretty_midi.constants import INSTRUMENT_MAP
+    except ImportError:  # pragma: no cover - pretty_midi is a dependency
+        return ()
+    return tuple(INSTRUMENT_MAP)
+
+
+#: The 128 General MIDI program names, program 0 first ("Acoustic Grand Piano").
+GM_NAMES = _gm_names()
+
+
 def resolve_instrument(instrument: str | int | None) -> tuple[int, str]:
     """General MIDI program (0-127) and a display name, from a program number or an instrument name."""
     from music21 import instrument as m21inst
@@ -95,6 +109,10 @@ def resolve_instrument(instrument: str | int | None) -> tuple[int, str]:
         except Exception:
             name = f"program {program}"
         return program, name
+    by_name = {name.lower(): program for program, name in enumerate(GM_NAMES)}
+    if str(instrument).strip().lower() in by_name:
+        program = by_name[str(instrument).strip().lower()]
+        return program, GM_NAMES[program]
     try:
         inst = m21inst.fromString(str(instrument))
     except Exception:
@@ -213,7 +231,6 @@ class MusicGenerator(SequenceGenerator):
         prime_ids, replaced = self.vocab.encode_lenient(primer_tokens)
 
         start = time.perf_counter()
-        step, first = self.start(np.asarray(prime_ids, np.int32))
         blocked = np.zeros(len(self.vocab), np.float32)
         blocked[[self.vocab.index[START], self.vocab.index[END]]] = -np.inf  # a piece ends when it has its notes
         is_note = np.array([t.startswith("P") for t in self.vocab.tokens])
@@ -226,14 +243,11 @@ class MusicGenerator(SequenceGenerator):
             logits[played] = -np.inf
             return logits
 
-        def next_logits(token: int) -> np.ndarray:
+        def stop(token: int) -> bool:
             if waits[token]:
                 played.clear()
             elif is_note[token]:
                 played.append(token)
-            return masked(step(token))
-
-        def stop(token: int) -> bool:
             count["notes"] += int(is_note[token])
             if count["notes"]:
                 count["time"] += int(waits[token])
@@ -242,7 +256,7 @@ class MusicGenerator(SequenceGenerator):
             return count["time"] >= length.steps or count["notes"] >= MAX_NOTES
 
         limit = 50 * (length.notes or MAX_NOTES) + 100
-        tokens = generate_tokens(next_logits, masked(first), limit, opts, rng, stop=stop)
+        tokens = self.decode(prime_ids, TokenStream(limit, opts, rng, stop=stop, adjust=masked))
         seconds_taken = time.perf_counter() - start
         # Keep the duration state the primer left: decode primer + output, then drop the primer's notes.
         primer_notes = EventCodec.decode(self.vocab.decode(prime_ids))
@@ -326,6 +340,10 @@ class MusicGenerator(SequenceGenerator):
         return tokens, desc, None, wanted
 
     def _primer_notes(self, primer) -> tuple[list[Note], str]:
+        if isinstance(primer, list):
+            if not primer or not all(isinstance(n, Note) for n in primer):
+                raise GenerationError("a primer given as notes must be a non-empty list of Note")
+            return sorted(primer), "the piece so far"
         text = str(primer)
         path = Path(text)
         if path.suffix.lower() in (".mid", ".midi"):
@@ -339,6 +357,40 @@ class MusicGenerator(SequenceGenerator):
                 raise GenerationError(f"primer MIDI {path.name} has no notes")
             return notes, f"MIDI file {path.name}"
         return parse_note_list(text), f"notes {text}"
+
+    def continue_piece(self, previous: list[Note], notes: int | None = None, *, bars: int | None = None,
+                       seconds: float | None = None, tempo: float = 120.0, **options) -> MusicResult:
+        """Continue a piece: the model is primed with its last bars, and the result is the whole, longer piece.
+
+        ``previous``: the piece so far (e.g. read back from a MIDI file this
+        generator wrote). The new part (``notes``, ``bars`` or ``seconds``, as
+        for :meth:`generate`; default 500 notes) follows in the key the piece
+        ends in, a beat-fraction after its last onset. Other options as for
+        :meth:`generate` (not ``primer`` or ``key``).
+        """
+        if not previous:
+            raise GenerationError("there is no piece to continue (no notes)")
+        for name in ("primer", "key"):
+            if name in options:
+                raise GenerationError(f"continuing a piece takes no {name} (the piece is the primer)")
+        previous = sorted(previous)
+        last_onset = previous[-1].onset
+        window = CONTINUE_QUARTERS * self.config.steps_per_quarter
+        tail = [n for n in previous if n.onset >= last_onset - window][-CONTINUE_NOTES:]
+        first = tail[0].onset
+        tail = [n._replace(onset=n.onset - first) for n in tail]
+        part = self.generate(notes, bars=bars, seconds=seconds, tempo=tempo, primer=tail, **options)
+        # The primer ended with a wait of the last note's duration (see _primer_tokens): the new part starts there.
+        start = last_onset + min(tail[-1].duration, self.config.max_wait)
+        whole = resolve_overlaps(previous + [n._replace(onset=n.onset + start) for n in part.notes])
+        spq = self.config.steps_per_quarter
+        end_steps = max(n.onset + n.duration for n in whole)
+        part.midi = notes_to_midi_bytes(whole, steps_per_quarter=spq, tempo=float(tempo), program=part.program)
+        part.notes, part.note_count = whole, len(whole)
+        part.seconds_of_music = end_steps / spq * 60.0 / float(tempo)
+        part.bars = round(end_steps / (BEATS_PER_BAR * spq), 1)
+        part.primer = f"the last {len(tail)} notes of the piece"
+        return part
 
     # -- evaluation --------------------------------------------------------
     def evaluate(self, corpus: str | Path | None = None, *, pieces: int = 10, notes: int = 500,

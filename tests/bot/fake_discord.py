@@ -52,6 +52,7 @@ class Exchange:
     deleted_original: bool = False
     edits: list[dict] = field(default_factory=list)
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    choices: list[dict] | None = None  # an autocomplete answer (callback type 8)
 
     def first_reply_at(self) -> float | None:
         return self.messages[0]["at"] if self.messages else None
@@ -162,21 +163,58 @@ class FakeDiscord:
                        admin: bool = False, subcommand: str | None = None,
                        attachments: list[tuple[dict, dict]] = ()) -> str:
         """Send a slash command as a user would; returns the interaction token."""
-        iid, token = str(next(self.ids)), f"token-{next(self.ids)}"
         opts = (options or []) + [option for option, _ in attachments]
         if subcommand is not None:
             opts = [{"name": subcommand, "type": 1, "options": opts}]
+        return await self._interaction(2, {"id": str(next(self.ids)), "name": name, "type": 1, "options": opts,
+                                           "guild_id": GUILD_ID,
+                                           "resolved": {"attachments": {e["id"]: e for _, e in attachments}}},
+                                       user_id=user_id, admin=admin)
+
+    async def press(self, message: dict, custom_id: str, *, user_id: int = 500) -> str:
+        """Press a button (a component interaction, type 3) on a message the bot sent; returns the token."""
+        payload = {k: v for k, v in message.items() if k not in ("files", "at", "ephemeral")}
+        return await self._interaction(3, {"custom_id": custom_id, "component_type": 2}, user_id=user_id,
+                                       message=payload)
+
+    async def context_menu(self, name: str, target: dict, *, user_id: int = 500) -> str:
+        """Run a message context-menu command (type 2, command type 3) on ``target`` (a message payload)."""
+        target = {k: v for k, v in target.items() if k not in ("files", "at", "ephemeral", "edits")}
+        return await self._interaction(2, {"id": str(next(self.ids)), "name": name, "type": 3,
+                                           "target_id": target["id"], "guild_id": GUILD_ID,
+                                           "resolved": {"messages": {target["id"]: target}}}, user_id=user_id)
+
+    async def autocomplete(self, name: str, options: list[dict], *, user_id: int = 500) -> list[dict]:
+        """Ask for autocomplete choices (type 4); ``options`` has the one being typed marked ``focused``."""
+        token = await self._interaction(4, {"id": str(next(self.ids)), "name": name, "type": 1, "options": options,
+                                            "guild_id": GUILD_ID}, user_id=user_id)
+        ex = self.exchanges[token]
+        await asyncio.wait_for(ex.done.wait(), 10)
+        return ex.choices
+
+    def user_message(self, content: str, user_id: int = 777) -> dict:
+        """A message a user posted in the channel (for context menus)."""
+        user = {"id": str(user_id), "username": f"user{user_id}", "discriminator": "0", "global_name": None,
+                "avatar": None}
+        return {"id": str(next(self.ids)), "channel_id": CHANNEL_ID, "type": 0, "content": content, "author": user,
+                "attachments": [], "embeds": [], "mentions": [], "mention_roles": [], "mention_everyone": False,
+                "pinned": False, "tts": False, "timestamp": _now(), "edited_timestamp": None, "flags": 0,
+                "components": []}
+
+    async def _interaction(self, kind: int, data: dict, *, user_id: int, admin: bool = False,
+                           message: dict | None = None) -> str:
+        iid, token = str(next(self.ids)), f"token-{next(self.ids)}"
         user = {"id": str(user_id), "username": f"user{user_id}", "discriminator": "0", "global_name": None, "avatar": None}
         self.exchanges[token] = Exchange(sent_at=time.monotonic())
+        extra = {"message": message} if message is not None else {}
         await self.dispatch("INTERACTION_CREATE", {
-            "id": iid, "application_id": APP_ID, "type": 2, "token": token, "version": 1,
+            **extra, "id": iid, "application_id": APP_ID, "type": kind, "token": token, "version": 1,
             "guild_id": GUILD_ID, "channel_id": CHANNEL_ID,
             "channel": {"id": CHANNEL_ID, "type": 0, "guild_id": GUILD_ID, "name": "general", "position": 0,
                         "permission_overwrites": [], "nsfw": False},
             "member": {"user": user, "roles": [], "permissions": ADMIN_PERMISSIONS if admin else "0",
                        "joined_at": _now(), "deaf": False, "mute": False, "flags": 0, "pending": False, "nick": None},
-            "data": {"id": str(next(self.ids)), "name": name, "type": 1, "options": opts, "guild_id": GUILD_ID,
-                     "resolved": {"attachments": {entry["id"]: entry for _, entry in attachments}}},
+            "data": data,
             "app_permissions": "2147483647", "locale": "en-US", "guild_locale": "en-US", "entitlements": [],
             "authorizing_integration_owners": {"0": GUILD_ID}, "context": 0, "attachment_size_limit": 10 * 1024 * 1024,
         })
@@ -201,7 +239,8 @@ class FakeDiscord:
                                       "verify_key": "0" * 64, "flags": 0, "team": None})
         if request.method == "PUT" and parts[-1] == "commands":
             body = await request.json()
-            self.synced = [{**c, "id": str(next(self.ids)), "application_id": APP_ID, "version": "1"} for c in body]
+            self.synced = [{"description": "", **c, "id": str(next(self.ids)), "application_id": APP_ID, "version": "1"}
+                           for c in body]  # context menus come without a description; Discord answers ""
             return _json(self.synced)
         if parts[0] == "interactions" and parts[-1] == "callback":
             return await self._callback(request, parts[2])
@@ -258,7 +297,7 @@ class FakeDiscord:
         return {"id": str(next(self.ids)), "channel_id": channel_id, "type": 0, "content": payload.get("content") or "",
                 "author": BOT_USER, "attachments": attachments, "embeds": [], "mentions": [], "mention_roles": [],
                 "mention_everyone": False, "pinned": False, "tts": False, "timestamp": _now(),
-                "edited_timestamp": None, "flags": 64 if ephemeral else 0, "components": [],
+                "edited_timestamp": None, "flags": 64 if ephemeral else 0, "components": payload.get("components") or [],
                 "webhook_id": APP_ID, "application_id": APP_ID}
 
     async def _callback(self, request: web.Request, token: str) -> web.Response:
@@ -267,6 +306,9 @@ class FakeDiscord:
         ex.acked_at, ex.callback_type = time.monotonic(), payload.get("type")
         data = payload.get("data") or {}
         ephemeral = bool((data.get("flags") or 0) & 64)
+        if payload.get("type") == 8:  # autocomplete choices
+            ex.choices = data.get("choices")
+            ex.done.set()
         if payload.get("type") == 4:  # an immediate message
             message = self._message(data, files, ephemeral)
             ex.messages.append({**message, "ephemeral": ephemeral, "files": files, "at": time.monotonic()})

@@ -171,6 +171,29 @@ def test_swap_keeps_running_jobs_on_the_old_model(commands):
     assert [c[0] for c in old.calls] == ["old"] and [c[0] for c in new.calls] == ["new"]
 
 
+def test_swap_drains_the_old_models_batching_loop():
+    """With batching on, a swapped-in model gets its own loop; the old loop finishes its requests, then stops."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from generators.paths import shipped_checkpoints
+    from generators.text import CharGenerator
+
+    path = shipped_checkpoints() / "lyrics"
+    old = CharGenerator.load(path)
+    commands = Commands({"lyrics": old}, JobQueue(workers=6, queue_depth=10, user_max_jobs=10, user_burst=0),
+                        max_batch=4)
+    assert old.batcher is not None
+    with ThreadPoolExecutor(4) as pool:  # requests in flight on the old model while it is swapped out
+        running = [pool.submit(old.generate, "Yeah", length=300, rng_seed=i) for i in range(4)]
+        new = CharGenerator.load(path)
+        commands.swap("lyrics", new)
+        assert new.batcher is not None and old.batcher._closed
+        texts = [f.result(timeout=60).text for f in running]
+    assert texts == [new.generate("Yeah", length=300, rng_seed=i).text for i in range(4)]
+    commands.shutdown()
+    assert new.batcher._closed
+
+
 def test_console_parsing():
     assert parse_line('/lyrics seed:"Yeah, oho" temp:0.5') == ("lyrics", [], {"seed": "Yeah, oho", "temp": "0.5"})
     assert parse_line("/retrain cancel Music") == ("retrain", ["cancel", "music"], {})

@@ -25,7 +25,10 @@ def build_tree():
 
 def test_commands_and_validation_in_the_signature():
     tree = build_tree()
-    assert set(tree) == {"lyrics", "text", "compose", "retrain", "corpus", "status", "help"}
+    assert set(tree) == {"lyrics", "text", "compose", "retrain", "corpus", "status", "help", "Continue lyrics",
+                         "history", "usage"}
+    assert tree["Continue lyrics"]["type"] == 3  # a message context menu
+    assert int(tree["usage"]["default_member_permissions"]) == discord.Permissions(administrator=True).value
     lyrics = {o["name"]: o for o in tree["lyrics"]["options"]}
     assert lyrics["temp"]["min_value"] == 0.1 and lyrics["temp"]["max_value"] == 2.0
     assert lyrics["length"]["min_value"] == 50 and lyrics["length"]["max_value"] == 2000
@@ -33,6 +36,8 @@ def test_commands_and_validation_in_the_signature():
     compose = {o["name"]: o for o in tree["compose"]["options"]}
     assert compose["notes"]["min_value"] == 1 and compose["notes"]["max_value"] == 2000
     assert compose["bars"]["max_value"] == 200 and compose["key"]["max_length"] == 30 and not compose["key"]["required"]
+    assert compose["key"]["autocomplete"] and compose["instrument"]["autocomplete"]
+    assert compose["primer_file"]["type"] == 11 and not compose["primer_file"]["required"]
     retrain = tree["retrain"]
     assert int(retrain["default_member_permissions"]) == discord.Permissions(administrator=True).value
     subcommands = {o["name"]: o for o in retrain["options"]}

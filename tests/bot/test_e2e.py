@@ -143,7 +143,9 @@ def test_real_models_end_to_end(monkeypatch, tmp_path):
     from .fake_trainer import FAKE_TRAINER
 
     generators = {m: load_generator(m, checkpoint_root() / m) for m in ("lyrics", "music")}
-    commands = Commands(generators, JobQueue(workers=2, queue_depth=200, user_max_jobs=50, user_burst=0))
+    commands = Commands(generators, JobQueue(workers=2 + 8, queue_depth=200, user_max_jobs=50, user_burst=0),
+                        max_batch=8)
+    assert all(g.batcher is not None for g in generators.values())  # requests are stepped together
     trainer = tmp_path / "trainer.py"
     trainer.write_text(FAKE_TRAINER)
     (tmp_path / "music").mkdir()
@@ -164,6 +166,15 @@ def test_real_models_end_to_end(monkeypatch, tmp_path):
             msg = await fake.reply(token, timeout=120)
             midi = next(f for f in msg["files"] if f["filename"].endswith(".mid"))
             assert len(midi_bytes_to_notes(midi["data"])) >= 500
+            # The reply carries MIDI and piano roll; the audio preview is added to it afterwards, by an edit.
+            assert sorted(f["filename"][-4:] for f in msg["files"]) == [".mid", ".png"]
+            for _ in range(600):
+                edits = [e for e in fake.exchanges[token].edits if any(a["filename"].endswith(".ogg")
+                                                                       for a in e["attachments"])]
+                if edits:
+                    break
+                await asyncio.sleep(0.1)
+            assert edits and edits[0]["at"] > msg["at"]
 
             token = await fake.interact("retrain", user_id=600, admin=False, subcommand="music")
             refused = await fake.reply(token)
@@ -194,6 +205,7 @@ def test_real_models_end_to_end(monkeypatch, tmp_path):
             assert (await fake.reply(token))["content"].startswith("Still here")
         finally:
             await stop_bot(fake, bot, runner)
+            commands.shutdown()
 
     asyncio.run(scenario())
 

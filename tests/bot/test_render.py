@@ -1,5 +1,6 @@
 import shutil
 
+import numpy as np
 import pytest
 
 from bot.render import piano_roll_png, preview_midi, render_audio, soundfont
@@ -14,9 +15,43 @@ class Result:
     midi = notes_to_midi_bytes(NOTES)
 
 
-def test_piano_roll_is_a_png():
-    assert piano_roll_png(NOTES, 120)[:8] == b"\x89PNG\r\n\x1a\n"
-    assert piano_roll_png([], 120)[:8] == b"\x89PNG\r\n\x1a\n"
+def _decode_png(data: bytes) -> np.ndarray:
+    """The RGB pixels of one of our PNGs (8-bit RGB, one IDAT, unfiltered rows), checking every CRC."""
+    import struct
+    import zlib
+
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, chunks = 8, {}
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos:pos + 4])
+        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]
+        assert struct.unpack(">I", data[pos + 8 + length:pos + 12 + length])[0] == zlib.crc32(kind + body)
+        chunks[kind] = body
+        pos += 12 + length
+    w, h, depth, colour = struct.unpack(">IIBB", chunks[b"IHDR"][:10])
+    assert (depth, colour) == (8, 2) and b"IEND" in chunks
+    rows = np.frombuffer(zlib.decompress(chunks[b"IDAT"]), np.uint8).reshape(h, 1 + 3 * w)
+    assert (rows[:, 0] == 0).all()
+    return rows[:, 1:].reshape(h, w, 3)
+
+
+def test_piano_roll_is_a_png_with_a_bar_per_note():
+    from bot.render import ROLL_HEIGHT, ROLL_WIDTH, _NOTE
+
+    img = _decode_png(piano_roll_png(NOTES, 120))
+    assert img.shape == (ROLL_HEIGHT, ROLL_WIDTH, 3)
+    note_pixels = (img == _NOTE).all(axis=2)
+    assert note_pixels.sum() > 0
+    assert np.where(note_pixels.any(axis=0))[0].min() >= 28  # right of the labels
+    # Time goes right and pitch up: C4 first and low, C5 later and high.
+    two = (_decode_png(piano_roll_png([Note(0, 60, 4), Note(8, 72, 4)], 120)) == _NOTE).all(axis=2)
+    rows, cols = np.where(two)
+    low_bar, high_bar = cols < ROLL_WIDTH // 2, cols > ROLL_WIDTH // 2
+    assert low_bar.any() and high_bar.any() and rows[low_bar].min() > rows[high_bar].max()
+    empty = _decode_png(piano_roll_png([], 120))
+    assert not (empty == _NOTE).all(axis=2).any()
+    long_piece = [Note(i * 3, 40 + (i * 7) % 50, 2) for i in range(3000)]
+    assert _decode_png(piano_roll_png(long_piece, 200)).shape == (ROLL_HEIGHT, ROLL_WIDTH, 3)
 
 
 def test_preview_keeps_the_first_30_seconds():

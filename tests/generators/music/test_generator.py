@@ -139,3 +139,22 @@ def test_evaluate_scores_the_held_out_split_per_note(music_normalized, midi_corp
     assert r["nats_per_note"] == pytest.approx(r["nats_per_event"] * r["events"] / r["notes"])
     assert r["nats_per_note"] > r["nats_per_event"]  # more than one event per note
     assert r["generated_stats"]["pieces"] == 2 and "local_scale_consistency" in r["generated_stats"]
+
+
+def test_batched_music_equals_unbatched(music_trained):
+    from concurrent.futures import ThreadPoolExecutor
+
+    gen, path = music_trained
+    requests = [dict(notes=30 + 5 * i, rng_seed=i, temperature=(0.7, 1.0)[i % 2],
+                     primer=("C4 E4 G4", None)[i % 2], key=(None, "D minor", "F#")[i % 3]) for i in range(12)]
+    batched_gen = MusicGenerator.load(path)
+    batched_gen.enable_batching(max_batch=8)  # fewer rows than requests: some wait for a row
+    try:
+        alone = [batched_gen.generate(**r) for r in requests]  # one at a time through the loop
+        with ThreadPoolExecutor(12) as pool:
+            batched = list(pool.map(lambda r: batched_gen.generate(**r), requests))
+    finally:
+        batched_gen.close_batching(wait=True)
+    assert [b.notes for b in batched] == [a.notes for a in alone]
+    assert [b.midi for b in batched] == [a.midi for a in alone]
+    assert batched_gen.batcher.finished == 24

@@ -1,0 +1,250 @@
+"""Working with a result: buttons (also after a restart), history, primer files, the message menu, autocomplete."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import sqlite3
+
+import pytest
+
+from bot.commands import Commands, Invocation, UserError
+from bot.console import run_console
+from bot.history import History, Record
+from bot.jobs import JobQueue
+
+from .conftest import FakeMusicGenerator, FakeTextGenerator
+from .test_e2e import opt, start_bot, stop_bot
+
+
+def buttons_of(message: dict) -> dict[str, str]:
+    """action -> custom ID of the buttons under a sent message."""
+    ids = [c["custom_id"] for row in message.get("components", []) for c in row["components"]]
+    return {cid.split(":")[1]: cid for cid in ids}
+
+
+def text_of(message: dict) -> str:
+    """A text reply without its note line and footer."""
+    body = message["content"].split("\n-# rng_seed")[0]
+    return body.split("\n", 1)[1] if body.startswith("-# ") else body
+
+
+def real_commands(tmp_path, history: History | None = None) -> Commands:
+    from bot.app import load_generator
+    from generators.paths import shipped_checkpoints
+
+    generators = {m: load_generator(m, shipped_checkpoints() / m) for m in ("lyrics", "music")}
+    history = history or History(tmp_path / "data").open()
+    return Commands(generators, JobQueue(workers=2 + 4, queue_depth=50, user_max_jobs=10, user_burst=0),
+                    max_batch=4, history=history, primer_dir=tmp_path / "data" / "primers")
+
+
+def test_buttons_continue_again_vary_listen_and_survive_a_restart(monkeypatch, tmp_path):
+    from generators.music.midi_io import midi_bytes_to_notes, notes_to_midi_bytes
+
+    async def scenario():
+        commands = real_commands(tmp_path)
+        fake, bot, runner = await start_bot(monkeypatch, commands)
+        try:
+            token = await fake.interact("lyrics", [opt("seed", "Yeah, oho", "str"), opt("length", 120, "int")])
+            first = await fake.reply(token)
+            buttons = buttons_of(first)
+            assert set(buttons) == {"continue", "again", "vary_down", "vary_up"}
+
+            token = await fake.press(first, buttons["continue"], user_id=501)  # anyone may press
+            continued = await fake.reply(token)
+            assert text_of(continued).startswith(text_of(first)) and len(text_of(continued)) > len(text_of(first))
+            assert "continued" in continued["content"]
+
+            token = await fake.press(first, buttons["vary_up"])
+            varied = await fake.reply(token)
+            seed_of = lambda m: m["content"].split("rng_seed ")[1].split(" ")[0]  # noqa: E731
+            assert seed_of(varied) == seed_of(first) and "temp 0.6" in varied["content"]
+            token = await fake.press(first, buttons["again"])
+            again = await fake.reply(token)
+            assert text_of(again).startswith("Yeah, oho") and "temp 0.5" in again["content"]
+
+            token = await fake.interact("compose", [opt("notes", 60, "int")])
+            piece = await fake.reply(token, timeout=120)
+            assert set(buttons_of(piece)) == {"continue", "again", "vary_down", "vary_up", "listen"}
+            notes = midi_bytes_to_notes(next(f["data"] for f in piece["files"] if f["filename"].endswith(".mid")))
+            token = await fake.press(piece, buttons_of(piece)["continue"])
+            longer = await fake.reply(token, timeout=120)
+            more = midi_bytes_to_notes(next(f["data"] for f in longer["files"] if f["filename"].endswith(".mid")))
+            assert len(more) >= len(notes) + 60 and more[:len(notes)] == notes  # the earlier piece, then more
+            token = await fake.press(piece, buttons_of(piece)["listen"])
+            listened = await fake.reply(token, timeout=120)
+            assert any(f["filename"].endswith(".ogg") for f in listened["files"])
+
+            # The message menu on somebody's message, and autocomplete.
+            token = await fake.context_menu("Continue lyrics", fake.user_message("Dancing in the moonlight"))
+            menu = await fake.reply(token)
+            assert text_of(menu).startswith("Dancing in the moonlight")
+            choices = await fake.autocomplete("compose", [{"name": "instrument", "type": 3, "value": "vio",
+                                                           "focused": True}])
+            assert choices and choices[0]["name"] == "Violin"
+            choices = await fake.autocomplete("compose", [{"name": "key", "type": 3, "value": "d mi",
+                                                           "focused": True}])
+            assert [c["value"] for c in choices] == ["D minor"]
+
+            # primer_file: a MIDI sketch primes; anything else is refused in one line.
+            sketch = notes_to_midi_bytes(notes[:20], tempo=100)
+            token = await fake.interact("compose", [opt("notes", 40, "int")],
+                                        attachments=[fake.attachment("primer_file", "sketch.mid", sketch)])
+            primed = await fake.reply(token, timeout=120)
+            assert "your MIDI file" in primed["content"] and not primed["ephemeral"]
+            for name, data in (("notes.txt", b"C4 E4 G4"), ("bad.mid", b"MThd-not-really"),
+                               ("big.mid", b"MThd" + b"\0" * (3 * 1024 * 1024))):
+                token = await fake.interact("compose", attachments=[fake.attachment("primer_file", name, data)])
+                refused = await fake.reply(token)
+                assert refused["ephemeral"] and refused["content"].startswith("⚠️") and "\n" not in refused["content"]
+        finally:
+            await stop_bot(fake, bot, runner)
+            commands.shutdown()
+
+        # A restart: a new bot process would load the same history; the old message's buttons still work.
+        commands = real_commands(tmp_path)
+        fake, bot, runner = await start_bot(monkeypatch, commands)
+        try:
+            token = await fake.press(first, buttons["continue"])
+            after = await fake.reply(token)
+            assert text_of(after).startswith(text_of(first)) and not after["ephemeral"]
+            token = await fake.interact("history", user_id=500)
+            listing = await fake.reply(token)
+            assert listing["ephemeral"] and "/lyrics" in listing["content"] and "/compose" in listing["content"]
+            opened = await fake.reply(await fake.press(listing, buttons_of(listing)["open"]))
+            assert opened["ephemeral"] and opened["content"]
+        finally:
+            await stop_bot(fake, bot, runner)
+            commands.shutdown()
+        rows = sqlite3.connect(tmp_path / "data" / "history.sqlite3").execute(
+            "SELECT command, action, COUNT(*) FROM generations GROUP BY command, action").fetchall()
+        counts = {(c, a): n for c, a, n in rows}
+        assert counts[("lyrics", "command")] == 1 and counts[("lyrics", "continue")] == 2
+        assert counts[("lyrics", "context")] == 1 and counts[("compose", "continue")] == 1
+
+    asyncio.run(scenario())
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def fake_commands(tmp_path, history) -> Commands:
+    return Commands({"lyrics": FakeTextGenerator(), "text": FakeTextGenerator(), "music": FakeMusicGenerator()},
+                    JobQueue(workers=2, queue_depth=10, user_max_jobs=10, user_burst=0), history=history)
+
+
+def test_history_retention_prunes_rows_and_files(tmp_path):
+    now = [1_000_000.0]
+    history = History(tmp_path, retention_days=1, clock=lambda: now[0]).open()
+
+    async def scenario():
+        for i, age_days in enumerate((3, 2, 0.5)):
+            rec = Record(id=f"{i:012x}", created=now[0] - age_days * 86400, user_id=1, command="compose",
+                         options={"tempo": 120}, rng_seed=i, model="music", model_version="shipped")
+            await history.record(rec, midi=b"MThd")
+        assert len(await history.recent(1)) == 3
+        assert await history.prune() == 2
+        left = await history.recent(1)
+        assert [r.id for r in left] == ["000000000002"]
+        assert sorted(p.name for p in (tmp_path / "history").iterdir()) == ["000000000002.mid"]
+
+    run(scenario())
+    history.close()
+
+
+def test_a_corrupt_history_is_reported_and_commands_still_answer(tmp_path, caplog):
+    (tmp_path / "history.sqlite3").write_bytes(b"this is not a database" * 100)
+    history = History(tmp_path).open()
+    assert not history.available and "cannot be used" in history.error
+    assert any("history is off" in r.message for r in caplog.records)
+    commands = fake_commands(tmp_path, history)
+    reply = run(commands.write(Invocation(1), "lyrics", seed="Still"))
+    assert reply.content.startswith("Still") and reply.buttons == []  # no record, so no buttons
+    assert "History" in commands.status().content
+    with pytest.raises(UserError, match="cannot be found|History is off|history is off"):
+        run(commands.act(Invocation(1), "again", "0123456789ab"))
+    with pytest.raises(UserError):
+        run(commands.history_list(Invocation(1)))
+
+
+def test_history_migrates_an_older_file_and_refuses_a_newer_one(tmp_path):
+    db = sqlite3.connect(tmp_path / "history.sqlite3")
+    db.execute("CREATE TABLE unrelated (x)")
+    db.commit()
+    db.close()
+    history = History(tmp_path).open()
+    assert history.available
+    assert sqlite3.connect(tmp_path / "history.sqlite3").execute("PRAGMA user_version").fetchone()[0] == 1
+    history.close()
+    db = sqlite3.connect(tmp_path / "history.sqlite3")
+    db.execute("PRAGMA user_version = 99")
+    db.commit()
+    db.close()
+    newer = History(tmp_path).open()
+    assert not newer.available and "newer" in newer.error
+
+
+def test_buttons_act_like_the_commands_and_usage_is_for_admins(tmp_path):
+    commands = fake_commands(tmp_path, History(tmp_path).open())
+    reply = run(commands.write(Invocation(1, "ann"), "lyrics", seed="Hey", temp=0.5, rng_seed=5))
+    gen_id = reply.buttons[0].target
+    assert [b.action for b in reply.buttons] == ["continue", "again", "vary_down", "vary_up"]
+    calmer = run(commands.act(Invocation(2, "bob"), "vary_down", gen_id))
+    assert commands.generators["lyrics"].calls[-1][2:] == (0.4, 5)  # the same seed, 0.1 cooler
+    assert calmer.buttons and calmer.buttons[0].target != gen_id
+    with pytest.raises(UserError, match="no longer in the history"):
+        run(commands.act(Invocation(1), "again", "ffffffffffff"))
+    with pytest.raises(UserError, match="Only admins"):
+        run(commands.usage(Invocation(1)))
+    usage = run(commands.usage(Invocation(9, is_admin=True), days=7))
+    assert "/lyrics: 1" in usage.content and "/lyrics (vary_down): 1" in usage.content and "ann" in usage.content
+
+
+def test_a_result_of_a_version_that_is_gone_says_so(tmp_path):
+    commands = fake_commands(tmp_path, History(tmp_path).open())
+    reply = run(commands.write(Invocation(1), "lyrics", seed="Hey"))
+
+    class Retrainer:  # serving v3; the version that made the result ("shipped") is still there
+        def current(self, model):
+            from pathlib import Path
+
+            return Path("/x") / model / "v3"
+
+        def versions(self, model):
+            return ["v3"]
+
+    commands.retrainer = Retrainer()
+    again = run(commands.act(Invocation(1), "again", reply.buttons[0].target))
+    assert "made by lyrics version shipped, which no longer serves; this uses the serving version v3" in again.content
+    rec = run(commands.history.get(again.buttons[0].target))
+    assert rec.model_version == "v3" and rec.parent_id == reply.buttons[0].target
+
+    async def gone():  # a result of v2, which was pruned
+        old = Record(id="00000000abcd", created=0 + __import__("time").time(), user_id=1, command="lyrics",
+                     options={"seed": "x", "temp": 0.5, "length": 50}, rng_seed=1, model="lyrics", model_version="v2",
+                     output_text="x")
+        await commands.history.record(old)
+        return await commands.act(Invocation(1), "again", old.id)
+
+    assert "version v2, which is gone" in run(gone()).content
+
+
+def test_console_continue_again_vary_history(tmp_path):
+    from bot.console import LAST
+
+    LAST.clear()
+    commands = fake_commands(tmp_path, History(tmp_path).open())
+    stdin = io.StringIO('/continue\n/lyrics seed:"Hey" rng_seed:3\n/continue\n/again\n/vary up\n/vary sideways\n'
+                        '/history\n/compose notes:10\n/listen\n/usage\n')
+    out = io.StringIO()
+    errors = run(run_console(commands, tmp_path / "out", stdin=stdin, out=out))
+    text = out.getvalue()
+    assert "no result yet" in text  # /continue before anything was made
+    assert "usage: /vary up|down" in text
+    assert "Your last results" in text and "/open" in text
+    assert text.count("Hey") >= 4  # the result, its continuation, again, vary
+    assert "/continue " in text and "/listen " in text  # the buttons, in words
+    assert any(p.suffix == ".ogg" for p in (tmp_path / "out").iterdir())
+    assert errors == 2  # /continue with nothing yet, /vary sideways (/usage: the console user is an admin)
