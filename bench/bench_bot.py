@@ -1,13 +1,23 @@
 """The bot under load, against the local stand-in of Discord (gateway and REST on 127.0.0.1).
 
-    python bench/bench_bot.py [--users 1 10 50] [--json results.json]
+    python bench/bench_bot.py [--users 1 10 32 50] [--modes one batched] [--json results.json]
 
-For /lyrics (400 characters) and /compose notes:500 with the shipped
-checkpoints, at each number of concurrent users: time to acknowledgement
-(interaction sent -> deferred callback received) p50/p99, time to the final
-reply p50/p95, and the largest gap between gateway heartbeats while it ran.
-Targets: acknowledgement p99 < 500 ms at 50 users; /lyrics p95 < 2 s at 10
-users; no heartbeat gap over 2 s.
+(a) Generation throughput of the shipped lyrics model: 32 requests of 400
+    characters one at a time, against the same 32 requests at once through
+    the model's batching loop (same RNG seeds, so the same text).
+(b) The bot, once per server mode: ``one`` (each request alone in a thread
+    of a two-worker pool, as before batching) and ``batched`` (continuous
+    batching, up to 32 requests a step). For /lyrics (400 characters) and
+    /compose notes:500 with the shipped checkpoints, at each number of
+    concurrent users: time to acknowledgement (interaction sent -> deferred
+    callback received) p50/p99, time to the reply (MIDI and piano roll)
+    p50/p95, for /compose the time until the audio preview was added to the
+    reply (p95), the largest gap between gateway heartbeats while it ran, and
+    the process's resident memory after the burst.
+
+Targets: throughput >= 6x; /lyrics p95 <= 3 s at 32 users; /compose p95 <= 5 s
+at 10 users and <= 20 s at 50; heartbeat gaps < 1.5 x the 1 s interval;
+acknowledgement p99 < 500 ms at 50 users.
 """
 
 from __future__ import annotations
@@ -17,6 +27,7 @@ import asyncio
 import json
 import statistics
 import sys
+import time
 from pathlib import Path
 
 from common import REPO
@@ -49,10 +60,58 @@ class Patch:
         setattr(target, name, value)
 
 
-async def run(users_list: list[int]) -> dict:
-    generators = {m: load_generator(m, checkpoint_root() / m) for m in ("lyrics", "music")}
+def rss_mb() -> float:
+    """This process's resident memory now, in MB (Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def throughput(gen, requests: int = 32, length: int = 400) -> dict:
+    """Characters per second, the requests one after another vs all at once through the batching loop."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(i: int) -> str:
+        return gen.generate("Yeah, oho", length=length, temperature=0.5, rng_seed=i).text
+
+    gen.generate("Yeah", length=50, rng_seed=0)  # warm-up
+    start = time.perf_counter()
+    alone = [one(i) for i in range(requests)]
+    alone_s = time.perf_counter() - start
+    batcher = gen.enable_batching(max_batch=requests)
+    with ThreadPoolExecutor(requests) as pool:
+        start = time.perf_counter()
+        batched = list(pool.map(one, range(requests)))
+        batched_s = time.perf_counter() - start
+    gen.close_batching(wait=True)
+    gen.batcher = None
+    chars = requests * length
+    row = {"one_at_a_time_chars_per_s": chars / alone_s, "batched_chars_per_s": chars / batched_s,
+           "ratio": alone_s / batched_s, "identical": alone == batched,
+           "mean_rows_per_step": batcher.rows_stepped / max(batcher.steps, 1)}
+    print(f"throughput  lyrics, {requests} x {length} chars: one at a time {row['one_at_a_time_chars_per_s']:7.0f} chars/s"
+          f"   batched {row['batched_chars_per_s']:7.0f} chars/s   ratio {row['ratio']:5.1f}x   "
+          f"identical text: {row['identical']}   mean rows per step {row['mean_rows_per_step']:.1f}", flush=True)
+    return row
+
+
+async def audio_added_at(fake, token: str, timeout: float = 600) -> float | None:
+    """When the reply of ``token`` was edited to carry its audio preview (None: never)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for edit in fake.exchanges[token].edits:
+            if any(a["filename"].endswith(".ogg") for a in edit["attachments"]):
+                return edit["at"]
+        await asyncio.sleep(0.05)
+    return None
+
+
+async def run_mode(mode: str, generators: dict, users_list: list[int]) -> dict:
     settings = Settings(discord_token="t" * 40, guild_id=int(GUILD_ID))
-    commands = Commands(generators, JobQueue(settings.generation_workers, 1000, 1000, user_burst=0))
+    max_batch = 32 if mode == "batched" else 0
+    workers = settings.generation_workers + max_batch
+    commands = Commands(generators, JobQueue(workers, 1000, 1000, user_burst=0), max_batch=max_batch)
     fake = FakeDiscord()
     await fake.start()
     fake.patch_discord(Patch())
@@ -63,6 +122,7 @@ async def run(users_list: list[int]) -> dict:
         await asyncio.sleep(0.05)
     warm = await fake.interact("compose", [{"name": "notes", "type": 4, "value": 50}])
     await fake.reply(warm, timeout=120)
+    await audio_added_at(fake, warm)
     results = {}
     try:
         for command, options in COMMANDS.items():
@@ -70,6 +130,11 @@ async def run(users_list: list[int]) -> dict:
                 beats_from = len(fake.heartbeats)
                 tokens = await asyncio.gather(*(fake.interact(command, options, user_id=10_000 + i) for i in range(users)))
                 await asyncio.gather(*(fake.reply(t, timeout=600) for t in tokens))
+                rss = rss_mb()
+                audio = []
+                if command == "compose":
+                    added = await asyncio.gather(*(audio_added_at(fake, t) for t in tokens))
+                    audio = [a - fake.exchanges[t].sent_at for t, a in zip(tokens, added) if a is not None]
                 await asyncio.sleep(1.2)  # one more heartbeat after the last reply
                 acks = [fake.exchanges[t].acked_at - fake.exchanges[t].sent_at for t in tokens]
                 finals = [fake.exchanges[t].first_reply_at() - fake.exchanges[t].sent_at for t in tokens]
@@ -77,28 +142,46 @@ async def run(users_list: list[int]) -> dict:
                 gap = max((b - a for a, b in zip(beats, beats[1:])), default=float("nan"))
                 row = {"ack_p50_ms": 1000 * statistics.median(acks), "ack_p99_ms": 1000 * pct(acks, 99),
                        "final_p50_s": statistics.median(finals), "final_p95_s": pct(finals, 95),
-                       "max_heartbeat_gap_s": gap}
+                       "max_heartbeat_gap_s": gap, "rss_mb": rss}
+                if audio:
+                    row.update(audio_p95_s=pct(audio, 95), audio_added=len(audio))
                 results[f"{command} x{users}"] = row
-                print(f"{command:8s} {users:3d} users  ack p50 {row['ack_p50_ms']:7.1f} ms  p99 {row['ack_p99_ms']:7.1f} ms   "
-                      f"final p50 {row['final_p50_s']:6.2f} s  p95 {row['final_p95_s']:6.2f} s   "
-                      f"max heartbeat gap {gap:5.2f} s", flush=True)
+                extra = f"   audio p95 {row['audio_p95_s']:6.2f} s ({len(audio)}/{users})" if audio else ""
+                print(f"{mode:8s} {command:8s} {users:3d} users  ack p50 {row['ack_p50_ms']:7.1f} ms  "
+                      f"p99 {row['ack_p99_ms']:7.1f} ms   final p50 {row['final_p50_s']:6.2f} s  "
+                      f"p95 {row['final_p95_s']:6.2f} s   heartbeat gap {gap:5.2f} s   RSS {rss:6.0f} MB{extra}",
+                      flush=True)
     finally:
         await bot.close()
         await runner
         await fake.stop()
-        commands.jobs.shutdown()
+        commands.shutdown()
+        for gen in generators.values():
+            gen.batcher = None  # the next mode starts from plain generators
+    return results
+
+
+async def run(users_list: list[int], modes: list[str]) -> dict:
+    generators = {m: load_generator(m, checkpoint_root() / m) for m in ("lyrics", "music")}
+    results = {"throughput": throughput(generators["lyrics"])}
+    weights_mb = sum(w.nbytes for g in generators.values() for w in g.model.get_weights()) / 2**20
+    results["model_weights_mb"] = weights_mb
+    print(f"model weights (lyrics + music, float32): {weights_mb:.1f} MB, held once per model", flush=True)
+    for mode in modes:
+        results[mode] = await run_mode(mode, generators, users_list)
     return results
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--users", type=int, nargs="+", default=[1, 10, 50])
+    parser.add_argument("--users", type=int, nargs="+", default=[1, 10, 32, 50])
+    parser.add_argument("--modes", nargs="+", choices=("one", "batched"), default=["one", "batched"])
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     import logging
 
     logging.basicConfig(level=logging.WARNING)
-    results = asyncio.run(run(args.users))
+    results = asyncio.run(run(args.users, args.modes))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0

@@ -13,7 +13,11 @@ In one process, on this machine:
     100-event window, windows every event, batch 64), at the same three
     LSTM(512) layers. The baseline model is the tutorial's as described there
     (normalized scalar input, LSTM 512 x 3, Dense 256, softmax, RMSprop);
-(c) loading the MIDI corpus cold (parsing) versus from the cache.
+(c) loading the MIDI corpus cold (parsing) versus from the cache;
+(d) one ``/compose notes:500`` reply from the shipped checkpoint (MIDI and
+    piano roll, no audio), through the bot's command layer: its server time
+    against the model time inside it, and the two files' writers against the
+    ones used before (music21's stream writer, a matplotlib figure).
 """
 
 from __future__ import annotations
@@ -71,6 +75,99 @@ def tutorial_dataset(ids: np.ndarray, vocab_size: int, batch: int = 64):
     return starts.map(window, num_parallel_calls=tf.data.AUTOTUNE).batch(batch, drop_remainder=True).prefetch(2)
 
 
+def music21_midi(notes, tempo: float, steps_per_quarter: int = 4) -> bytes:
+    """The MIDI writer used before: a music21 stream of notes and chords, written by music21."""
+    from music21 import chord, midi, note, stream, tempo as m21tempo
+
+    part = stream.Stream()
+    part.insert(0, m21tempo.MetronomeMark(number=tempo))
+    by_onset: dict[tuple[int, int], list[int]] = {}
+    for n in notes:
+        by_onset.setdefault((n.onset, n.duration), []).append(n.pitch)
+    for (onset, duration), pitches in sorted(by_onset.items()):
+        el = note.Note(pitches[0]) if len(pitches) == 1 else chord.Chord(pitches)
+        el.quarterLength = duration / steps_per_quarter
+        part.insert(onset / steps_per_quarter, el)
+    mf = midi.translate.streamToMidiFile(part)
+    return mf.writestr()
+
+
+def matplotlib_roll(notes, tempo: float, steps_per_quarter: int = 4) -> bytes:
+    """The piano roll drawn before: a matplotlib figure per request."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 3.2), dpi=100)
+    ax = fig.add_subplot()
+    step_s = 60.0 / tempo / steps_per_quarter
+    ax.barh([n.pitch for n in notes], [n.duration * step_s for n in notes],
+            left=[n.onset * step_s for n in notes], height=0.8, color="#3b6ea5")
+    ax.set_xlabel("seconds")
+    ax.set_ylabel("MIDI pitch")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def compose_reply(gen, runs: int = 5) -> dict:
+    """Server time of /compose notes:500 (command layer, no audio) against its model time; the writers' times."""
+    import asyncio
+    import time
+
+    from bot.commands import Commands, Invocation
+    from bot.jobs import JobQueue
+    from bot.render import piano_roll_png
+    from generators.music.midi_io import notes_to_midi_bytes
+
+    commands = Commands({"music": gen}, JobQueue(2, 10, 10, user_burst=0))
+    seen = []
+    original = gen.generate
+
+    def recording(*args, **kwargs):
+        result = original(*args, **kwargs)
+        seen.append(result)
+        return result
+
+    gen.generate = recording
+    rows = []
+    try:
+        for i in range(runs):
+            start = time.perf_counter()
+            reply = asyncio.run(commands.compose(Invocation(1), notes=500, rng_seed=100 + i))
+            server = time.perf_counter() - start
+            assert [f.filename[-4:] for f in reply.files] == [".mid", ".png"]
+            rows.append((server, seen[-1].seconds))
+    finally:
+        gen.generate = original
+        commands.jobs.shutdown()
+    server, model = (sorted(x)[len(x) // 2] for x in zip(*rows))  # medians
+    notes, tempo = seen[-1].notes, seen[-1].tempo
+
+    def timed(fn, n=3):
+        fn()
+        start = time.perf_counter()
+        for _ in range(n):
+            fn()
+        return (time.perf_counter() - start) / n
+
+    writers = {"midi_symusic_s": timed(lambda: notes_to_midi_bytes(notes, tempo=tempo)),
+               "midi_music21_s": timed(lambda: music21_midi(notes, tempo)),
+               "roll_numpy_s": timed(lambda: piano_roll_png(notes, tempo)),
+               "roll_matplotlib_s": timed(lambda: matplotlib_roll(notes, tempo))}
+    row = {"server_s": server, "model_s": model, "ratio": server / model, **writers}
+    print(f"compose      notes:500 reply (no audio): server {server:.3f} s, model {model:.3f} s, "
+          f"ratio {server / model:.2f} (median of {runs})", flush=True)
+    print(f"compose      MIDI writer: symusic {writers['midi_symusic_s'] * 1000:7.1f} ms   music21 "
+          f"{writers['midi_music21_s'] * 1000:7.1f} ms   piano roll: NumPy {writers['roll_numpy_s'] * 1000:6.1f} ms   "
+          f"matplotlib {writers['roll_matplotlib_s'] * 1000:6.1f} ms", flush=True)
+    return row
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
@@ -123,6 +220,8 @@ def main() -> int:
         worst = max(r.seconds for r in runs)
         results["shipped_500_notes_s"] = {"worst_of_3": worst, "events": [r.events for r in runs]}
         print(f"generation   shipped checkpoint: 500 notes in {worst:.3f} s of model time (worst of 3)", flush=True)
+
+        results["compose_reply"] = compose_reply(gen)
 
     # (b) training
     base_tps = timed_fit(tutorial_model(V), tutorial_dataset(ids, V), args.train_steps, 64)

@@ -458,19 +458,27 @@ class Commands:
         if action == "continue":
             note = "; ".join(filter(None, ["continued", note]))
             if rec.model == "music":
-                from generators.music.midi_io import midi_bytes_to_notes
-
-                midi = rec.midi()
-                if midi is None:
-                    raise UserError("That piece's MIDI file is gone from the history, so it cannot be continued.")
-                previous = midi_bytes_to_notes(midi)
-                return await self._compose(inv, options, None, action=action, parent=rec.id, previous=previous,
-                                           note=note)
+                options["continues"] = rec.id  # the piece this one continues (for Again and Vary on the result)
+                return await self._compose(inv, options, None, action=action, parent=rec.id,
+                                           previous=self._notes_of(rec), note=note)
             options["seed"] = rec.output_text
             return await self._write(inv, rec.model, options, None, action=action, parent=rec.id, note=note)
         if rec.model == "music":
-            return await self._compose(inv, options, rng_seed, action=action, parent=rec.id, note=note)
+            previous = None
+            if options.get("continues"):  # again/vary of a continuation: continue the same piece again
+                previous = self._notes_of(await self._record(options["continues"]))
+            return await self._compose(inv, options, rng_seed, action=action, parent=rec.id, previous=previous,
+                                       note=note)
         return await self._write(inv, rec.model, options, rng_seed, action=action, parent=rec.id, note=note)
+
+    @staticmethod
+    def _notes_of(rec) -> list:
+        from generators.music.midi_io import midi_bytes_to_notes
+
+        midi = rec.midi()
+        if midi is None:
+            raise UserError("That piece's MIDI file is gone from the history, so it cannot be continued.")
+        return midi_bytes_to_notes(midi)
 
     async def _open(self, rec) -> Reply:
         """A stored result shown again (to the user who asked), with its buttons."""
@@ -735,6 +743,9 @@ HELP = """**Ghostwriter** writes lyrics, prose and music.
 - `/lyrics seed:"Yeah, oho" temp:0.5 length:400`: song lyrics that begin with the seed
 - `/text seed:"the truth is" temp:0.6`: prose in the style of the `text` model
 - `/compose notes:500 key:"D minor" tempo:100 instrument:violin primer:"C4 E4 G4"` (or `bars:16`, `seconds:30` instead of `notes`): a MIDI file, its piano roll and a summary
+- `/compose primer_file:<your .mid>`: continue your own sketch; `instrument` and `key` suggest as you type
+- Buttons under each result: **Continue**, **Again** (new seed), **Calmer**/**Wilder** (temp ∓0.1), **Listen** (music)
+- `/history`: your last results, to open again · right-click a message → Apps → **Continue lyrics**
 - `/status`: the models, the queue and any retraining
 - `/retrain music` (admins): retrain a model on the team corpus; `/retrain cancel music`, `/retrain rollback music`
 Every reply shows its `rng_seed`; pass it back (`rng_seed:1234`) to get the same result again.

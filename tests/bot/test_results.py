@@ -72,6 +72,10 @@ def test_buttons_continue_again_vary_listen_and_survive_a_restart(monkeypatch, t
             longer = await fake.reply(token, timeout=120)
             more = midi_bytes_to_notes(next(f["data"] for f in longer["files"] if f["filename"].endswith(".mid")))
             assert len(more) >= len(notes) + 60 and more[:len(notes)] == notes  # the earlier piece, then more
+            token = await fake.press(longer, buttons_of(longer)["again"])  # again on a continuation: re-continue
+            redo = await fake.reply(token, timeout=120)
+            redone = midi_bytes_to_notes(next(f["data"] for f in redo["files"] if f["filename"].endswith(".mid")))
+            assert redone[:len(notes)] == notes and len(redone) >= len(notes) + 60
             token = await fake.press(piece, buttons_of(piece)["listen"])
             listened = await fake.reply(token, timeout=120)
             assert any(f["filename"].endswith(".ogg") for f in listened["files"])
@@ -122,6 +126,7 @@ def test_buttons_continue_again_vary_listen_and_survive_a_restart(monkeypatch, t
         counts = {(c, a): n for c, a, n in rows}
         assert counts[("lyrics", "command")] == 1 and counts[("lyrics", "continue")] == 2
         assert counts[("lyrics", "context")] == 1 and counts[("compose", "continue")] == 1
+        assert counts[("compose", "again")] == 1
 
     asyncio.run(scenario())
 
