@@ -81,23 +81,28 @@ def sample_rows(logits: np.ndarray, opts: list[SamplingOptions], rngs: list[np.r
     per token, so a seed replays the same choices.
     """
     n, vocab = logits.shape
-    tokens = np.empty(n, np.intp)
-    plain = [i for i, o in enumerate(opts) if o.temperature > 0 and o.top_k is None and o.top_p is None]
-    if plain:
-        z = np.asarray(logits[plain], np.float64)
-        temps = np.array([opts[i].temperature for i in plain])[:, None]
-        with np.errstate(over="ignore", invalid="ignore"):  # a tiny temperature gives -inf (near-greedy), never NaN
-            z = (z - z.max(axis=1, keepdims=True)) / temps
-            z -= z.max(axis=1, keepdims=True)
-        p = np.exp(z)
-        p /= p.sum(axis=1, keepdims=True)
-        u = np.array([rngs[i].random() for i in plain])
-        drawn = (np.cumsum(p, axis=1) <= u[:, None]).sum(axis=1)
-        tokens[plain] = np.minimum(drawn, vocab - 1)
+    plain, other = [], []
     for i, o in enumerate(opts):
+        (plain if o.temperature > 0 and o.top_k is None and o.top_p is None else other).append(i)
+    tokens = np.empty(n, np.intp)
+    if plain:
+        z = np.array(logits if len(plain) == n else logits[plain], np.float64)
+        temps = np.array([opts[i].temperature for i in plain])[:, None]
+        z -= z.max(axis=1, keepdims=True)
+        with np.errstate(over="ignore"):  # a tiny temperature gives -inf (near-greedy), never NaN: the max is 0
+            z /= temps
+        z -= z.max(axis=1, keepdims=True)
+        np.exp(z, out=z)
+        z /= z.sum(axis=1, keepdims=True)
+        np.cumsum(z, axis=1, out=z)
+        u = np.array([rngs[i].random() for i in plain])[:, None]
+        drawn = np.count_nonzero(z <= u, axis=1)
+        tokens[plain] = np.minimum(drawn, vocab - 1)
+    for i in other:
+        o = opts[i]
         if o.temperature == 0:
             tokens[i] = int(np.argmax(logits[i]))
-        elif o.top_k is not None or o.top_p is not None:
+        else:
             p = probabilities(logits[i], o)
             tokens[i] = min(np.searchsorted(np.cumsum(p), rngs[i].random(), side="right"), vocab - 1)
     return tokens

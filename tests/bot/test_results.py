@@ -253,3 +253,16 @@ def test_console_continue_again_vary_history(tmp_path):
     assert "/continue " in text and "/listen " in text  # the buttons, in words
     assert any(p.suffix == ".ogg" for p in (tmp_path / "out").iterdir())
     assert errors == 2  # /continue with nothing yet, /vary sideways (/usage: the console user is an admin)
+
+
+def test_a_locked_history_is_reported_at_start_up(tmp_path):
+    History(tmp_path).open().close()  # an existing, current database...
+    holder = sqlite3.connect(tmp_path / "history.sqlite3", isolation_level=None)
+    holder.execute("PRAGMA journal_mode=DELETE")
+    holder.execute("BEGIN EXCLUSIVE")  # ...that another process holds locked
+    try:
+        history = History(tmp_path).open()
+        assert not history.available and "locked" in history.error
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
