@@ -71,7 +71,7 @@ async def dispatch(commands: Commands, inv: Invocation, line: str, on_done=None)
     if len(targets) == 1:
         LAST[inv.user_id] = targets.pop()
     if reply.buttons:  # the console's buttons are words
-        words = sorted({_word(b) for b in reply.buttons})
+        words = list(dict.fromkeys(_word(b) for b in reply.buttons))
         reply.content += "\n-# " + " · ".join(words)
     return reply
 

@@ -118,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--tempo", type=_positive_float, help="tempo in BPM (default: 120)")
     m.add_argument("--instrument", help="General MIDI instrument name or program number 0-127 (default: piano)")
     m.add_argument("--primer", help="'random' (a corpus excerpt, default), a .mid file, or notes like 'C4 E4 G4 C5'")
+    m.add_argument("--continue-from", type=Path, metavar="FILE.mid",
+                   help="continue this MIDI piece (primed with its last bars); writes the whole, longer piece")
     m.add_argument("--out", type=Path, help="MIDI file to write (default: song-RNGSEED.mid)")
 
     e = sub.add_parser("evaluate", help="loss of a checkpoint on a corpus (nats/bits per token); music adds statistics")
@@ -215,17 +217,21 @@ def _cmd_train(args) -> int:
 def _cmd_generate(args) -> int:
     _only_for(args, TEXT_MODELS, "--seed", "--length", "--until-song-end", "--lines")
     _only_for(args, ("music",), "--notes", "--bars", "--seconds", "--key", "--tempo", "--instrument", "--primer",
-              "--out")
+              "--out", "--continue-from")
+    if args.model == "music" and args.continue_from is not None and (args.primer or args.key):
+        raise GenerationError("--continue-from takes no --primer or --key: the piece is the primer, and keeps its key")
     gen = _load(args)
     if args.model == "music":
         from .music.generator import DEFAULT_TEMPERATURE
 
-        result = gen.generate(
-            args.notes, bars=args.bars, seconds=args.seconds, key=args.key,
-            temperature=DEFAULT_TEMPERATURE if args.temp is None else args.temp, top_k=args.top_k,
-            top_p=args.top_p, rng_seed=args.rng_seed, tempo=args.tempo or 120.0, instrument=args.instrument,
-            primer=args.primer,
-        )
+        options = dict(bars=args.bars, seconds=args.seconds,
+                       temperature=DEFAULT_TEMPERATURE if args.temp is None else args.temp, top_k=args.top_k,
+                       top_p=args.top_p, rng_seed=args.rng_seed, tempo=args.tempo or 120.0, instrument=args.instrument)
+        if args.continue_from is not None:
+            previous = gen.read_piece(args.continue_from)
+            result = gen.continue_piece(previous, args.notes, **options)
+        else:
+            result = gen.generate(args.notes, key=args.key, primer=args.primer, **options)
         out = args.out or Path(f"song-{result.rng_seed}.mid")
         try:
             out.write_bytes(result.midi)

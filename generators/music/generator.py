@@ -358,6 +358,14 @@ class MusicGenerator(SequenceGenerator):
             return notes, f"MIDI file {path.name}"
         return parse_note_list(text), f"notes {text}"
 
+    def read_piece(self, path: str | Path) -> list[Note]:
+        """The notes of a MIDI file on this model's grid (a clear error for a missing, bad or empty file)."""
+        if Path(path).suffix.lower() not in (".mid", ".midi"):
+            raise GenerationError(f"not a MIDI file (.mid, .midi): {path}")
+        if not Path(path).is_file():
+            raise GenerationError(f"MIDI file not found: {path}")
+        return self._primer_notes(Path(path))[0]
+
     def continue_piece(self, previous: list[Note], notes: int | None = None, *, bars: int | None = None,
                        seconds: float | None = None, tempo: float = 120.0, **options) -> MusicResult:
         """Continue a piece: the model is primed with its last bars, and the result is the whole, longer piece.
@@ -390,6 +398,7 @@ class MusicGenerator(SequenceGenerator):
         part.seconds_of_music = end_steps / spq * 60.0 / float(tempo)
         part.bars = round(end_steps / (BEATS_PER_BAR * spq), 1)
         part.primer = f"the last {len(tail)} notes of the piece"
+        part.key = format_key(*estimate_key(whole))  # the whole piece's key, as a summary of it should say
         return part
 
     # -- evaluation --------------------------------------------------------

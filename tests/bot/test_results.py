@@ -71,11 +71,12 @@ def test_buttons_continue_again_vary_listen_and_survive_a_restart(monkeypatch, t
             token = await fake.press(piece, buttons_of(piece)["continue"])
             longer = await fake.reply(token, timeout=120)
             more = midi_bytes_to_notes(next(f["data"] for f in longer["files"] if f["filename"].endswith(".mid")))
-            assert len(more) >= len(notes) + 60 and more[:len(notes)] == notes  # the earlier piece, then more
+            starts = lambda ns: [(n.onset, n.pitch) for n in ns]  # noqa: E731 (a held note may end where it is struck again)
+            assert len(more) >= len(notes) + 60 and starts(more[:len(notes)]) == starts(notes)  # the piece, then more
             token = await fake.press(longer, buttons_of(longer)["again"])  # again on a continuation: re-continue
             redo = await fake.reply(token, timeout=120)
             redone = midi_bytes_to_notes(next(f["data"] for f in redo["files"] if f["filename"].endswith(".mid")))
-            assert redone[:len(notes)] == notes and len(redone) >= len(notes) + 60
+            assert starts(redone[:len(notes)]) == starts(notes) and len(redone) >= len(notes) + 60
             token = await fake.press(piece, buttons_of(piece)["listen"])
             listened = await fake.reply(token, timeout=120)
             assert any(f["filename"].endswith(".ogg") for f in listened["files"])

@@ -17,6 +17,21 @@ def test_generate_with_key_and_bars(music_trained, capsys, tmp_path):
     assert code == 0 and "(4.0 s)" in stdout
 
 
+def test_continue_from_writes_the_whole_longer_piece(music_trained, capsys, tmp_path):
+    _, path = music_trained
+    first, second = tmp_path / "a.mid", tmp_path / "b.mid"
+    assert run_cli(capsys, "generate", "music", "--checkpoint", str(path), "--notes", "20", "--out", str(first))[0] == 0
+    code, stdout, _ = run_cli(capsys, "generate", "music", "--checkpoint", str(path), "--continue-from", str(first),
+                              "--notes", "15", "--out", str(second))
+    assert code == 0 and "35 notes" in stdout
+    a, b = midi_bytes_to_notes(first.read_bytes()), midi_bytes_to_notes(second.read_bytes())
+    assert [(n.onset, n.pitch) for n in b[:20]] == [(n.onset, n.pitch) for n in a] and len(b) == 35
+    for argv, fragment in ((["--continue-from", str(tmp_path / "none.mid")], "MIDI file not found"),
+                           (["--continue-from", str(first), "--key", "C"], "takes no --primer or --key")):
+        code, _, err = run_cli(capsys, "generate", "music", "--checkpoint", str(path), *argv)
+        assert code == 2 and fragment in err and err.count("\n") == 1
+
+
 def test_length_and_key_errors_are_one_line(music_trained, capsys):
     _, path = music_trained
     code, _, err = run_cli(capsys, "generate", "music", "--checkpoint", str(path), "--notes", "5", "--bars", "2")

@@ -158,3 +158,20 @@ def test_batched_music_equals_unbatched(music_trained):
     assert [b.notes for b in batched] == [a.notes for a in alone]
     assert [b.midi for b in batched] == [a.midi for a in alone]
     assert batched_gen.batcher.finished == 24
+
+
+def test_continue_piece_returns_the_whole_longer_piece(music_trained):
+    from generators.errors import GenerationError
+
+    gen, _ = music_trained
+    first = gen.generate(30, rng_seed=1, key="D minor")
+    longer = gen.continue_piece(first.notes, 25, rng_seed=2, tempo=90)
+    assert longer.note_count == len(longer.notes) >= 30 + 24  # a struck-again pitch may merge one
+    assert [(n.onset, n.pitch) for n in longer.notes[:30]] == [(n.onset, n.pitch) for n in first.notes]
+    assert min(n.onset for n in longer.notes[30:]) > max(n.onset for n in first.notes)
+    assert longer.seconds_of_music > first.seconds_of_music and "last" in longer.primer
+    assert midi_bytes_to_notes(longer.midi) == longer.notes
+    with pytest.raises(GenerationError, match="no notes"):
+        gen.continue_piece([], 10)
+    with pytest.raises(GenerationError, match="no key"):
+        gen.continue_piece(first.notes, 10, key="C")
