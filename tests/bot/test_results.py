@@ -60,6 +60,8 @@ def test_buttons_continue_again_vary_listen_and_survive_a_restart(monkeypatch, t
             varied = await fake.reply(token)
             seed_of = lambda m: m["content"].split("rng_seed ")[1].split(" ")[0]  # noqa: E731
             assert seed_of(varied) == seed_of(first) and "temp 0.6" in varied["content"]
+            token = await fake.press(first, buttons["vary_down"])
+            assert "temp 0.4" in (await fake.reply(token))["content"]
             token = await fake.press(first, buttons["again"])
             again = await fake.reply(token)
             assert text_of(again).startswith("Yeah, oho") and "temp 0.5" in again["content"]
@@ -80,6 +82,12 @@ def test_buttons_continue_again_vary_listen_and_survive_a_restart(monkeypatch, t
             token = await fake.press(piece, buttons_of(piece)["listen"])
             listened = await fake.reply(token, timeout=120)
             assert any(f["filename"].endswith(".ogg") for f in listened["files"])
+            with_audio = {**piece, "attachments": piece["attachments"] + [
+                {"id": "1", "filename": "compose-1.ogg", "size": 10, "url": "http://127.0.0.1/x.ogg",
+                 "proxy_url": "http://127.0.0.1/x.ogg"}]}
+            token = await fake.press(with_audio, buttons_of(piece)["listen"])  # the preview was added by then
+            already = await fake.reply(token)
+            assert already["ephemeral"] and "already attached" in already["content"]
 
             # The message menu on somebody's message, and autocomplete.
             token = await fake.context_menu("Continue lyrics", fake.user_message("Dancing in the moonlight"))
