@@ -9,8 +9,8 @@ so a slow disk never stalls Discord's heartbeat.
 A file that is not a SQLite database, or one that stays locked, is reported at
 start-up (:attr:`History.error`, shown by /status) and history is off: every
 generation command still answers, and the buttons say the result is unknown.
-Retention: rows older than ``retention_days`` are deleted with their MIDI
-files at start-up and once an hour.
+Retention: rows older than ``retention_days``, and the oldest past
+``max_rows``, are deleted with their MIDI files at start-up and once an hour.
 """
 
 from __future__ import annotations
@@ -99,10 +99,11 @@ class HistoryUnavailable(Exception):
 
 
 class History:
-    def __init__(self, data_dir: Path, retention_days: float = 30.0, clock: Callable[[], float] = time.time):
+    def __init__(self, data_dir: Path, retention_days: float = 30.0, max_rows: int = 100_000,
+                 clock: Callable[[], float] = time.time):
         self.path = Path(data_dir) / "history.sqlite3"
         self.files = Path(data_dir) / "history"
-        self.retention_days = retention_days
+        self.retention_days, self.max_rows = retention_days, max_rows
         self.clock = clock
         self.error: str | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="history")
@@ -220,13 +221,16 @@ class History:
         return {"by_command": by_command, "by_user": by_user}
 
     def _prune(self) -> int:
-        """Delete rows (and their MIDI files) older than the retention; returns how many."""
+        """Delete rows (and their MIDI files) older than the retention, then the oldest past ``max_rows``;
+        returns how many."""
         self._last_prune = self.clock()
         cutoff = self.clock() - self.retention_days * 86400
-        old = self._db.execute("SELECT id, output_path FROM generations WHERE created < ?", (cutoff,)).fetchall()
+        old = self._db.execute(
+            "SELECT id, output_path FROM generations WHERE created < ? OR id IN "
+            "(SELECT id FROM generations ORDER BY created DESC LIMIT -1 OFFSET ?)", (cutoff, self.max_rows)).fetchall()
         for _, path in old:
             if path:
                 Path(path).unlink(missing_ok=True)
         with self._db:
-            self._db.execute("DELETE FROM generations WHERE created < ?", (cutoff,))
+            self._db.executemany("DELETE FROM generations WHERE id = ?", [(i,) for i, _ in old])
         return len(old)

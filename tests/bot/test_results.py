@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import sqlite3
+import time
 
 import pytest
 
@@ -168,6 +169,20 @@ def test_history_retention_prunes_rows_and_files(tmp_path):
     history.close()
 
 
+def test_history_keeps_at_most_max_rows(tmp_path):
+    history = History(tmp_path, max_rows=3).open()
+
+    async def scenario():
+        for i in range(5):
+            await history.record(Record(id=f"{i:012x}", created=time.time() + i, user_id=1, command="lyrics",
+                                        options={}, rng_seed=i, model="lyrics", model_version="shipped"))
+        assert await history.prune() == 2
+        assert [r.id for r in await history.recent(1)] == [f"{i:012x}" for i in (4, 3, 2)]
+
+    run(scenario())
+    history.close()
+
+
 def test_a_corrupt_history_is_reported_and_commands_still_answer(tmp_path, caplog):
     (tmp_path / "history.sqlite3").write_bytes(b"this is not a database" * 100)
     history = History(tmp_path).open()
@@ -236,7 +251,7 @@ def test_a_result_of_a_version_that_is_gone_says_so(tmp_path):
     assert rec.model_version == "v3" and rec.parent_id == reply.buttons[0].target
 
     async def gone():  # a result of v2, which was pruned
-        old = Record(id="00000000abcd", created=0 + __import__("time").time(), user_id=1, command="lyrics",
+        old = Record(id="00000000abcd", created=time.time(), user_id=1, command="lyrics",
                      options={"seed": "x", "temp": 0.5, "length": 50}, rng_seed=1, model="lyrics", model_version="v2",
                      output_text="x")
         await commands.history.record(old)
