@@ -3,7 +3,8 @@ import pytest
 from bot.settings import Settings, SettingsError
 
 VARS = ("DISCORD_TOKEN", "DISCORD_GUILD_ID", "BOT_ADMIN_ROLE_IDS", "BOT_ADMIN_USER_IDS", "GENERATION_WORKERS",
-        "BOT_USER_BURST", "BOT_USER_RATE", "CHECKPOINT_DIR")
+        "BOT_USER_BURST", "BOT_USER_RATE", "CHECKPOINT_DIR", "BOT_MAX_BATCH", "BOT_HISTORY_DAYS",
+        "BOT_HISTORY_MAX_ROWS", "BOT_QUEUE_DEPTH")
 
 
 @pytest.fixture(autouse=True)
@@ -15,6 +16,7 @@ def clean_env(monkeypatch):
 def test_defaults_without_token():
     s = Settings.from_env(load_dotenv_file=False)
     assert s.discord_token is None and s.guild_id is None and s.generation_workers >= 1
+    assert (s.max_batch, s.history_days, s.history_max_rows, s.queue_depth) == (32, 30.0, 100_000, 64)
 
 
 def test_values_are_parsed(monkeypatch, tmp_path):
@@ -23,7 +25,10 @@ def test_values_are_parsed(monkeypatch, tmp_path):
     monkeypatch.setenv("BOT_ADMIN_ROLE_IDS", "1, 2,3")
     monkeypatch.setenv("GENERATION_WORKERS", "3")
     monkeypatch.setenv("CHECKPOINT_DIR", str(tmp_path))
+    monkeypatch.setenv("BOT_MAX_BATCH", "0")
+    monkeypatch.setenv("BOT_HISTORY_DAYS", "7.5")
     s = Settings.from_env(load_dotenv_file=False)
+    assert s.max_batch == 0 and s.history_days == 7.5
     assert s.guild_id == 1234 and s.admin_role_ids == {1, 2, 3} and s.generation_workers == 3
     assert s.checkpoint_dir == tmp_path
     assert "x" * 30 not in repr(s)  # the token never shows up
@@ -31,7 +36,9 @@ def test_values_are_parsed(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize("name, value", [("DISCORD_GUILD_ID", "abc"), ("BOT_ADMIN_USER_IDS", "1,two"),
                                          ("GENERATION_WORKERS", "0"), ("GENERATION_WORKERS", "many"),
-                                         ("BOT_USER_BURST", "-1"), ("BOT_USER_RATE", "0"), ("DISCORD_TOKEN", "short")])
+                                         ("BOT_USER_BURST", "-1"), ("BOT_USER_RATE", "0"), ("DISCORD_TOKEN", "short"),
+                                         ("BOT_MAX_BATCH", "-1"), ("BOT_HISTORY_DAYS", "0"),
+                                         ("BOT_HISTORY_MAX_ROWS", "many")])
 def test_malformed_settings_name_the_variable(monkeypatch, name, value):
     monkeypatch.setenv(name, value)
     with pytest.raises(SettingsError, match=name):
