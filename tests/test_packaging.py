@@ -68,3 +68,4 @@ def test_a_non_editable_install_works_from_anywhere(wheel, tmp_path):
     assert "Yeah, oho" in out and (elsewhere / "attachments").is_dir()
     data_dir = run(bin_dir / "python", "-c", "from bot.settings import Settings; print(Settings.from_env().data_dir)")
     assert data_dir.strip() == str(tmp_path / "xdg" / "ghostwriter")  # the team's data: never inside the package
+    assert (tmp_path / "xdg" / "ghostwriter" / "history.sqlite3").is_file()  # the generations were recorded there

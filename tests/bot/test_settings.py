@@ -61,6 +61,7 @@ def test_console_main_answers_piped_commands_without_cooldown(monkeypatch, capsy
     from bot.app import main
 
     monkeypatch.setenv("BOT_OUTPUT_DIR", str(tmp_path))
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setattr(sys, "stdin", io.StringIO('/lyrics seed:"Yeah, oho" length:50\n/lyrics seed:"Again" length:50\n'))
     assert main([]) == 0
     out = capsys.readouterr()
