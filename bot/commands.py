@@ -352,7 +352,7 @@ class Commands:
         """Compose from stored-form options; with ``previous`` (notes), continue that piece instead."""
         import asyncio
 
-        from .render import piano_roll_png, preview_midi, render_audio
+        from .render import JOIN_LEAD_S, piano_roll_png, preview_midi, render_audio
 
         gen = self.generator("music")
         o = options
@@ -378,7 +378,10 @@ class Commands:
         files = [Attachment(f"{stem}.mid", result.midi, "MIDI"), Attachment(f"{stem}.png", png, "piano roll")]
 
         async def audio() -> list[Attachment]:  # after the reply is out: a slow render never delays the MIDI
-            ogg = await asyncio.get_running_loop().run_in_executor(None, lambda: render_audio(preview_midi(result)))
+            # A continuation is previewed from just before where it continues: the new part is what is new.
+            start_s = max(0.0, result.join_s - JOIN_LEAD_S) if previous is not None else 0.0
+            ogg = await asyncio.get_running_loop().run_in_executor(
+                None, lambda: render_audio(preview_midi(result, start_s=start_s)))
             return [] if ogg is None else [Attachment(f"{stem}.ogg", ogg, "audio preview")]
 
         head = f"-# {note}\n" if note else ""

@@ -136,16 +136,21 @@ def loss_curve_png(history: list[dict], unit: str = "token") -> bytes:
 PREVIEW_SECONDS = 30.0
 
 
-def preview_midi(result, seconds: float = PREVIEW_SECONDS, steps_per_quarter: int = 4) -> bytes:
-    """The opening ``seconds`` of a generated piece as MIDI, for a quick audio preview."""
+def preview_midi(result, seconds: float = PREVIEW_SECONDS, steps_per_quarter: int = 4, start_s: float = 0.0) -> bytes:
+    """``seconds`` of a generated piece as MIDI, for a quick audio preview: the opening, or from ``start_s``."""
     from generators.music.midi_io import notes_to_midi_bytes
 
     step_s = 60.0 / result.tempo / steps_per_quarter
-    notes = [n for n in result.notes if n.onset * step_s < seconds]
-    if len(notes) == len(result.notes):
+    first = int(start_s / step_s)
+    notes = [n._replace(onset=n.onset - first) for n in result.notes
+             if first <= n.onset and (n.onset - first) * step_s < seconds]
+    if first == 0 and len(notes) == len(result.notes):
         return result.midi
     return notes_to_midi_bytes(notes, steps_per_quarter=steps_per_quarter, tempo=result.tempo,
                                program=getattr(result, "program", 0))
+
+
+JOIN_LEAD_S = 5.0  # a continuation's preview starts this long before the new part
 
 
 def soundfont() -> str | None:

@@ -56,6 +56,7 @@ class MusicResult:
     replaced: dict[str, list[str]] = field(default_factory=dict)
     bars: float = 0.0  # length in 4/4 bars
     training_data: str = ""
+    join_s: float = 0.0  # a continued piece: where the new part begins, in seconds
 
     def summary(self) -> str:
         trained = f", trained on {self.training_data}" if self.training_data else ""
@@ -398,6 +399,7 @@ class MusicGenerator(SequenceGenerator):
         part.seconds_of_music = end_steps / spq * 60.0 / float(tempo)
         part.bars = round(end_steps / (BEATS_PER_BAR * spq), 1)
         part.primer = f"the last {len(tail)} notes of the piece"
+        part.join_s = start / spq * 60.0 / float(tempo)
         part.key = format_key(*estimate_key(whole))  # the whole piece's key, as a summary of it should say
         return part
 

@@ -57,6 +57,8 @@ def test_piano_roll_is_a_png_with_a_bar_per_note():
 def test_preview_keeps_the_first_30_seconds():
     notes = midi_bytes_to_notes(preview_midi(Result()))
     assert len(notes) == 60 and notes == NOTES[:60]
+    later = midi_bytes_to_notes(preview_midi(Result(), start_s=10.0))  # e.g. just before a continuation
+    assert later == [n._replace(onset=n.onset - 80) for n in NOTES[20:80]]
 
 
 def test_audio_preview_from_pip_packages_alone(monkeypatch):

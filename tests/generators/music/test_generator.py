@@ -170,6 +170,8 @@ def test_continue_piece_returns_the_whole_longer_piece(music_trained):
     assert [(n.onset, n.pitch) for n in longer.notes[:30]] == [(n.onset, n.pitch) for n in first.notes]
     assert min(n.onset for n in longer.notes[30:]) > max(n.onset for n in first.notes)
     assert longer.seconds_of_music > first.seconds_of_music and "last" in longer.primer
+    join = min(n.onset for n in longer.notes[30:]) * 60.0 / 90 / 4
+    assert longer.join_s <= join and longer.join_s > max(n.onset for n in first.notes) * 60.0 / 90 / 4
     assert midi_bytes_to_notes(longer.midi) == longer.notes
     with pytest.raises(GenerationError, match="no notes"):
         gen.continue_piece([], 10)
