@@ -204,8 +204,9 @@ class MusicGenerator(SequenceGenerator):
         rng_seed: int | None = None,
         tempo: float = 120.0,
         instrument: str | int | None = None,
-        primer: str | Path | None = None,
+        primer: str | Path | list[Note] | None = None,
         key: str | None = None,
+        primer_key: str | None = None,
     ) -> MusicResult:
         """Generate a piece after a primer, of ``notes`` notes (each note of a chord counts; default 500),
         or ``bars`` bars of 4/4, or ``seconds`` seconds at ``tempo`` (only one of the three).
@@ -222,13 +223,18 @@ class MusicGenerator(SequenceGenerator):
         transposed; a model with absolute pitches has its output transposed
         from the key it chose. A mode the primer does not share gives the
         relative key (the same scale).
+
+        ``primer_key``: the key of a note-list, MIDI or notes primer when it is
+        known (a continuation knows its whole piece's key); by default it is
+        estimated from the primer's notes.
         """
         opts = SamplingOptions(temperature, top_k, top_p)
         length = _length_in(notes, bars, seconds, tempo, self.config.steps_per_quarter)
         program, instrument_name = resolve_instrument(instrument)
         rng, rng_seed = make_rng(rng_seed)
         wanted = _parse_key_option(key)
-        primer_tokens, primer_desc, composed, target = self._primer_tokens(primer, rng, wanted)
+        primer_tokens, primer_desc, composed, target = self._primer_tokens(primer, rng, wanted,
+                                                                           _parse_key_option(primer_key))
         prime_ids, replaced = self.vocab.encode_lenient(primer_tokens)
 
         start = time.perf_counter()
@@ -306,7 +312,7 @@ class MusicGenerator(SequenceGenerator):
             raise GenerationError(f"cannot move this piece to {format_key(*wanted)} inside the MIDI range")
         return moved, format_key(target, mode)
 
-    def _primer_tokens(self, primer, rng, wanted):
+    def _primer_tokens(self, primer, rng, wanted, primer_key=None):
         """``(tokens, description, composed, target)``: the primer as the model sees it, the key the
         output will be composed in (None: estimate it from the output), and the key to move it to
         (None: leave it): ``wanted``, else the primer's own key, else (a normalised model with a
@@ -324,7 +330,7 @@ class MusicGenerator(SequenceGenerator):
             mode = self.vocab.primer_modes[i]
             return tokens, desc, (NORMAL_TONIC[mode], mode), wanted or (int(rng.integers(12)), mode)
         primer_notes, desc = self._primer_notes(primer)
-        tonic, mode = estimate_key(primer_notes)
+        tonic, mode = primer_key or estimate_key(primer_notes)
         shift = 0  # how far the primer was moved (0: absolute pitches, or it would leave the MIDI range)
         if self.normalized:
             moved = transpose(primer_notes, shift_between(tonic, NORMAL_TONIC[mode]))
@@ -373,8 +379,8 @@ class MusicGenerator(SequenceGenerator):
 
         ``previous``: the piece so far (e.g. read back from a MIDI file this
         generator wrote). The new part (``notes``, ``bars`` or ``seconds``, as
-        for :meth:`generate`; default 500 notes) follows in the key the piece
-        ends in, a beat-fraction after its last onset. Other options as for
+        for :meth:`generate`; default 500 notes) follows in the piece's key,
+        a beat-fraction after its last onset. Other options as for
         :meth:`generate` (not ``primer`` or ``key``).
         """
         if not previous:
@@ -388,7 +394,10 @@ class MusicGenerator(SequenceGenerator):
         tail = [n for n in previous if n.onset >= last_onset - window][-CONTINUE_NOTES:]
         first = tail[0].onset
         tail = [n._replace(onset=n.onset - first) for n in tail]
-        part = self.generate(notes, bars=bars, seconds=seconds, tempo=tempo, primer=tail, **options)
+        # The tail is read in the whole piece's key (its last bars alone may sound like another one).
+        piece_key = format_key(*estimate_key(previous))
+        part = self.generate(notes, bars=bars, seconds=seconds, tempo=tempo, primer=tail, primer_key=piece_key,
+                             **options)
         # The primer ended with a wait of the last note's duration (see _primer_tokens): the new part starts there.
         start = last_onset + min(tail[-1].duration, self.config.max_wait)
         whole = resolve_overlaps(previous + [n._replace(onset=n.onset + start) for n in part.notes])
@@ -400,7 +409,7 @@ class MusicGenerator(SequenceGenerator):
         part.bars = round(end_steps / (BEATS_PER_BAR * spq), 1)
         part.primer = f"the last {len(tail)} notes of the piece"
         part.join_s = start / spq * 60.0 / float(tempo)
-        part.key = format_key(*estimate_key(whole))  # the whole piece's key, as a summary of it should say
+        part.key = piece_key
         return part
 
     # -- evaluation --------------------------------------------------------
