@@ -463,25 +463,30 @@ class Commands:
             if rec.model == "music":
                 options["continues"] = rec.id  # the piece this one continues (for Again and Vary on the result)
                 return await self._compose(inv, options, None, action=action, parent=rec.id,
-                                           previous=self._notes_of(rec), note=note)
+                                           previous=await self._notes_of(rec), note=note)
             options["seed"] = rec.output_text
             return await self._write(inv, rec.model, options, None, action=action, parent=rec.id, note=note)
         if rec.model == "music":
             previous = None
             if options.get("continues"):  # again/vary of a continuation: continue the same piece again
-                previous = self._notes_of(await self._record(options["continues"]))
+                previous = await self._notes_of(await self._record(options["continues"]))
             return await self._compose(inv, options, rng_seed, action=action, parent=rec.id, previous=previous,
                                        note=note)
         return await self._write(inv, rec.model, options, rng_seed, action=action, parent=rec.id, note=note)
 
-    @staticmethod
-    def _notes_of(rec) -> list:
+    async def _notes_of(self, rec) -> list:
+        """The notes of a stored piece (read and parsed off the event loop)."""
+        import asyncio
+
         from generators.music.midi_io import midi_bytes_to_notes
 
-        midi = rec.midi()
-        if midi is None:
-            raise UserError("That piece's MIDI file is gone from the history, so it cannot be continued.")
-        return midi_bytes_to_notes(midi)
+        def read() -> list:
+            midi = rec.midi()
+            if midi is None:
+                raise UserError("That piece's MIDI file is gone from the history, so it cannot be continued.")
+            return midi_bytes_to_notes(midi)
+
+        return await asyncio.get_running_loop().run_in_executor(self.jobs.executor, read)
 
     async def _open(self, rec) -> Reply:
         """A stored result shown again (to the user who asked), with its buttons."""
@@ -490,15 +495,15 @@ class Commands:
         if rec.model != "music":
             return self._text_reply(rec.model, rec.output_text, rec.rng_seed, rec.options.get("temp", 0), rec.id,
                                     ephemeral=True)
-        midi = rec.midi()
-        if midi is None:
-            raise UserError("That piece's MIDI file is gone from the history.")
 
         def files() -> list[Attachment]:
             from generators.music.midi_io import midi_bytes_to_notes
 
             from .render import piano_roll_png
 
+            midi = rec.midi()
+            if midi is None:
+                raise UserError("That piece's MIDI file is gone from the history.")
             png = piano_roll_png(midi_bytes_to_notes(midi), float(rec.options.get("tempo") or 120))
             return [Attachment(f"compose-{rec.rng_seed}.mid", midi, "MIDI"),
                     Attachment(f"compose-{rec.rng_seed}.png", png, "piano roll")]
@@ -516,13 +521,13 @@ class Commands:
 
         if rec.model != "music":
             raise UserError("only music can be listened to")
-        midi = rec.midi()
-        if midi is None:
-            raise UserError("That piece's MIDI file is gone from the history.")
 
         def render() -> bytes | None:
             from generators.music.midi_io import midi_bytes_to_notes
 
+            midi = rec.midi()
+            if midi is None:
+                raise UserError("That piece's MIDI file is gone from the history.")
             piece = SimpleNamespace(midi=midi, notes=midi_bytes_to_notes(midi), program=0,
                                     tempo=float(rec.options.get("tempo") or 120))
             return render_audio(preview_midi(piece))
