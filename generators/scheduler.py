@@ -131,9 +131,21 @@ class BatchScheduler:
 
     # -- the loop ------------------------------------------------------------
     def _loop(self) -> None:
+        active: list[_Request] = []
+        try:
+            self._run_loop(active)
+        except BaseException as exc:  # a bug in the loop itself: no request may wait forever
+            log.exception("the batching loop of %s stopped", self.name)
+            with self._cv:
+                stranded, self._waiting = list(self._waiting) + active, deque()
+                self._thread = None  # the next submission starts a fresh loop
+            for request in stranded:
+                if not request.future.done():
+                    request.future.set_exception(exc if isinstance(exc, Exception) else RuntimeError(str(exc)))
+
+    def _run_loop(self, active: list[_Request]) -> None:
         stepper = BatchedStepper(self.weights, capacity=self.max_batch)
         free = list(range(self.max_batch - 1, -1, -1))
-        active: list[_Request] = []
         while True:
             with self._cv:
                 while not self._waiting and not active:
@@ -146,8 +158,8 @@ class BatchScheduler:
                     if not request.future.set_running_or_notify_cancel():
                         continue  # cancelled while waiting
                     request.row = free.pop()
-                    stepper.reset(request.row)
                     active.append(request)
+                    stepper.reset(request.row)
             if not active:
                 continue
             started = time.perf_counter()
@@ -158,7 +170,7 @@ class BatchScheduler:
                 for request in active:
                     request.future.set_exception(exc)
                     free.append(request.row)
-                active = []
+                active.clear()
                 continue
             still, drawing, rows = [], [], []
             for i, request in enumerate(active):  # the logits after a priming token are not drawn from
@@ -191,4 +203,4 @@ class BatchScheduler:
             self.steps += 1
             self.rows_stepped += len(active)
             self.busy_s += time.perf_counter() - started
-            active = still
+            active[:] = still

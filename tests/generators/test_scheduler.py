@@ -130,3 +130,27 @@ def test_bad_arguments():
         BatchScheduler(None, max_batch=0)
     with pytest.raises(GenerationError, match="priming token"):
         run_alone(None, np.array([], np.int32), None)
+
+
+def test_a_bug_in_the_loop_fails_its_requests_and_the_next_loop_serves(trained, monkeypatch):
+    import generators.scheduler as scheduler_module
+    from generators.stepper import BatchedStepper
+
+    gen, _ = trained
+    broken = {"left": 1}
+
+    class Flaky(BatchedStepper):
+        def reset(self, row):
+            if broken["left"]:
+                broken["left"] -= 1
+                raise RuntimeError("a bug in the loop")
+            super().reset(row)
+
+    monkeypatch.setattr(scheduler_module, "BatchedStepper", Flaky)
+    scheduler = BatchScheduler(gen.stepper_weights, max_batch=4)
+    first = scheduler.submit([1, 2], _stream(20, 1))
+    with pytest.raises(RuntimeError, match="a bug in the loop"):
+        first.result(timeout=30)  # failed, not left waiting forever
+    assert scheduler.submit([1, 2], _stream(20, 1)).result(timeout=30) == run_alone(gen.stepper_weights, [1, 2],
+                                                                                    _stream(20, 1))
+    scheduler.close(wait=True)
