@@ -361,13 +361,14 @@ class Commands:
 
         def work():
             if previous is not None:
-                r = gen.continue_piece(previous, o["notes"], **common)
+                r = gen.continue_piece(previous, o["notes"], piece_key=o.get("piece_key"), **common)
             else:
                 r = gen.generate(o["notes"], key=o["key"], primer=o["primer"], **common)
             return r, piano_roll_png(r.notes, r.tempo)
 
         start = self.clock()
         result, png = await self._generate(inv, "compose", work)
+        options = {**options, "piece_key": getattr(result, "key", None)}  # a continuation reads the piece in this key
         primer = o["primer"]
         primer_desc = result.primer if not (primer and str(primer).endswith(".mid")) else "your MIDI file"
         summary = f"🎹 {result.summary()} · primer {primer_desc}"

@@ -119,7 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--instrument", help="General MIDI instrument name or program number 0-127 (default: piano)")
     m.add_argument("--primer", help="'random' (a corpus excerpt, default), a .mid file, or notes like 'C4 E4 G4 C5'")
     m.add_argument("--continue-from", type=Path, metavar="FILE.mid",
-                   help="continue this MIDI piece (primed with its last bars); writes the whole, longer piece")
+                   help="continue this MIDI piece (primed with its last bars, read in --key if given, else in "
+                        "its estimated key); writes the whole, longer piece")
     m.add_argument("--out", type=Path, help="MIDI file to write (default: song-RNGSEED.mid)")
 
     e = sub.add_parser("evaluate", help="loss of a checkpoint on a corpus (nats/bits per token); music adds statistics")
@@ -218,8 +219,8 @@ def _cmd_generate(args) -> int:
     _only_for(args, TEXT_MODELS, "--seed", "--length", "--until-song-end", "--lines")
     _only_for(args, ("music",), "--notes", "--bars", "--seconds", "--key", "--tempo", "--instrument", "--primer",
               "--out", "--continue-from")
-    if args.model == "music" and args.continue_from is not None and (args.primer or args.key):
-        raise GenerationError("--continue-from takes no --primer or --key: the piece is the primer, and keeps its key")
+    if args.model == "music" and args.continue_from is not None and args.primer:
+        raise GenerationError("--continue-from takes no --primer: the piece is the primer")
     gen = _load(args)
     if args.model == "music":
         from .music.generator import DEFAULT_TEMPERATURE
@@ -229,7 +230,7 @@ def _cmd_generate(args) -> int:
                        top_p=args.top_p, rng_seed=args.rng_seed, tempo=args.tempo or 120.0, instrument=args.instrument)
         if args.continue_from is not None:
             previous = gen.read_piece(args.continue_from)
-            result = gen.continue_piece(previous, args.notes, **options)
+            result = gen.continue_piece(previous, args.notes, piece_key=args.key, **options)
         else:
             result = gen.generate(args.notes, key=args.key, primer=args.primer, **options)
         out = args.out or Path(f"song-{result.rng_seed}.mid")

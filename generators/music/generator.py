@@ -374,14 +374,17 @@ class MusicGenerator(SequenceGenerator):
         return self._primer_notes(Path(path))[0]
 
     def continue_piece(self, previous: list[Note], notes: int | None = None, *, bars: int | None = None,
-                       seconds: float | None = None, tempo: float = 120.0, **options) -> MusicResult:
+                       seconds: float | None = None, tempo: float = 120.0, piece_key: str | None = None,
+                       **options) -> MusicResult:
         """Continue a piece: the model is primed with its last bars, and the result is the whole, longer piece.
 
         ``previous``: the piece so far (e.g. read back from a MIDI file this
         generator wrote). The new part (``notes``, ``bars`` or ``seconds``, as
         for :meth:`generate`; default 500 notes) follows in the piece's key,
         a beat-fraction after its last onset. Other options as for
-        :meth:`generate` (not ``primer`` or ``key``).
+        :meth:`generate` (not ``primer`` or ``key``). ``piece_key``: the piece's
+        key when known (e.g. the key :meth:`generate` reported for it, which is
+        exactly the frame the model composed it in); default: estimated.
         """
         if not previous:
             raise GenerationError("there is no piece to continue (no notes)")
@@ -395,7 +398,7 @@ class MusicGenerator(SequenceGenerator):
         first = tail[0].onset
         tail = [n._replace(onset=n.onset - first) for n in tail]
         # The tail is read in the whole piece's key (its last bars alone may sound like another one).
-        piece_key = format_key(*estimate_key(previous))
+        piece_key = format_key(*(_parse_key_option(piece_key) or estimate_key(previous)))
         part = self.generate(notes, bars=bars, seconds=seconds, tempo=tempo, primer=tail, primer_key=piece_key,
                              **options)
         # The primer ended with a wait of the last note's duration (see _primer_tokens): the new part starts there.
