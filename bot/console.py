@@ -53,7 +53,7 @@ def parse_line(line: str) -> tuple[str, list[str], dict[str, str]]:
 
 #: Words for the buttons under a result: ``/continue``, ``/again``, ``/vary up|down``, ``/listen``, ``/open``,
 #: each on the last result unless an id (from /history) is given.
-ACTIONS = {"continue": "continue", "again": "again", "listen": "listen", "open": "open"}
+ACTIONS = ("continue", "again", "listen", "open")
 LAST = {}  # the console's last result id, per user
 
 
@@ -95,7 +95,7 @@ async def _dispatch(commands: Commands, inv: Invocation, line: str, on_done=None
             return await commands.act(inv, f"vary_{words[0]}", _target(words[1:], inv))
         if name == "open" and not words:
             raise UserError("usage: /open ID (ids are listed by /history)")
-        return await commands.act(inv, ACTIONS[name], _target(words, inv))
+        return await commands.act(inv, name, _target(words, inv))
     if name == "history":
         return await commands.history_list(inv)
     if name == "usage":

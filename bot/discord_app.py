@@ -94,11 +94,10 @@ async def respond(interaction: discord.Interaction, work, *, ephemeral: bool = F
     files, dropped = to_files(reply, limit)
     content = reply.content + (f"\n-# left out (over the upload limit): {', '.join(dropped)}" if dropped else "")
     extra = {"view": view} if (view := view_for(reply)) is not None else {}
-    if reply.ephemeral and not ephemeral:
+    if reply.ephemeral and not ephemeral:  # the public "thinking..." placeholder goes; the reply is private
         await interaction.delete_original_response()
-        message = await interaction.followup.send(content, files=files, ephemeral=True, wait=True, **extra)
-    else:
-        message = await interaction.followup.send(content, files=files, ephemeral=ephemeral, wait=True, **extra)
+    message = await interaction.followup.send(content, files=files, ephemeral=reply.ephemeral or ephemeral, wait=True,
+                                              **extra)
     log.info("interaction=%s user=%s command=%s replied in %.3fs", interaction.id, interaction.user.id,
              getattr(interaction.command, "name", "?"), time.perf_counter() - start)
     if reply.later is not None:

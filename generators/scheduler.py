@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections import deque
 from concurrent.futures import Future
 
@@ -89,9 +88,8 @@ class BatchScheduler:
         self._waiting: deque[_Request] = deque()
         self._closed = False
         self._thread: threading.Thread | None = None
-        # Counters (read by benchmarks and /status): steps taken, rows stepped, requests finished.
+        # Counters (read by the benchmark and tests): steps taken, rows stepped, requests finished.
         self.steps = self.rows_stepped = self.finished = 0
-        self.busy_s = 0.0
 
     # -- the callers' side --------------------------------------------------
     def submit(self, prime_ids, stream: TokenStream) -> Future:
@@ -114,11 +112,6 @@ class BatchScheduler:
     def run(self, prime_ids, stream: TokenStream) -> list[int]:
         """Submit and wait (call from a worker thread, never from an event loop)."""
         return self.submit(prime_ids, stream).result()
-
-    @property
-    def pending(self) -> int:
-        """Requests waiting for a row (not yet stepping)."""
-        return len(self._waiting)
 
     def close(self, wait: bool = False, timeout: float | None = None) -> None:
         """Stop taking requests into the loop; those already submitted finish. ``wait``: until they have."""
@@ -162,7 +155,6 @@ class BatchScheduler:
                     stepper.reset(request.row)
             if not active:
                 continue
-            started = time.perf_counter()
             try:
                 logits = stepper.step([r.row for r in active], [r.next_input() for r in active])
             except Exception as exc:  # the step itself failed: its requests fail, the loop goes on
@@ -202,5 +194,4 @@ class BatchScheduler:
                     still.append(request)
             self.steps += 1
             self.rows_stepped += len(active)
-            self.busy_s += time.perf_counter() - started
             active[:] = still
