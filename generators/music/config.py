@@ -40,12 +40,15 @@ class MusicConfig(ModelConfig):
     max_duration: int = 32
     max_wait: int = 16
     augment: str = "normalize"
+    plan_bars: int = 0
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self._require_positive_ints("steps_per_quarter", "max_duration", "max_wait")
+        if not isinstance(self.plan_bars, int) or isinstance(self.plan_bars, bool) or self.plan_bars < 0:
+            raise ConfigError(f"config plan_bars must be 0 or a positive integer, got {self.plan_bars!r}")
         if self.augment not in AUGMENT:
             raise ConfigError(f"config augment must be one of {AUGMENT}, got {self.augment!r}")
 
 
-MUSIC = MusicConfig()
+MUSIC = MusicConfig(plan_bars=4)

@@ -8,6 +8,8 @@ notes). :class:`EventCodec` turns it into tokens and back::
     D<d>                     the duration, in steps, of the notes that follow (d >= 1)
     P<p>                     a note of MIDI pitch p at the current time, lasting the current duration
     W<w>                     advance time by w steps to the next onset (rests are the gaps this leaves)
+    R<r>                     plan: the notes of the coming ``plan_bars`` bars centre on pitch r
+    T<t>                     plan: ... and have t/10 notes per onset
     END                      end of a piece
 
 A chord is several ``P`` tokens at one onset, so chords keep their octaves and
@@ -19,12 +21,24 @@ eighth after a further eighth's rest::
 
     START D4 P60 P67 W6 D2 P76 END
 
+With ``bar_steps`` (a 4/4 bar: 16 steps at sixteenths), the codec also marks
+bar lines: a wait never crosses one (it is split there), and at each bar line
+the plan of the coming ``plan_bars`` bars follows: ``R`` their mean pitch
+rounded to ``REGISTER_STEP`` semitones, ``T`` their notes per onset rounded to
+a half (``T20`` = 2.0). Time starts at the bar line before the first note.
+The example above, with bars::
+
+    START R66 T15 D4 P60 P67 W6 D2 P76 END
+
+A generator forces the plan tokens at every bar line, so the piece holds the
+register and texture it is given instead of drifting (see ``MusicGenerator``).
 :class:`EventVocab` is the fixed index table of the tokens seen in training,
 saved in the checkpoint; tokens it lacks map to the nearest known one.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Iterable, NamedTuple
@@ -32,7 +46,18 @@ from typing import Iterable, NamedTuple
 from ..errors import CheckpointError, GenerationError
 
 START, END = "START", "END"
-_TOKEN = re.compile(r"^(START|END|([PDW])(\d+))$")
+_TOKEN = re.compile(r"^(START|END|([PDWRT])(\d+))$")
+#: Plan token kinds (register, texture): written at bar lines, never decoded to notes.
+PLAN_KINDS = ("R", "T")
+REGISTER_STEP = 3  # semitones per register band
+TEXTURE_MAX = 60  # T tokens run from T10 (one note per onset) to T60 (six or more), in halves
+
+
+def plan_tokens(mean_pitch: float, notes: int, onsets: int) -> list[str]:
+    """``[R.., T..]`` for a stretch of music: its notes' mean pitch, and its notes per onset."""
+    register = REGISTER_STEP * math.floor(mean_pitch / REGISTER_STEP + 0.5)
+    texture = min(TEXTURE_MAX, max(10, 5 * math.floor(2 * notes / onsets + 0.5)))
+    return [f"R{register}", f"T{texture}"]
 
 
 class Note(NamedTuple):
@@ -73,12 +98,16 @@ class EventCodec:
 
     max_duration: int = 32
     max_wait: int = 16
+    bar_steps: int = 0  # 0: no bar lines or plan tokens
+    plan_bars: int = 4
 
     def __post_init__(self) -> None:
-        for name in ("max_duration", "max_wait"):
+        for name in ("max_duration", "max_wait", "plan_bars"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.bar_steps, int) or self.bar_steps < 0:
+            raise ValueError(f"bar_steps must be 0 or a positive integer, got {self.bar_steps!r}")
 
     def encode(self, notes: Iterable[Note]) -> list[str]:
         by_onset: dict[int, list[Note]] = {}
@@ -87,11 +116,15 @@ class EventCodec:
                 raise ValueError(f"pitch out of MIDI range: {n.pitch!r}")
             by_onset.setdefault(n.onset, []).append(n)
         tokens = [START]
-        previous = None
-        for onset in sorted(by_onset):
-            if previous is not None:
-                tokens += self._waits(onset - previous)
-            previous = onset
+        onsets = sorted(by_onset)
+        plan = self._plans(onsets, by_onset) if self.bar_steps and onsets else {}
+        time = onsets[0] - onsets[0] % self.bar_steps if self.bar_steps and onsets else None
+        if time is not None:
+            tokens += plan.get(time, [])
+        for onset in onsets:
+            if time is not None:
+                tokens += self.advance(time, onset, plan.get)
+            time = onset
             groups: dict[int, set[int]] = {}
             for n in by_onset[onset]:
                 groups.setdefault(min(max(1, n.duration), self.max_duration), set()).add(n.pitch)
@@ -101,13 +134,37 @@ class EventCodec:
         tokens.append(END)
         return tokens
 
-    def _waits(self, gap: int) -> list[str]:
+    def advance(self, time: int, target: int, plan=None) -> list[str]:
+        """Wait tokens from ``time`` to ``target``; with bar lines, split at each one and followed there
+        by ``plan(bar_line)`` (a list of plan tokens, or None)."""
         out = []
-        while gap > 0:
-            step = min(gap, self.max_wait)
+        while time < target:
+            step = min(target - time, self.max_wait)
+            if self.bar_steps:
+                step = min(step, self.bar_steps - time % self.bar_steps)
             out.append(f"W{step}")
-            gap -= step
+            time += step
+            if self.bar_steps and plan is not None and time % self.bar_steps == 0:
+                out += plan(time) or []
         return out
+
+    def _plans(self, onsets: list[int], by_onset: dict[int, list[Note]]) -> dict[int, list[str]]:
+        """Plan tokens for each bar line from the first note's bar to the last note's (none where the
+        coming ``plan_bars`` bars are silent)."""
+        import numpy as np
+
+        starts = np.array(onsets)
+        counts = np.array([len(by_onset[o]) for o in onsets])
+        sums = np.array([sum(n.pitch for n in by_onset[o]) for o in onsets])
+        note_cum, pitch_cum = np.concatenate([[0], np.cumsum(counts)]), np.concatenate([[0], np.cumsum(sums)])
+        horizon = self.plan_bars * self.bar_steps
+        plan = {}
+        for bar in range(onsets[0] - onsets[0] % self.bar_steps, onsets[-1] + 1, self.bar_steps):
+            a, b = np.searchsorted(starts, [bar, bar + horizon])
+            if b > a:
+                notes = int(note_cum[b] - note_cum[a])
+                plan[bar] = plan_tokens(float(pitch_cum[b] - pitch_cum[a]) / notes, notes, int(b - a))
+        return plan
 
     @staticmethod
     def decode(tokens: Iterable[str], default_duration: int = 4) -> list[Note]:
@@ -120,7 +177,7 @@ class EventCodec:
             if kind == "END":
                 if notes:
                     break
-            elif kind == "START":
+            elif kind == "START" or kind in PLAN_KINDS:
                 continue
             elif kind == "D":
                 duration = value
@@ -139,7 +196,7 @@ def parse_token(token: str) -> tuple[str, int]:
     if m.group(2) is None:
         return m.group(1), 0
     kind, value = m.group(2), int(m.group(3))
-    if (kind == "P" and value > 127) or (kind in "DW" and value < 1):
+    if (kind in "PR" and value > 127) or (kind in "DWT" and value < 1):
         raise ValueError(f"music event out of range: {token!r}")
     return kind, value
 
@@ -151,12 +208,14 @@ class EventVocab:
         1          END
         2 ...      P<p>  every pitch seen in training, ascending
         ...        D<d>  every duration seen, ascending
-        ... last   W<w>  every wait seen, ascending
+        ...        W<w>  every wait seen, ascending
+        ...        R<r>  every register seen, ascending (models with bar lines only)
+        ... last   T<t>  every texture seen, ascending (ditto)
 
     Built from training data (:meth:`from_tokens`) and saved in the checkpoint.
     """
 
-    ORDER = {"START": 0, "END": 1, "P": 2, "D": 3, "W": 4}
+    ORDER = {"START": 0, "END": 1, "P": 2, "D": 3, "W": 4, "R": 5, "T": 6}
 
     def __init__(self, tokens: Iterable[str]):
         tokens = list(tokens)
@@ -176,10 +235,15 @@ class EventVocab:
                 raise ValueError(f"vocabulary has no {kind} tokens")
         expected = sorted(tokens, key=lambda t: (self.ORDER[parse_token(t)[0]], parse_token(t)[1]))
         if tokens != expected:
-            raise ValueError("vocabulary tokens are not in index-table order (START, END, P, D, W ascending)")
+            raise ValueError("vocabulary tokens are not in index-table order (START, END, P, D, W, R, T ascending)")
         self.tokens = tokens
         self.index = {t: i for i, t in enumerate(tokens)}
-        self.values: dict[str, list[int]] = {k: sorted(v for kk, v in parsed if kk == k) for k in "PDW"}
+        self.values: dict[str, list[int]] = {k: sorted(v for kk, v in parsed if kk == k) for k in "PDWRT"}
+
+    @property
+    def has_plan(self) -> bool:
+        """True for a model trained with bar lines and plan tokens (see :class:`EventCodec`)."""
+        return bool(self.values["R"] and self.values["T"])
 
     @classmethod
     def from_tokens(cls, tokens: Iterable[str]) -> "EventVocab":
@@ -194,11 +258,14 @@ class EventVocab:
 
     def nearest(self, token: str) -> list[str]:
         """Known token(s) closest to ``token``: a pitch moves by octaves first, then to the nearest pitch;
-        a duration to the nearest duration; a wait is rebuilt from known waits (so time is kept)."""
+        a duration or plan value to the nearest one; a wait is rebuilt from known waits (so time is
+        kept); a plan token the model has no kind of is dropped."""
         if token in self.index:
             return [token]
         kind, value = parse_token(token)
         known = self.values[kind]
+        if kind in PLAN_KINDS:
+            return [f"{kind}{min(known, key=lambda v: (abs(v - value), v))}"] if known else []
         if kind == "P":
             octaves = [p for p in known if (p - value) % 12 == 0]
             pool = octaves or known

@@ -18,12 +18,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..errors import GenerationError
+from ..errors import ConfigError, GenerationError
 from ..sampling import SamplingOptions, TokenStream, make_rng
 from ..sequence import SequenceGenerator
 from .config import MUSIC, MusicConfig
 from .corpus import Piece, load_corpus
-from .encoder import END, START, EventCodec, EventVocab, Note, parse_note_list, parse_token, resolve_overlaps
+from .encoder import (END, PLAN_KINDS, START, EventCodec, EventVocab, Note, parse_note_list, parse_token,
+                      plan_tokens, resolve_overlaps)
 from .midi_io import notes_to_midi_bytes, read_midi_notes
 from .stats import (NORMAL_TONIC, estimate_key, format_key, normalizing_shift, parse_key, shift_between,
                     transpose)
@@ -131,7 +132,7 @@ class MusicGenerator(SequenceGenerator):
 
     @property
     def codec(self) -> EventCodec:
-        return EventCodec(max_duration=self.config.max_duration, max_wait=self.config.max_wait)
+        return codec_for(self.config)
 
     # -- training ----------------------------------------------------------
     @classmethod
@@ -150,6 +151,9 @@ class MusicGenerator(SequenceGenerator):
     ) -> "MusicGenerator":
         """Train on a folder of MIDI files (``None``: music21's Bach chorales)."""
         config = config or MUSIC
+        if init_from is not None and init_from.config.plan_bars != config.plan_bars:
+            raise ConfigError(f"fine-tuning keeps the checkpoint's event encoding; cannot change plan_bars "
+                              f"({init_from.config.plan_bars!r} -> {config.plan_bars!r})")
         loaded = load_corpus(corpus, steps_per_quarter=config.steps_per_quarter, workers=workers,
                              progress=progress == "bar")
         if progress != "none":
@@ -158,7 +162,7 @@ class MusicGenerator(SequenceGenerator):
             print(f"corpus: {loaded.summary()}", file=sys.stderr)
             for name, reason in loaded.skipped:
                 print(f"  skipped {name}: {reason}", file=sys.stderr)
-        codec = EventCodec(max_duration=config.max_duration, max_wait=config.max_wait)
+        codec = codec_for(config)
         train_pieces, val_pieces = split_pieces(loaded.pieces, config.val_fraction)
         train_tokens = [codec.encode(n) for n in augment(train_pieces, config.augment)]
         val_tokens = [codec.encode(model_space(p.notes, config.augment)[0]) for p in val_pieces]
@@ -168,7 +172,7 @@ class MusicGenerator(SequenceGenerator):
             known = init_from.vocab.tokens  # fine-tuning keeps the index table
         spaced = [model_space(p.notes, config.augment) for p in train_pieces]
         primers, primer_modes = _primer_excerpts([codec.encode(n) for n, _, _ in spaced], [m for _, _, m in spaced],
-                                                 np.random.default_rng(seed))
+                                                 np.random.default_rng(seed), at_bar_lines=bool(codec.bar_steps))
         vocab = MusicVocab(known, primers, primer_modes)
         train_ids, _ = vocab.encode_lenient(t for piece in train_tokens for t in piece)
         val_ids, _ = vocab.encode_lenient(t for piece in val_tokens for t in piece)
@@ -236,6 +240,7 @@ class MusicGenerator(SequenceGenerator):
         primer_tokens, primer_desc, composed, target = self._primer_tokens(primer, rng, wanted,
                                                                            _parse_key_option(primer_key))
         prime_ids, replaced = self.vocab.encode_lenient(primer_tokens)
+        plan = self._plan_of(primer, primer_tokens, primer_desc)
 
         start = time.perf_counter()
         blocked = np.zeros(len(self.vocab), np.float32)
@@ -244,15 +249,34 @@ class MusicGenerator(SequenceGenerator):
         waits = np.array([parse_token(t)[1] if t.startswith("W") else 0 for t in self.vocab.tokens])
         played: list[int] = []  # pitches sounded at the current onset: one note per pitch and onset
         count = {"notes": 0, "time": 0}
+        # Bar lines: a wait stops at the next one, where the plan's tokens are forced (see EventCodec).
+        bar = self.codec.bar_steps if plan else 0
+        plan_ids = self.vocab.encode_lenient(plan)[0] if plan else []
+        blocked[[self.vocab.index[t] for t in self.vocab.tokens if t[0] in PLAN_KINDS]] = -np.inf
+        clock = {"time": sum(int(waits[i]) for i in prime_ids), "forced": []}
+        if bar and clock["time"] % bar == 0 and primer_tokens[-1][0] == "W":
+            clock["forced"] = list(plan_ids)  # the primer ends on a bar line
 
         def masked(logits: np.ndarray) -> np.ndarray:
+            if clock["forced"]:
+                only = np.full_like(logits, -np.inf)
+                only[clock["forced"][0]] = 0.0
+                return only
             logits = logits + blocked
             logits[played] = -np.inf
+            if bar:
+                logits[waits > bar - clock["time"] % bar] = -np.inf
             return logits
 
         def stop(token: int) -> bool:
+            if clock["forced"]:
+                clock["forced"].pop(0)
+                return False
             if waits[token]:
                 played.clear()
+                clock["time"] += int(waits[token])
+                if bar and clock["time"] % bar == 0:
+                    clock["forced"] = list(plan_ids)
             elif is_note[token]:
                 played.append(token)
             count["notes"] += int(is_note[token])
@@ -336,15 +360,42 @@ class MusicGenerator(SequenceGenerator):
             moved = transpose(primer_notes, shift_between(tonic, NORMAL_TONIC[mode]))
             if moved is not None:
                 primer_notes, shift = moved, shift_between(tonic, NORMAL_TONIC[mode])
-        tokens = self.codec.encode(primer_notes)[:-1]  # no END: the piece goes on
+        codec = self.codec
+        tokens = codec.encode(primer_notes)[:-1]  # no END: the piece goes on
         if desc.startswith("MIDI"):
             tokens = tokens[: PRIMER_EVENTS * 2]
-        else:
-            last = primer_notes[-1]
-            tokens.append(f"W{min(last.duration, self.config.max_wait)}")  # time moves past the last primer note
+        else:  # time moves past the last primer note (to the start of the first bar it may cross, with bars)
+            now = sum(parse_token(t)[1] for t in tokens if t.startswith("W"))
+            tokens += codec.advance(now, now + min(primer_notes[-1].duration, self.config.max_wait),
+                                    lambda _: self._plan_of(primer, tokens, desc))
         if self.normalized:  # composed where the primer was moved to; back to the primer's key unless told
             return tokens, desc, ((tonic + shift) % 12, mode), wanted or (tonic, mode)
         return tokens, desc, None, wanted
+
+    def _plan_of(self, primer, primer_tokens: list[str], desc: str) -> list[str]:
+        """The plan tokens (register, texture) the whole piece holds; [] for a model without plans.
+
+        A corpus excerpt starts at a bar line with the plan of the real piece's next bars. Other
+        primers give their own: the register and texture of their last ``plan_bars`` bars; a note
+        list is a melody, so its texture is the corpus's typical one instead.
+        """
+        if not self.config.plan_bars or not self.vocab.has_plan:
+            return []
+        if primer is None or primer == "random":
+            found = [t for t in primer_tokens if t[0] in PLAN_KINDS][:2]
+            return found if len(found) == 2 else [f"R{60}", self.typical_texture]
+        notes = EventCodec.decode(primer_tokens)
+        last = max(n.onset for n in notes)
+        window = [n for n in notes if n.onset > last - self.config.plan_bars * self.codec.bar_steps]
+        register, texture = plan_tokens(float(np.mean([n.pitch for n in window])), len(window),
+                                        len({n.onset for n in window}))
+        return [register, self.typical_texture if desc.startswith("notes") else texture]
+
+    @property
+    def typical_texture(self) -> str:
+        """The median texture token of the stored corpus excerpts (T20 if there are none)."""
+        values = sorted(parse_token(t)[1] for p in self.vocab.primers for t in p[:3] if t.startswith("T"))
+        return f"T{values[len(values) // 2] if values else 20}"
 
     def _primer_notes(self, primer) -> tuple[list[Note], str]:
         if isinstance(primer, list):
@@ -544,8 +595,10 @@ def augment(pieces: list[Piece], mode: str) -> list[list[Note]]:
     return out
 
 
-def _primer_excerpts(pieces_tokens: list[list[str]], modes: list[str], rng) -> tuple[list[list[str]], list[str]]:
-    """Excerpts of random training pieces (as the model sees them), each with its piece's key mode."""
+def _primer_excerpts(pieces_tokens: list[list[str]], modes: list[str], rng,
+                     at_bar_lines: bool = False) -> tuple[list[list[str]], list[str]]:
+    """Excerpts of random training pieces (as the model sees them), each with its piece's key mode;
+    ``at_bar_lines``: each starts at a bar line's plan, which then holds for the whole generated piece."""
     excerpts, excerpt_modes = [], []
     for _ in range(STORED_PRIMERS):
         which = int(rng.integers(len(pieces_tokens)))
@@ -557,9 +610,18 @@ def _primer_excerpts(pieces_tokens: list[list[str]], modes: list[str], rng) -> t
             continue
         # start at an onset (a D token after a W), so the excerpt's first notes have their duration
         starts = [i for i in range(1, len(body) - PRIMER_EVENTS) if body[i].startswith("D") and body[i - 1].startswith("W")]
+        if at_bar_lines:
+            starts = [i for i in range(1, len(body) - PRIMER_EVENTS) if body[i].startswith("R")]
         i = int(rng.choice(starts)) if starts else 0
         excerpts.append(body[i: i + PRIMER_EVENTS])
     return excerpts, excerpt_modes
+
+
+def codec_for(config: MusicConfig) -> EventCodec:
+    """The event codec of a config (bar lines with plans when ``plan_bars`` is set)."""
+    return EventCodec(max_duration=config.max_duration, max_wait=config.max_wait,
+                      bar_steps=BEATS_PER_BAR * config.steps_per_quarter if config.plan_bars else 0,
+                      plan_bars=config.plan_bars or 4)
 
 
 def corpus_credit(folder: str | Path | None) -> str:

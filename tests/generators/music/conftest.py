@@ -65,3 +65,14 @@ def music_normalized(tmp_path_factory, midi_corpus, music_trained):
 
     config = dataclasses.replace(TINY_MUSIC, augment="normalize")
     return MusicGenerator.train(midi_corpus, config=config, epochs=4, progress="none", workers=1)
+
+
+@pytest.fixture(scope="session")
+def music_planned(tmp_path_factory, midi_corpus, music_trained):
+    """A tiny key-normalised music model with bar lines and register/texture plans."""
+    import dataclasses
+
+    from generators.music.generator import MusicGenerator
+
+    config = dataclasses.replace(TINY_MUSIC, augment="normalize", plan_bars=2)
+    return MusicGenerator.train(midi_corpus, config=config, epochs=4, progress="none", workers=1)

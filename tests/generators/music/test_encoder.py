@@ -90,3 +90,65 @@ def test_note_list_primer():
     for out_of_range in ("A9", "G#9", "Cb-1"):  # refused, never folded into range
         with pytest.raises(GenerationError, match=f"note '{out_of_range}' is outside the MIDI range"):
             parse_note_list(out_of_range)
+
+
+# -- bar lines and plans -----------------------------------------------------
+
+def _times(tokens):
+    """(time, token) for each token: the time reached before it."""
+    time, out = 0, []
+    for t in tokens:
+        out.append((time, t))
+        if t.startswith("W"):
+            time += parse_token(t)[1]
+    return out
+
+
+def test_bar_lines_split_waits_and_carry_the_plan():
+    codec = EventCodec(bar_steps=16, plan_bars=1)
+    tokens = codec.encode(PIECE)
+    # Bar 0 holds 8 notes on 5 onsets, mean pitch 65.9: R66 (3-semitone bands), T15 (1.6 rounds to 1.5).
+    assert tokens[:4] == ["START", "R66", "T15", "D4"]
+    # The gap from 12 to 40 is split at 16 and 32; bar 1 (16-31) is silent, so it has no plan.
+    assert tokens[-9:] == ["W4", "W16", "R57", "T20", "W8", "D1", "P55", "P59", "END"]
+    for time, t in _times(tokens):
+        if t.startswith("W"):
+            assert time % 16 + parse_token(t)[1] <= 16  # never across a bar line
+        if t.startswith("R"):
+            assert time % 16 == 0
+    assert sorted(codec.decode(tokens)) == sorted(PIECE)  # plans are not notes
+
+
+def test_plan_covers_the_coming_bars_and_time_starts_at_the_first_notes_bar():
+    late = [n._replace(onset=n.onset + 37) for n in PIECE]  # the first note in the third bar, at step 5
+    codec = EventCodec(bar_steps=16, plan_bars=4)
+    tokens = codec.encode(late)
+    assert tokens[1:4] == ["R63", "T15", "W5"]  # all ten notes (mean 64.1) on 6 onsets lie in the 4 bars from 32
+    assert tokens[tokens.index("W3") + 1:][:2] == ["R63", "T15"]  # the bar line at 48: the last 4 notes on 3 onsets
+    decoded = codec.decode(tokens)
+    assert sorted(decoded) == sorted(n._replace(onset=n.onset - 32) for n in late)  # moved by whole bars
+
+
+def test_plan_tokens_round_half_up_and_cap():
+    from generators.music.encoder import plan_tokens
+
+    assert plan_tokens(61.5, 5, 2) == ["R63", "T25"]
+    assert plan_tokens(61.4, 1, 1) == ["R60", "T10"]
+    assert plan_tokens(40.0, 90, 10) == ["R39", "T60"]
+
+
+def test_vocab_with_plans_orders_and_maps_them():
+    tokens = EventCodec(bar_steps=16, plan_bars=1).encode(PIECE)
+    vocab = EventVocab.from_tokens(tokens)
+    assert vocab.has_plan and vocab.tokens[-4:] == ["R57", "R66", "T15", "T20"]
+    assert vocab.nearest("R70") == ["R66"] and vocab.nearest("T40") == ["T20"]
+    plain = EventVocab.from_tokens(EventCodec().encode(PIECE))
+    assert not plain.has_plan and plain.nearest("R60") == [] and plain.nearest("T20") == []
+    with pytest.raises(ValueError, match="order"):
+        EventVocab(["START", "END", "P60", "D4", "W4", "T20", "R60"])
+
+
+@pytest.mark.parametrize("kwargs, fragment", [({"bar_steps": -16}, "bar_steps"), ({"plan_bars": 0}, "plan_bars")])
+def test_codec_refuses_bad_bar_settings(kwargs, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        EventCodec(**kwargs)

@@ -177,3 +177,90 @@ def test_continue_piece_returns_the_whole_longer_piece(music_trained):
         gen.continue_piece([], 10)
     with pytest.raises(GenerationError, match="no key"):
         gen.continue_piece(first.notes, 10, key="C")
+
+
+# -- plans: register and texture held at every bar line ------------------------
+
+def _decoded_tokens(gen, monkeypatch):
+    """Record the primer and output tokens of each generation."""
+    seen = []
+    real = type(gen).decode
+
+    def spy(self, prime_ids, stream):
+        out = real(self, prime_ids, stream)
+        seen.append((self.vocab.decode(prime_ids), self.vocab.decode(out)))
+        return out
+
+    monkeypatch.setattr(type(gen), "decode", spy)
+    return seen
+
+
+@pytest.mark.parametrize("primer", [None, "C4 E4 G4 C5", "midi"])
+def test_planned_model_holds_its_plan_at_every_bar_line(music_planned, monkeypatch, tmp_path, primer):
+    from generators.music.encoder import parse_token
+
+    gen = music_planned
+    assert gen.vocab.has_plan and gen.codec.bar_steps == 16
+    if primer == "midi":
+        primer = tmp_path / "primer.mid"
+        primer.write_bytes(notes_to_midi_bytes(make_piece(9)))
+    seen = _decoded_tokens(gen, monkeypatch)
+    r = gen.generate(150, rng_seed=5, primer=primer, temperature=1.0)
+    assert r.note_count == 150
+    prime, out = seen[-1]
+    time = sum(parse_token(t)[1] for t in prime if t.startswith("W"))
+    plans = []
+    for i, t in enumerate(out):
+        if t.startswith("W"):
+            assert time % 16 + parse_token(t)[1] <= 16, f"{t} crosses a bar line at {time}"
+            time += parse_token(t)[1]
+            if time % 16 == 0 and i + 2 < len(out):
+                plans.append(tuple(out[i + 1:i + 3]))
+        elif t[0] in "RT":
+            assert out[i - 1][0] in "WR" or i == 0
+    assert len(plans) >= 3 and len(set(plans)) == 1  # the same plan at every bar line
+    register, texture = plans[0]
+    assert register.startswith("R") and texture.startswith("T")
+    if primer is None:  # a corpus excerpt: the real piece's plan at the excerpt's bar line
+        assert [t for t in prime if t[0] in "RT"][:2] == list(plans[0])
+    elif isinstance(primer, str):  # a melody: its register, and the corpus's typical texture
+        assert texture == gen.typical_texture and register == "R66"  # C4 E4 G4 C5: mean 64.75
+
+
+def test_planned_model_batched_equals_alone_and_continues(music_planned):
+    from concurrent.futures import ThreadPoolExecutor
+
+    gen = music_planned
+    requests = [dict(notes=40 + 7 * i, rng_seed=i, primer=("C4 E4 G4", None)[i % 2]) for i in range(6)]
+    alone = [gen.generate(**r).notes for r in requests]
+    gen.enable_batching(max_batch=4)
+    try:
+        with ThreadPoolExecutor(6) as pool:
+            batched = list(pool.map(lambda r: gen.generate(**r).notes, requests))
+        longer = gen.continue_piece(alone[0], bars=4, rng_seed=3)
+    finally:
+        gen.close_batching(wait=True)
+        gen.batcher = None
+    assert batched == alone
+    assert [(n.onset, n.pitch) for n in longer.notes[:len(alone[0])]] == [(n.onset, n.pitch) for n in alone[0]]
+
+
+def test_plan_bars_config():
+    from generators.errors import ConfigError
+    from generators.music.config import MUSIC, MusicConfig
+
+    assert MUSIC.plan_bars == 4
+    assert MusicConfig.from_dict({"preset": "music"}).plan_bars == 0  # checkpoints from before plans
+    with pytest.raises(ConfigError, match="plan_bars.*-1"):
+        MusicConfig(plan_bars=-1)
+
+
+def test_fine_tuning_keeps_the_plan_encoding(music_trained, midi_corpus):
+    import dataclasses
+
+    from generators.errors import ConfigError
+
+    gen, _ = music_trained
+    with pytest.raises(ConfigError, match="plan_bars"):
+        MusicGenerator.train(midi_corpus, config=dataclasses.replace(gen.config, plan_bars=4), epochs=1,
+                             progress="none", init_from=gen)
