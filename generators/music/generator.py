@@ -383,13 +383,26 @@ class MusicGenerator(SequenceGenerator):
             return []
         if primer is None or primer == "random":
             found = [t for t in primer_tokens if t[0] in PLAN_KINDS][:2]
-            return found if len(found) == 2 else [f"R{60}", self.typical_texture]
+            if len(found) != 2:
+                return [f"R{self.register_range[1]}", self.typical_texture]
+            low, _, high = self.register_range  # an extreme register held for a whole piece sinks or floats it
+            return [f"R{min(max(parse_token(found[0])[1], low), high)}", found[1]]
         notes = EventCodec.decode(primer_tokens)
         last = max(n.onset for n in notes)
         window = [n for n in notes if n.onset > last - self.config.plan_bars * self.codec.bar_steps]
         register, texture = plan_tokens(float(np.mean([n.pitch for n in window])), len(window),
                                         len({n.onset for n in window}))
         return [register, self.typical_texture if desc.startswith("notes") else texture]
+
+    @property
+    def register_range(self) -> tuple[int, int, int]:
+        """``(low, median, high)``: the 10th, 50th and 90th percentile registers of the stored corpus excerpts'
+        plans (60 throughout if there are none). A corpus excerpt's plan is held inside low..high."""
+        values = sorted(parse_token(t)[1] for p in self.vocab.primers for t in p[:3] if t.startswith("R"))
+        if not values:
+            return 60, 60, 60
+        low, mid, high = (values[min(len(values) - 1, int(q * len(values)))] for q in (0.1, 0.5, 0.9))
+        return low, mid, high
 
     @property
     def typical_texture(self) -> str:
