@@ -384,9 +384,11 @@ class MusicGenerator(SequenceGenerator):
         if primer is None or primer == "random":
             found = [t for t in primer_tokens if t[0] in PLAN_KINDS][:2]
             if len(found) != 2:
-                return [f"R{self.register_range[1]}", self.typical_texture]
-            low, _, high = self.register_range  # an extreme register held for a whole piece sinks or floats it
-            return [f"R{min(max(parse_token(found[0])[1], low), high)}", found[1]]
+                return [f"{kind}{self.plan_range(kind)[1]}" for kind in PLAN_KINDS]
+            # Held for a whole piece, an extreme excerpt (a bar deep in the bass, a bar of block chords)
+            # would sink or clog it: its plan is kept between the stored excerpts' 10th and 90th percentile.
+            return [f"{t[0]}{min(max(parse_token(t)[1], self.plan_range(t[0])[0]), self.plan_range(t[0])[2])}"
+                    for t in found]
         notes = EventCodec.decode(primer_tokens)
         last = max(n.onset for n in notes)
         window = [n for n in notes if n.onset > last - self.config.plan_bars * self.codec.bar_steps]
@@ -394,21 +396,19 @@ class MusicGenerator(SequenceGenerator):
                                         len({n.onset for n in window}))
         return [register, self.typical_texture if desc.startswith("notes") else texture]
 
-    @property
-    def register_range(self) -> tuple[int, int, int]:
-        """``(low, median, high)``: the 10th, 50th and 90th percentile registers of the stored corpus excerpts'
-        plans (60 throughout if there are none). A corpus excerpt's plan is held inside low..high."""
-        values = sorted(parse_token(t)[1] for p in self.vocab.primers for t in p[:3] if t.startswith("R"))
+    def plan_range(self, kind: str) -> tuple[int, int, int]:
+        """``(low, median, high)``: the 10th, 50th and 90th percentile of the stored corpus excerpts' plan
+        values of ``kind`` (``R`` register, ``T`` texture); 60 or 20 throughout if there are none."""
+        values = sorted(parse_token(t)[1] for p in self.vocab.primers for t in p[:3] if t.startswith(kind))
         if not values:
-            return 60, 60, 60
+            return (60, 60, 60) if kind == "R" else (20, 20, 20)
         low, mid, high = (values[min(len(values) - 1, int(q * len(values)))] for q in (0.1, 0.5, 0.9))
         return low, mid, high
 
     @property
     def typical_texture(self) -> str:
         """The median texture token of the stored corpus excerpts (T20 if there are none)."""
-        values = sorted(parse_token(t)[1] for p in self.vocab.primers for t in p[:3] if t.startswith("T"))
-        return f"T{values[len(values) // 2] if values else 20}"
+        return f"T{self.plan_range('T')[1]}"
 
     def _primer_notes(self, primer) -> tuple[list[Note], str]:
         if isinstance(primer, list):

@@ -222,9 +222,10 @@ def test_planned_model_holds_its_plan_at_every_bar_line(music_planned, monkeypat
     register, texture = plans[0]
     assert register.startswith("R") and texture.startswith("T")
     if primer is None:  # a corpus excerpt: the real piece's plan at the excerpt's bar line, register held inside
-        excerpt_register, excerpt_texture = [t for t in prime if t[0] in "RT"][:2]  # the excerpts' usual range
-        low, _, high = gen.register_range
-        assert texture == excerpt_texture and register == f"R{min(max(int(excerpt_register[1:]), low), high)}"
+        excerpt_plan = [t for t in prime if t[0] in "RT"][:2]  # held inside the excerpts' usual range
+        for token, planned in zip(excerpt_plan, plans[0]):
+            low, _, high = gen.plan_range(token[0])
+            assert planned == f"{token[0]}{min(max(int(token[1:]), low), high)}"
     elif isinstance(primer, str):  # a melody: its register, and the corpus's typical texture
         assert texture == gen.typical_texture and register == "R66"  # C4 E4 G4 C5: mean 64.75
 
