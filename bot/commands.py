@@ -89,6 +89,10 @@ OPTIONS: dict[str, dict[str, Option]] = {
         Option("key", str, "key, e.g. 'D minor', 'F#', 'Bb major' (default: the primer's or random)", "random",
                max_length=30),
         Option("temp", float, "temperature: low is safe, high is wild", 0.9, 0.1, 2.0),
+        Option("texture", str, "notes at a time: sparse, medium or full (default: the primer's)", "auto",
+               choices=("auto", "sparse", "medium", "full")),
+        Option("register", str, "low, middle or high on the keyboard (default: the primer's)", "auto",
+               choices=("auto", "low", "middle", "high")),
         Option("tempo", int, "tempo in BPM", 120, 20, 300),
         Option("instrument", str, "General MIDI instrument name or number", "piano", max_length=40),
         Option("primer", str, "'random', or notes like C4 E4 G4", "random", max_length=200),
@@ -301,16 +305,18 @@ class Commands:
     async def compose(self, inv: Invocation, notes: int | None = None, temp: float | None = None,
                       tempo: int | None = None, instrument: str | None = None, primer: str | None = None,
                       rng_seed: int | None = None, key: str | None = None, bars: int | None = None,
-                      seconds: float | None = None, primer_file: tuple[str, bytes | None] | None = None) -> Reply:
+                      seconds: float | None = None, primer_file: tuple[str, bytes | None] | None = None,
+                      texture: str | None = None, register: str | None = None) -> Reply:
         """`/compose`: a MIDI file, its piano roll and a summary; the audio preview follows (``Reply.later``).
 
         ``primer_file``: ``(filename, data)`` of an uploaded MIDI sketch whose opening primes the model
         (checked like a corpus upload)."""
         opts = OPTIONS["compose"]
-        notes, bars, seconds, key, temp, tempo, instrument, primer, rng_seed = (
+        notes, bars, seconds, key, temp, tempo, instrument, primer, rng_seed, texture, register = (
             opts[n].check(v) for n, v in (("notes", notes), ("bars", bars), ("seconds", seconds), ("key", key),
                                           ("temp", temp), ("tempo", tempo), ("instrument", instrument),
-                                          ("primer", primer), ("rng_seed", rng_seed)))
+                                          ("primer", primer), ("rng_seed", rng_seed), ("texture", texture),
+                                          ("register", register)))
         if primer.strip().lower().endswith((".mid", ".midi")):
             raise UserError("`primer` must be 'random' or notes like `C4 E4 G4 C5` (attach a MIDI file as `primer_file`)")
         given = [name for name, v in (("notes", notes), ("bars", bars), ("seconds", seconds)) if v is not None]
@@ -323,6 +329,7 @@ class Commands:
             primer = await self._store_primer(*primer_file)
         options = {"notes": notes, "bars": bars, "seconds": seconds, "key": key, "temp": temp, "tempo": tempo,
                    "instrument": instrument, "primer": primer}
+        options.update({k: v for k, v in (("texture", texture), ("register", register)) if v != "auto"})
         return await self._compose(inv, options, rng_seed)
 
     async def _store_primer(self, filename: str, data: bytes | None) -> str:
@@ -358,6 +365,7 @@ class Commands:
         o = options
         common = dict(bars=o["bars"], seconds=o["seconds"], temperature=o["temp"], tempo=o["tempo"],
                       instrument=o["instrument"], rng_seed=rng_seed)
+        common.update({k: o[k] for k in ("texture", "register") if o.get(k)})  # only when asked for
 
         def work():
             if previous is not None:
@@ -751,7 +759,7 @@ class Commands:
 HELP = """**Ghostwriter** writes lyrics, prose and music.
 - `/lyrics seed:"Yeah, oho" temp:0.5 length:400`: song lyrics that begin with the seed
 - `/text seed:"the truth is" temp:0.6`: prose in the style of the `text` model
-- `/compose notes:500 key:"D minor" tempo:100 instrument:violin primer:"C4 E4 G4"` (or `bars:16`, `seconds:30` instead of `notes`): a MIDI file, its piano roll and a summary
+- `/compose notes:500 key:"D minor" tempo:100 instrument:violin primer:"C4 E4 G4"` (or `bars:16`, `seconds:30` instead of `notes`; `texture:sparse|medium|full`, `register:low|middle|high`): a MIDI file, its piano roll and a summary
 - `/compose primer_file:<your .mid>`: continue your own sketch; `instrument` and `key` suggest as you type
 - Buttons under each result: **Continue**, **Again** (new seed), **Calmer**/**Wilder** (temp ∓0.1), **Listen** (music)
 - `/history`: your last results, to open again · right-click a message → Apps → **Continue lyrics**

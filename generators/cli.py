@@ -115,6 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     length.add_argument("--bars", type=_positive_int, help="or: bars of 4/4 to generate")
     length.add_argument("--seconds", type=_positive_float, help="or: seconds of music to generate at --tempo")
     m.add_argument("--key", help="key of the piece, e.g. 'D minor', 'F#', 'Bb major' (default: the primer's, or random)")
+    m.add_argument("--texture", choices=("auto", "sparse", "medium", "full"),
+                   help="notes per onset the piece holds, from the training corpus's range (default: the primer's)")
+    m.add_argument("--register", choices=("auto", "low", "middle", "high"),
+                   help="register the piece holds, from the training corpus's range (default: the primer's)")
     m.add_argument("--tempo", type=_positive_float, help="tempo in BPM (default: 120)")
     m.add_argument("--instrument", help="General MIDI instrument name or program number 0-127 (default: piano)")
     m.add_argument("--primer", help="'random' (a corpus excerpt, default), a .mid file, or notes like 'C4 E4 G4 C5'")
@@ -218,7 +222,7 @@ def _cmd_train(args) -> int:
 def _cmd_generate(args) -> int:
     _only_for(args, TEXT_MODELS, "--seed", "--length", "--until-song-end", "--lines")
     _only_for(args, ("music",), "--notes", "--bars", "--seconds", "--key", "--tempo", "--instrument", "--primer",
-              "--out", "--continue-from")
+              "--out", "--continue-from", "--texture", "--register")
     if args.model == "music" and args.continue_from is not None and args.primer:
         raise GenerationError("--continue-from takes no --primer: the piece is the primer")
     gen = _load(args)
@@ -227,7 +231,8 @@ def _cmd_generate(args) -> int:
 
         options = dict(bars=args.bars, seconds=args.seconds,
                        temperature=DEFAULT_TEMPERATURE if args.temp is None else args.temp, top_k=args.top_k,
-                       top_p=args.top_p, rng_seed=args.rng_seed, tempo=args.tempo or 120.0, instrument=args.instrument)
+                       top_p=args.top_p, rng_seed=args.rng_seed, tempo=args.tempo or 120.0, instrument=args.instrument,
+                       texture=args.texture, register=args.register)
         if args.continue_from is not None:
             previous = gen.read_piece(args.continue_from)
             result = gen.continue_piece(previous, args.notes, piece_key=args.key, **options)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Literal, Optional
 
 import discord
 from discord import app_commands
@@ -37,6 +37,7 @@ def write_command(model: str, description: str) -> app_commands.Command:
 @app_commands.command(description="A piece of music: MIDI file, piano roll and summary")
 @app_commands.describe(notes=C["notes"].description, bars=C["bars"].description, seconds=C["seconds"].description,
                        key=C["key"].description, temp=C["temp"].description, tempo=C["tempo"].description,
+                       texture=C["texture"].description, register=C["register"].description,
                        instrument=C["instrument"].description, primer=C["primer"].description,
                        rng_seed=C["rng_seed"].description,
                        primer_file="a MIDI sketch of yours: its opening bars prime the piece")
@@ -46,6 +47,8 @@ async def compose(interaction: discord.Interaction,
                   seconds: Optional[app_commands.Range[float, 1, 600]] = None,
                   key: app_commands.Range[str, 1, 30] = "random",
                   temp: app_commands.Range[float, 0.1, 2.0] = 0.9,
+                  texture: Literal["auto", "sparse", "medium", "full"] = "auto",
+                  register: Literal["auto", "low", "middle", "high"] = "auto",
                   tempo: app_commands.Range[int, 20, 300] = 120,
                   instrument: app_commands.Range[str, 1, 40] = "piano",
                   primer: app_commands.Range[str, 1, 200] = "random",
@@ -59,7 +62,7 @@ async def compose(interaction: discord.Interaction,
         if primer_file is not None:  # too large: never fetched, refused by the same check as corpus uploads
             upload = (primer_file.filename, None if primer_file.size > MAX_MIDI_BYTES else await primer_file.read())
         return await bot.core.compose(inv, notes, temp, tempo, instrument, primer, rng_seed, key=key, bars=bars,
-                                      seconds=seconds, primer_file=upload)
+                                      seconds=seconds, primer_file=upload, texture=texture, register=register)
 
     await respond(interaction, work)
 

@@ -211,6 +211,8 @@ class MusicGenerator(SequenceGenerator):
         primer: str | Path | list[Note] | None = None,
         key: str | None = None,
         primer_key: str | None = None,
+        texture: str | None = None,
+        register: str | None = None,
     ) -> MusicResult:
         """Generate a piece after a primer, of ``notes`` notes (each note of a chord counts; default 500),
         or ``bars`` bars of 4/4, or ``seconds`` seconds at ``tempo`` (only one of the three).
@@ -231,6 +233,12 @@ class MusicGenerator(SequenceGenerator):
         ``primer_key``: the key of a note-list, MIDI or notes primer when it is
         known (a continuation knows its whole piece's key); by default it is
         estimated from the primer's notes.
+
+        ``texture`` (``sparse``, ``medium``, ``full``) and ``register`` (``low``,
+        ``middle``, ``high``), for a model with plans (``plan_bars``): the notes
+        per onset and the register the piece holds, as the training corpus's
+        10th, 50th and 90th percentile; by default (``None`` or ``"auto"``) the
+        primer's (see :meth:`_plan_of`).
         """
         opts = SamplingOptions(temperature, top_k, top_p)
         length = _length_in(notes, bars, seconds, tempo, self.config.steps_per_quarter)
@@ -240,7 +248,7 @@ class MusicGenerator(SequenceGenerator):
         primer_tokens, primer_desc, composed, target = self._primer_tokens(primer, rng, wanted,
                                                                            _parse_key_option(primer_key))
         prime_ids, replaced = self.vocab.encode_lenient(primer_tokens)
-        plan = self._plan_of(primer, primer_tokens, primer_desc)
+        plan = self._chosen_plan(self._plan_of(primer, primer_tokens, primer_desc), texture, register)
 
         start = time.perf_counter()
         blocked = np.zeros(len(self.vocab), np.float32)
@@ -396,6 +404,16 @@ class MusicGenerator(SequenceGenerator):
                                         len({n.onset for n in window}))
         return [register, self.typical_texture if desc.startswith("notes") else texture]
 
+    def _chosen_plan(self, plan: list[str], texture: str | None, register: str | None) -> list[str]:
+        """The primer's plan with the texture and register asked for (validated, with the bad value named)."""
+        asked = {"T": _plan_choice("texture", texture, TEXTURES), "R": _plan_choice("register", register, REGISTERS)}
+        if not any(v is not None for v in asked.values()):
+            return plan
+        if not plan:
+            raise GenerationError("this music model has no texture or register plans (it was trained before they "
+                                  "existed; retrain it to get them)")
+        return [f"{t[0]}{self.plan_range(t[0])[asked[t[0]]]}" if asked[t[0]] is not None else t for t in plan]
+
     def plan_range(self, kind: str) -> tuple[int, int, int]:
         """``(low, median, high)``: the 10th, 50th and 90th percentile of the stored corpus excerpts' plan
         values of ``kind`` (``R`` register, ``T`` texture); 60 or 20 throughout if there are none."""
@@ -539,6 +557,19 @@ def _length_in(notes, bars, seconds, tempo, steps_per_quarter: int) -> Length:
     if not isinstance(notes, int) or isinstance(notes, bool) or not 1 <= notes <= MAX_NOTES:
         raise GenerationError(f"notes must be between 1 and {MAX_NOTES}, got {notes!r}")
     return Length(notes, None)
+
+
+#: Plan choices -> which of plan_range's (10th, 50th, 90th percentile) values they take.
+TEXTURES = {"sparse": 0, "medium": 1, "full": 2}
+REGISTERS = {"low": 0, "middle": 1, "high": 2}
+
+
+def _plan_choice(name: str, value: str | None, choices: dict[str, int]) -> int | None:
+    if value is None or str(value).strip().lower() in ("", "auto"):
+        return None
+    if str(value).strip().lower() not in choices:
+        raise GenerationError(f"{name} must be auto, {', '.join(choices)}; got {value!r}")
+    return choices[str(value).strip().lower()]
 
 
 def _parse_key_option(key: str | None) -> tuple[int, str] | None:

@@ -39,8 +39,8 @@ class FakeMusicGenerator:
     metrics = {}
 
     def generate(self, notes=None, *, temperature, tempo, instrument, primer, rng_seed=None, key=None, bars=None,
-                 seconds=None):
-        self.last = {"notes": notes, "key": key, "bars": bars, "seconds": seconds}
+                 seconds=None, **plan):
+        self.last = {"notes": notes, "key": key, "bars": bars, "seconds": seconds, **plan}
         notes = notes or 500
         from generators.music.encoder import Note
         from generators.music.midi_io import notes_to_midi_bytes

@@ -71,6 +71,10 @@ def test_compose_passes_key_and_length_through(commands, fakes):
     assert fakes["music"].last == {"notes": None, "key": "D minor", "bars": 8, "seconds": None}
     run(commands.compose(USER, seconds="12.5"))
     assert fakes["music"].last["seconds"] == 12.5 and fakes["music"].last["key"] == "random"
+    run(commands.compose(USER, texture="full", register="auto"))
+    assert fakes["music"].last["texture"] == "full" and "register" not in fakes["music"].last
+    with pytest.raises(UserError, match="texture.*sparse, medium, full"):
+        run(commands.compose(USER, texture="thick"))
 
 
 def test_compose_with_the_real_generator_says_key_bars_and_training_data(commands, tmp_path):

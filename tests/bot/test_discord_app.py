@@ -38,6 +38,8 @@ def test_commands_and_validation_in_the_signature():
     assert compose["bars"]["max_value"] == 200 and compose["key"]["max_length"] == 30 and not compose["key"]["required"]
     assert compose["key"]["autocomplete"] and compose["instrument"]["autocomplete"]
     assert compose["primer_file"]["type"] == 11 and not compose["primer_file"]["required"]
+    assert [c["value"] for c in compose["texture"]["choices"]] == ["auto", "sparse", "medium", "full"]
+    assert [c["value"] for c in compose["register"]["choices"]] == ["auto", "low", "middle", "high"]
     retrain = tree["retrain"]
     assert int(retrain["default_member_permissions"]) == discord.Permissions(administrator=True).value
     subcommands = {o["name"]: o for o in retrain["options"]}

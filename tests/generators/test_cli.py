@@ -67,6 +67,7 @@ def test_train_rejects_unusable_corpora(capsys, tmp_path, content, fragment):
         (["evaluate", "text"], "needs --corpus"),
         (["train", "lyrics"], "needs --corpus"),
         (["generate", "text", "--notes", "5"], "--notes does not apply"),
+        (["generate", "lyrics", "--texture", "full"], "--texture does not apply"),
         (["generate", "music", "--seed", "x"], "--seed does not apply"),
         (["train", "text", "--corpus", "x", "--workers", "2"], "--workers does not apply"),
     ],

@@ -267,3 +267,19 @@ def test_fine_tuning_keeps_the_plan_encoding(music_trained, midi_corpus):
     with pytest.raises(ConfigError, match="plan_bars"):
         MusicGenerator.train(midi_corpus, config=dataclasses.replace(gen.config, plan_bars=4), epochs=1,
                              progress="none", init_from=gen)
+
+
+def test_texture_and_register_choose_the_plan(music_planned, music_trained, monkeypatch):
+    gen = music_planned
+    seen = _decoded_tokens(gen, monkeypatch)
+    for texture, register, which in (("sparse", "low", 0), ("full", "high", 2), ("medium", "middle", 1)):
+        gen.generate(60, rng_seed=1, texture=texture, register=register)
+        plan = [t for t in seen[-1][1] if t[0] in "RT"][:2]
+        assert plan == [f"R{gen.plan_range('R')[which]}", f"T{gen.plan_range('T')[which]}"]
+    gen.generate(60, rng_seed=1, primer="C4 E4 G4 C5", texture="full")  # the melody's register, a full texture
+    assert [t for t in seen[-1][1] if t[0] in "RT"][:2] == ["R66", f"T{gen.plan_range('T')[2]}"]
+    with pytest.raises(GenerationError, match="texture must be auto, sparse, medium, full; got 'thick'"):
+        gen.generate(10, texture="thick")
+    with pytest.raises(GenerationError, match="no texture or register plans"):
+        music_trained[0].generate(10, register="low")
+    assert music_trained[0].generate(10, register="auto", rng_seed=1).note_count == 10
