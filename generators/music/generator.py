@@ -262,6 +262,7 @@ class MusicGenerator(SequenceGenerator):
         plan_ids = self.vocab.encode_lenient(plan)[0] if plan else []
         blocked[[self.vocab.index[t] for t in self.vocab.tokens if t[0] in PLAN_KINDS]] = -np.inf
         clock = {"time": sum(int(waits[i]) for i in prime_ids), "forced": []}
+        shortest_wait = int(waits[waits > 0].min())
         if bar and clock["time"] % bar == 0 and primer_tokens[-1][0] == "W":
             clock["forced"] = list(plan_ids)  # the primer ends on a bar line
 
@@ -272,7 +273,7 @@ class MusicGenerator(SequenceGenerator):
                 return only
             logits = logits + blocked
             logits[played] = -np.inf
-            if bar:
+            if bar and bar - clock["time"] % bar >= shortest_wait:  # (else no wait fits: let one cross)
                 logits[waits > bar - clock["time"] % bar] = -np.inf
             return logits
 
