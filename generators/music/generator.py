@@ -396,8 +396,11 @@ class MusicGenerator(SequenceGenerator):
                 return [f"{kind}{self.plan_range(kind)[1]}" for kind in PLAN_KINDS]
             # Held for a whole piece, an extreme excerpt (a bar deep in the bass, a bar of block chords)
             # would sink or clog it: its plan is kept between the stored excerpts' 10th and 90th percentile.
-            return [f"{t[0]}{min(max(parse_token(t)[1], self.plan_range(t[0])[0]), self.plan_range(t[0])[2])}"
-                    for t in found]
+            held = []
+            for token in found:
+                low, _, high = self.plan_range(token[0])
+                held.append(f"{token[0]}{min(max(parse_token(token)[1], low), high)}")
+            return held
         notes = EventCodec.decode(primer_tokens)
         last = max(n.onset for n in notes)
         window = [n for n in notes if n.onset > last - self.config.plan_bars * self.codec.bar_steps]
@@ -653,10 +656,13 @@ def _primer_excerpts(pieces_tokens: list[list[str]], modes: list[str], rng,
         if len(body) <= PRIMER_EVENTS:
             excerpts.append([START] + body)
             continue
-        # start at an onset (a D token after a W), so the excerpt's first notes have their duration
-        starts = [i for i in range(1, len(body) - PRIMER_EVENTS) if body[i].startswith("D") and body[i - 1].startswith("W")]
+        # start at a bar line's plan, or else at an onset (a D token after a W), so the excerpt's first
+        # notes have their duration
         if at_bar_lines:
             starts = [i for i in range(1, len(body) - PRIMER_EVENTS) if body[i].startswith("R")]
+        else:
+            starts = [i for i in range(1, len(body) - PRIMER_EVENTS)
+                      if body[i].startswith("D") and body[i - 1].startswith("W")]
         i = int(rng.choice(starts)) if starts else 0
         excerpts.append(body[i: i + PRIMER_EVENTS])
     return excerpts, excerpt_modes
