@@ -78,7 +78,7 @@ def score(gen: MusicGenerator, pieces, n_generated: int, notes: int) -> dict:
         "in_scale_mass": float(np.concatenate(in_scale).mean()), "generated": mean_stats(generated),
         "trained": {k: gen.metrics.get(k) for k in ("epochs", "wall_time_s", "val_loss_nats_per_event")},
         "config": {k: getattr(gen.config, k) for k in ("augment", "layers", "units", "seq_len", "dropout",
-                                                        "learning_rate")},
+                                                        "learning_rate", "plan_bars")},
         "corpus": gen.metrics.get("corpus", {}).get("path"),
     }
 

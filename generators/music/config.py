@@ -51,4 +51,4 @@ class MusicConfig(ModelConfig):
             raise ConfigError(f"config augment must be one of {AUGMENT}, got {self.augment!r}")
 
 
-MUSIC = MusicConfig(plan_bars=4)
+MUSIC = MusicConfig(plan_bars=1)

@@ -10,6 +10,7 @@ notes). :class:`EventCodec` turns it into tokens and back::
     W<w>                     advance time by w steps to the next onset (rests are the gaps this leaves)
     R<r>                     plan: the notes of the coming ``plan_bars`` bars centre on pitch r
     T<t>                     plan: ... and have t/10 notes per onset
+    K<k>                     plan: ... and fit the major scale on pitch class k best (0 = C)
     END                      end of a piece
 
 A chord is several ``P`` tokens at one onset, so chords keep their octaves and
@@ -25,13 +26,14 @@ With ``bar_steps`` (a 4/4 bar: 16 steps at sixteenths), the codec also marks
 bar lines: a wait never crosses one (it is split there), and at each bar line
 the plan of the coming ``plan_bars`` bars follows: ``R`` their mean pitch
 rounded to ``REGISTER_STEP`` semitones, ``T`` their notes per onset rounded to
-a half (``T20`` = 2.0). Time starts at the bar line before the first note.
-The example above, with bars::
+a half (``T20`` = 2.0), ``K`` the major scale (or its relative minor) holding
+most of their notes, ties going to the scale fewest fifths from C. Time starts
+at the bar line before the first note. The example above, with bars::
 
-    START R66 T15 D4 P60 P67 W6 D2 P76 END
+    START R69 T15 K0 D4 P60 P67 W6 D2 P76 END
 
 A generator forces the plan tokens at every bar line, so the piece holds the
-register and texture it is given instead of drifting (see ``MusicGenerator``).
+register, texture and key it is given instead of drifting (see ``MusicGenerator``).
 :class:`EventVocab` is the fixed index table of the tokens seen in training,
 saved in the checkpoint; tokens it lacks map to the nearest known one.
 """
@@ -46,18 +48,25 @@ from typing import Iterable, NamedTuple
 from ..errors import CheckpointError, GenerationError
 
 START, END = "START", "END"
-_TOKEN = re.compile(r"^(START|END|([PDWRT])(\d+))$")
-#: Plan token kinds (register, texture): written at bar lines, never decoded to notes.
-PLAN_KINDS = ("R", "T")
+_TOKEN = re.compile(r"^(START|END|([PDWRTK])(\d+))$")
+#: Plan token kinds (register, texture, key): written at bar lines, never decoded to notes.
+PLAN_KINDS = ("R", "T", "K")
 REGISTER_STEP = 3  # semitones per register band
 TEXTURE_MAX = 60  # T tokens run from T10 (one note per onset) to T60 (six or more), in halves
 
 
-def plan_tokens(mean_pitch: float, notes: int, onsets: int) -> list[str]:
-    """``[R.., T..]`` for a stretch of music: its notes' mean pitch, and its notes per onset."""
+_MAJOR = (0, 2, 4, 5, 7, 9, 11)
+#: Scale tonics in the order a tie is settled: fewest fifths from C first (C, G, F, D, Bb, ...).
+_BY_FIFTHS = sorted(range(12), key=lambda k: (min((7 * k) % 12, 12 - (7 * k) % 12), (7 * k) % 12))
+
+
+def plan_tokens(mean_pitch: float, notes: int, onsets: int, pitch_classes) -> list[str]:
+    """``[R.., T.., K..]`` for a stretch of music: its notes' mean pitch, its notes per onset, and the
+    major scale holding most of its notes (``pitch_classes``: how many notes of each pitch class)."""
     register = REGISTER_STEP * math.floor(mean_pitch / REGISTER_STEP + 0.5)
     texture = min(TEXTURE_MAX, max(10, 5 * math.floor(2 * notes / onsets + 0.5)))
-    return [f"R{register}", f"T{texture}"]
+    key = max(_BY_FIFTHS, key=lambda k: sum(pitch_classes[(k + d) % 12] for d in _MAJOR))  # first best wins
+    return [f"R{register}", f"T{texture}", f"K{key}"]
 
 
 class Note(NamedTuple):
@@ -156,14 +165,20 @@ class EventCodec:
         starts = np.array(onsets)
         counts = np.array([len(by_onset[o]) for o in onsets])
         sums = np.array([sum(n.pitch for n in by_onset[o]) for o in onsets])
+        classes = np.zeros((len(onsets) + 1, 12), np.int64)
+        for i, o in enumerate(onsets):
+            for n in by_onset[o]:
+                classes[i + 1, n.pitch % 12] += 1
         note_cum, pitch_cum = np.concatenate([[0], np.cumsum(counts)]), np.concatenate([[0], np.cumsum(sums)])
+        class_cum = np.cumsum(classes, axis=0)
         horizon = self.plan_bars * self.bar_steps
         plan = {}
         for bar in range(onsets[0] - onsets[0] % self.bar_steps, onsets[-1] + 1, self.bar_steps):
             a, b = np.searchsorted(starts, [bar, bar + horizon])
             if b > a:
                 notes = int(note_cum[b] - note_cum[a])
-                plan[bar] = plan_tokens(float(pitch_cum[b] - pitch_cum[a]) / notes, notes, int(b - a))
+                plan[bar] = plan_tokens(float(pitch_cum[b] - pitch_cum[a]) / notes, notes, int(b - a),
+                                        class_cum[b] - class_cum[a])
         return plan
 
     @staticmethod
@@ -196,7 +211,7 @@ def parse_token(token: str) -> tuple[str, int]:
     if m.group(2) is None:
         return m.group(1), 0
     kind, value = m.group(2), int(m.group(3))
-    if (kind in "PR" and value > 127) or (kind in "DWT" and value < 1):
+    if (kind in "PR" and value > 127) or (kind == "K" and value > 11) or (kind in "DWT" and value < 1):
         raise ValueError(f"music event out of range: {token!r}")
     return kind, value
 
@@ -210,12 +225,13 @@ class EventVocab:
         ...        D<d>  every duration seen, ascending
         ...        W<w>  every wait seen, ascending
         ...        R<r>  every register seen, ascending (models with bar lines only)
-        ... last   T<t>  every texture seen, ascending (ditto)
+        ...        T<t>  every texture seen, ascending (ditto)
+        ... last   K<k>  every scale seen, ascending (ditto)
 
     Built from training data (:meth:`from_tokens`) and saved in the checkpoint.
     """
 
-    ORDER = {"START": 0, "END": 1, "P": 2, "D": 3, "W": 4, "R": 5, "T": 6}
+    ORDER = {"START": 0, "END": 1, "P": 2, "D": 3, "W": 4, "R": 5, "T": 6, "K": 7}
 
     def __init__(self, tokens: Iterable[str]):
         tokens = list(tokens)
@@ -238,7 +254,7 @@ class EventVocab:
             raise ValueError("vocabulary tokens are not in index-table order (START, END, P, D, W, R, T ascending)")
         self.tokens = tokens
         self.index = {t: i for i, t in enumerate(tokens)}
-        self.values: dict[str, list[int]] = {k: sorted(v for kk, v in parsed if kk == k) for k in "PDWRT"}
+        self.values: dict[str, list[int]] = {k: sorted(v for kk, v in parsed if kk == k) for k in "PDWRTK"}
 
     @property
     def has_plan(self) -> bool:

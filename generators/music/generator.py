@@ -382,31 +382,39 @@ class MusicGenerator(SequenceGenerator):
         return tokens, desc, None, wanted
 
     def _plan_of(self, primer, primer_tokens: list[str], desc: str) -> list[str]:
-        """The plan tokens (register, texture) the whole piece holds; [] for a model without plans.
+        """The plan tokens (register, texture, key) the whole piece holds; [] for a model without plans.
 
         A corpus excerpt starts at a bar line with the plan of the real piece's next bars. Other
         primers give their own: the register and texture of their last ``plan_bars`` bars; a note
-        list is a melody, so its texture is the corpus's typical one instead.
+        list is a melody, so its texture is the corpus's typical one instead. The key is the piece's
+        home key: K0 for a model trained on pieces moved to C major / A minor (where the primer was
+        moved too), else the primer's own.
         """
         if not self.config.plan_bars or not self.vocab.has_plan:
             return []
         if primer is None or primer == "random":
-            found = [t for t in primer_tokens if t[0] in PLAN_KINDS][:2]
-            if len(found) != 2:
-                return [f"{kind}{self.plan_range(kind)[1]}" for kind in PLAN_KINDS]
+            found = {}
+            for t in primer_tokens:
+                if t[0] in PLAN_KINDS:
+                    found.setdefault(t[0], t)
             # Held for a whole piece, an extreme excerpt (a bar deep in the bass, a bar of block chords)
             # would sink or clog it: its plan is kept between the stored excerpts' 10th and 90th percentile.
-            held = []
-            for token in found:
-                low, _, high = self.plan_range(token[0])
-                held.append(f"{token[0]}{min(max(parse_token(token)[1], low), high)}")
-            return held
-        notes = EventCodec.decode(primer_tokens)
-        last = max(n.onset for n in notes)
-        window = [n for n in notes if n.onset > last - self.config.plan_bars * self.codec.bar_steps]
-        register, texture = plan_tokens(float(np.mean([n.pitch for n in window])), len(window),
-                                        len({n.onset for n in window}))
-        return [register, self.typical_texture if desc.startswith("notes") else texture]
+            plan = []
+            for kind in PLAN_KINDS:
+                low, mid, high = self.plan_range(kind)
+                value = parse_token(found[kind])[1] if kind in found else mid
+                plan.append(f"{kind}{value if kind == 'K' else min(max(value, low), high)}")
+        else:
+            notes = EventCodec.decode(primer_tokens)
+            last = max(n.onset for n in notes)
+            window = [n for n in notes if n.onset > last - self.config.plan_bars * self.codec.bar_steps]
+            plan = plan_tokens(float(np.mean([n.pitch for n in window])), len(window),
+                               len({n.onset for n in window}), np.bincount([n.pitch % 12 for n in window], minlength=12))
+            if desc.startswith("notes"):
+                plan[1] = self.typical_texture
+        if self.normalized:
+            plan[2] = "K0"
+        return [t for t in plan if self.vocab.values[t[0]]]  # (a model trained before K plans has none)
 
     def _chosen_plan(self, plan: list[str], texture: str | None, register: str | None) -> list[str]:
         """The primer's plan with the texture and register asked for (validated, with the bad value named)."""
@@ -416,14 +424,14 @@ class MusicGenerator(SequenceGenerator):
         if not plan:
             raise GenerationError("this music model has no texture or register plans (it was trained before they "
                                   "existed; retrain it to get them)")
-        return [f"{t[0]}{self.plan_range(t[0])[asked[t[0]]]}" if asked[t[0]] is not None else t for t in plan]
+        return [f"{t[0]}{self.plan_range(t[0])[asked[t[0]]]}" if asked.get(t[0]) is not None else t for t in plan]
 
     def plan_range(self, kind: str) -> tuple[int, int, int]:
         """``(low, median, high)``: the 10th, 50th and 90th percentile of the stored corpus excerpts' plan
-        values of ``kind`` (``R`` register, ``T`` texture); 60 or 20 throughout if there are none."""
-        values = sorted(parse_token(t)[1] for p in self.vocab.primers for t in p[:3] if t.startswith(kind))
+        values of ``kind`` (``R`` register, ``T`` texture, ``K`` key); 60, 20 or 0 throughout if there are none."""
+        values = sorted(parse_token(t)[1] for p in self.vocab.primers for t in p[:4] if t.startswith(kind))
         if not values:
-            return (60, 60, 60) if kind == "R" else (20, 20, 20)
+            return {"R": (60, 60, 60), "T": (20, 20, 20)}.get(kind, (0, 0, 0))
         low, mid, high = (values[min(len(values) - 1, int(q * len(values)))] for q in (0.1, 0.5, 0.9))
         return low, mid, high
 

@@ -107,10 +107,11 @@ def _times(tokens):
 def test_bar_lines_split_waits_and_carry_the_plan():
     codec = EventCodec(bar_steps=16, plan_bars=1)
     tokens = codec.encode(PIECE)
-    # Bar 0 holds 8 notes on 5 onsets, mean pitch 65.9: R66 (3-semitone bands), T15 (1.6 rounds to 1.5).
-    assert tokens[:4] == ["START", "R66", "T15", "D4"]
+    # Bar 0 holds 8 notes on 5 onsets, mean pitch 65.9: R66 (3-semitone bands), T15 (1.6 rounds to 1.5);
+    # C E G B A fit C and G major alike, and a tie goes to the scale nearer C on the circle of fifths: K0.
+    assert tokens[:5] == ["START", "R66", "T15", "K0", "D4"]
     # The gap from 12 to 40 is split at 16 and 32; bar 1 (16-31) is silent, so it has no plan.
-    assert tokens[-9:] == ["W4", "W16", "R57", "T20", "W8", "D1", "P55", "P59", "END"]
+    assert tokens[-10:] == ["W4", "W16", "R57", "T20", "K0", "W8", "D1", "P55", "P59", "END"]
     for time, t in _times(tokens):
         if t.startswith("W"):
             assert time % 16 + parse_token(t)[1] <= 16  # never across a bar line
@@ -123,8 +124,8 @@ def test_plan_covers_the_coming_bars_and_time_starts_at_the_first_notes_bar():
     late = [n._replace(onset=n.onset + 37) for n in PIECE]  # the first note in the third bar, at step 5
     codec = EventCodec(bar_steps=16, plan_bars=4)
     tokens = codec.encode(late)
-    assert tokens[1:4] == ["R63", "T15", "W5"]  # all ten notes (mean 64.1) on 6 onsets lie in the 4 bars from 32
-    assert tokens[tokens.index("W3") + 1:][:2] == ["R63", "T15"]  # the bar line at 48: the last 4 notes on 3 onsets
+    assert tokens[1:5] == ["R63", "T15", "K0", "W5"]  # all ten notes (mean 64.1) on 6 onsets lie in the 4 bars from 32
+    assert tokens[tokens.index("W3") + 1:][:3] == ["R63", "T15", "K0"]  # the bar line at 48: the last 4 notes on 3 onsets
     decoded = codec.decode(tokens)
     assert sorted(decoded) == sorted(n._replace(onset=n.onset - 32) for n in late)  # moved by whole bars
 
@@ -132,18 +133,41 @@ def test_plan_covers_the_coming_bars_and_time_starts_at_the_first_notes_bar():
 def test_plan_tokens_round_half_up_and_cap():
     from generators.music.encoder import plan_tokens
 
-    assert plan_tokens(61.5, 5, 2) == ["R63", "T25"]
-    assert plan_tokens(61.4, 1, 1) == ["R60", "T10"]
-    assert plan_tokens(40.0, 90, 10) == ["R39", "T60"]
+    c_major = [1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1]
+    assert plan_tokens(61.5, 5, 2, c_major) == ["R63", "T25", "K0"]
+    assert plan_tokens(61.4, 1, 1, c_major) == ["R60", "T10", "K0"]
+    assert plan_tokens(40.0, 90, 10, c_major) == ["R39", "T60", "K0"]
+
+
+def _classes(*names: str) -> list[int]:
+    counts = [0] * 12
+    for name in names:
+        counts[["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"].index(name)] += 1
+    return counts
+
+
+@pytest.mark.parametrize("classes, key", [
+    (_classes("C", "E", "G"), "K0"),  # in C, G and F major: the tie goes to C
+    (_classes("G", "B", "D", "F#"), "K7"),  # G and D major: G is nearer C
+    (_classes("D", "F", "A", "A#"), "K5"),  # F major (D minor)
+    (_classes("E", "G#", "B", "F#", "C#", "D#"), "K4"),  # E major
+    (_classes("A", "C", "E", "G#", "B", "D"), "K0"),  # A harmonic minor: C major holds five of six
+])
+def test_plan_key_is_the_scale_holding_most_notes(classes, key):
+    from generators.music.encoder import plan_tokens
+
+    assert plan_tokens(60.0, sum(classes), 1, classes)[2] == key
 
 
 def test_vocab_with_plans_orders_and_maps_them():
     tokens = EventCodec(bar_steps=16, plan_bars=1).encode(PIECE)
     vocab = EventVocab.from_tokens(tokens)
-    assert vocab.has_plan and vocab.tokens[-4:] == ["R57", "R66", "T15", "T20"]
-    assert vocab.nearest("R70") == ["R66"] and vocab.nearest("T40") == ["T20"]
+    assert vocab.has_plan and vocab.tokens[-5:] == ["R57", "R66", "T15", "T20", "K0"]
+    assert vocab.nearest("R70") == ["R66"] and vocab.nearest("T40") == ["T20"] and vocab.nearest("K2") == ["K0"]
     plain = EventVocab.from_tokens(EventCodec().encode(PIECE))
-    assert not plain.has_plan and plain.nearest("R60") == [] and plain.nearest("T20") == []
+    assert not plain.has_plan and plain.nearest("R60") == [] and plain.nearest("T20") == [] and plain.nearest("K0") == []
+    with pytest.raises(ValueError, match="out of range"):
+        parse_token("K12")
     with pytest.raises(ValueError, match="order"):
         EventVocab(["START", "END", "P60", "D4", "W4", "T20", "R60"])
 

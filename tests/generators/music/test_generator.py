@@ -2,6 +2,7 @@ import pytest
 
 from generators.errors import GenerationError
 from generators.music.generator import MusicGenerator, augment, resolve_instrument, split_pieces
+from generators.music.encoder import parse_note_list
 from generators.music.midi_io import midi_bytes_to_notes, notes_to_midi_bytes
 from generators.music.stats import estimate_key, piece_stats
 
@@ -179,7 +180,7 @@ def test_continue_piece_returns_the_whole_longer_piece(music_trained):
         gen.continue_piece(first.notes, 10, key="C")
 
 
-# -- plans: register and texture held at every bar line ------------------------
+# -- plans: register, texture and key held at every bar line -------------------
 
 def _decoded_tokens(gen, monkeypatch):
     """Record the primer and output tokens of each generation."""
@@ -214,13 +215,14 @@ def test_planned_model_holds_its_plan_at_every_bar_line(music_planned, monkeypat
         if t.startswith("W"):
             assert time % 16 + parse_token(t)[1] <= 16, f"{t} crosses a bar line at {time}"
             time += parse_token(t)[1]
-            if time % 16 == 0 and i + 2 < len(out):
-                plans.append(tuple(out[i + 1:i + 3]))
-        elif t[0] in "RT":
-            assert out[i - 1][0] in "WR" or i == 0
+            if time % 16 == 0 and i + 3 < len(out):
+                plans.append(tuple(out[i + 1:i + 4]))
+        elif t[0] in "RTK":
+            assert out[i - 1][0] in "WRT" or i == 0
     assert len(plans) >= 3 and len(set(plans)) == 1  # the same plan at every bar line
-    register, texture = plans[0]
+    register, texture, key = plans[0]
     assert register.startswith("R") and texture.startswith("T")
+    assert key == "K0"  # a key-normalised model composes in C major / A minor: every bar in the home key
     if primer is None:  # a corpus excerpt: the real piece's plan at the excerpt's bar line, register held inside
         excerpt_plan = [t for t in prime if t[0] in "RT"][:2]  # held inside the excerpts' usual range
         for token, planned in zip(excerpt_plan, plans[0]):
@@ -252,7 +254,7 @@ def test_plan_bars_config():
     from generators.errors import ConfigError
     from generators.music.config import MUSIC, MusicConfig
 
-    assert MUSIC.plan_bars == 4
+    assert MUSIC.plan_bars == 1
     assert MusicConfig.from_dict({"preset": "music"}).plan_bars == 0  # checkpoints from before plans
     with pytest.raises(ConfigError, match="plan_bars.*-1"):
         MusicConfig(plan_bars=-1)
@@ -283,3 +285,11 @@ def test_texture_and_register_choose_the_plan(music_planned, music_trained, monk
     with pytest.raises(GenerationError, match="no texture or register plans"):
         music_trained[0].generate(10, register="low")
     assert music_trained[0].generate(10, register="auto", rng_seed=1).note_count == 10
+
+
+def test_key_plan_is_the_home_key_or_the_primers_own(music_planned, monkeypatch):
+    gen = music_planned
+    tokens = gen.codec.encode(parse_note_list("G4 B4 D5 F#5"))[:-1]
+    assert gen._plan_of("G4 B4 D5 F#5", tokens, "notes G4 B4 D5 F#5")[2] == "K0"  # composed in C major / A minor
+    monkeypatch.setattr(type(gen), "normalized", property(lambda self: False))
+    assert gen._plan_of("G4 B4 D5 F#5", tokens, "notes G4 B4 D5 F#5")[2] == "K7"  # other models: the primer's key
