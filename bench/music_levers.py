@@ -32,7 +32,8 @@ import numpy as np  # noqa: E402
 from generators.data import dataset_for  # noqa: E402
 from generators.music.corpus import load_corpus  # noqa: E402
 from generators.music.generator import DEFAULT_TEMPERATURE, MusicGenerator, model_space, split_pieces  # noqa: E402
-from generators.music.stats import MAJOR_SCALE, mean_stats, pitch_class_histogram  # noqa: E402
+from generators.music.encoder import MAJOR_SCALE, notes_in_scale  # noqa: E402
+from generators.music.stats import mean_stats, pitch_class_histogram  # noqa: E402
 
 
 def token_losses(gen: MusicGenerator, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -56,7 +57,7 @@ def score(gen: MusicGenerator, pieces, n_generated: int, notes: int) -> dict:
     for p in pieces:
         spaced = model_space(p.notes, gen.config.augment)[0]
         counts = pitch_class_histogram(spaced, weighted=False)
-        tonic = max(range(12), key=lambda t: sum(counts[(t + d) % 12] for d in MAJOR_SCALE))
+        tonic = max(range(12), key=lambda t: notes_in_scale(counts, t))
         scale = {(tonic + d) % 12 for d in MAJOR_SCALE}
         ids, _ = vocab.encode_lenient(gen.codec.encode(spaced))
         ids = np.asarray(ids, np.int32)

@@ -55,9 +55,15 @@ REGISTER_STEP = 3  # semitones per register band
 TEXTURE_MAX = 60  # T tokens run from T10 (one note per onset) to T60 (six or more), in halves
 
 
-_MAJOR = (0, 2, 4, 5, 7, 9, 11)
+#: Pitch classes of the major scale on C (its relative natural minor, A, has the same set).
+MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
 #: Scale tonics in the order a tie is settled: fewest fifths from C first (C, G, F, D, Bb, ...).
 _BY_FIFTHS = sorted(range(12), key=lambda k: (min((7 * k) % 12, 12 - (7 * k) % 12), (7 * k) % 12))
+
+
+def notes_in_scale(pitch_classes, tonic: int) -> int:
+    """How many notes (``pitch_classes[c]``: the count of pitch class c) lie in the major scale on ``tonic``."""
+    return sum(pitch_classes[(tonic + d) % 12] for d in MAJOR_SCALE)
 
 
 def plan_tokens(mean_pitch: float, notes: int, onsets: int, pitch_classes) -> list[str]:
@@ -65,7 +71,7 @@ def plan_tokens(mean_pitch: float, notes: int, onsets: int, pitch_classes) -> li
     major scale holding most of its notes (``pitch_classes``: how many notes of each pitch class)."""
     register = REGISTER_STEP * math.floor(mean_pitch / REGISTER_STEP + 0.5)
     texture = min(TEXTURE_MAX, max(10, 5 * math.floor(2 * notes / onsets + 0.5)))
-    key = max(_BY_FIFTHS, key=lambda k: sum(pitch_classes[(k + d) % 12] for d in _MAJOR))  # first best wins
+    key = max(_BY_FIFTHS, key=lambda k: notes_in_scale(pitch_classes, k))  # the first best wins
     return [f"R{register}", f"T{texture}", f"K{key}"]
 
 
@@ -163,14 +169,13 @@ class EventCodec:
         import numpy as np
 
         starts = np.array(onsets)
-        counts = np.array([len(by_onset[o]) for o in onsets])
         sums = np.array([sum(n.pitch for n in by_onset[o]) for o in onsets])
-        classes = np.zeros((len(onsets) + 1, 12), np.int64)
+        classes = np.zeros((len(onsets) + 1, 12), np.int64)  # row i + 1: notes of each pitch class at onset i
         for i, o in enumerate(onsets):
             for n in by_onset[o]:
                 classes[i + 1, n.pitch % 12] += 1
-        note_cum, pitch_cum = np.concatenate([[0], np.cumsum(counts)]), np.concatenate([[0], np.cumsum(sums)])
-        class_cum = np.cumsum(classes, axis=0)
+        class_cum, pitch_cum = np.cumsum(classes, axis=0), np.concatenate([[0], np.cumsum(sums)])
+        note_cum = class_cum.sum(axis=1)
         horizon = self.plan_bars * self.bar_steps
         plan = {}
         for bar in range(onsets[0] - onsets[0] % self.bar_steps, onsets[-1] + 1, self.bar_steps):

@@ -27,13 +27,12 @@ import re
 
 import numpy as np
 
-from .encoder import Note
+from .encoder import Note, notes_in_scale
 
 # Krumhansl-Kessler key profiles.
 MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
-MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
 MODES = ("major", "minor")
 #: Where a key-normalised piece sits: C major, or A minor (the same pitch set).
 NORMAL_TONIC = {"major": 0, "minor": 9}
@@ -110,7 +109,7 @@ def scale_consistency(notes: list[Note]) -> float:
     if not notes:
         return 0.0
     counts = pitch_class_histogram(notes, weighted=False)
-    return float(max(sum(counts[(tonic + d) % 12] for d in MAJOR_SCALE) for tonic in range(12)) / counts.sum())
+    return float(max(notes_in_scale(counts, tonic) for tonic in range(12)) / counts.sum())
 
 
 def local_scale_consistency(notes: list[Note], window: int = LOCAL_WINDOW) -> float:
