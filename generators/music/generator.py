@@ -384,37 +384,39 @@ class MusicGenerator(SequenceGenerator):
     def _plan_of(self, primer, primer_tokens: list[str], desc: str) -> list[str]:
         """The plan tokens (register, texture, key) the whole piece holds; [] for a model without plans.
 
-        A corpus excerpt starts at a bar line with the plan of the real piece's next bars. Other
-        primers give their own: the register and texture of their last ``plan_bars`` bars; a note
-        list is a melody, so its texture is the corpus's typical one instead. The key is the piece's
-        home key: K0 for a model trained on pieces moved to C major / A minor (where the primer was
-        moved too), else the primer's own.
+        A corpus excerpt starts at a bar line with the plan of the real piece's next bar. Held for a
+        whole piece, an extreme bar would sink or clog it, so its register is kept between the stored
+        excerpts' 10th and 90th percentile and its texture between their median and 90th percentile:
+        one thin bar (an upbeat, a lone melody) held for 500 notes leaves a piece nobody asked to be
+        sparse a single line (``texture="sparse"`` asks for that). Other primers give their own plan:
+        the register and texture of their last ``plan_bars`` bars; a note list is a melody, so its
+        texture is the corpus's typical one instead. The key is the piece's home key: K0 for a model
+        trained on pieces moved to C major / A minor (where the primer was moved too), else the
+        primer's own.
         """
         if not self.config.plan_bars or not self.vocab.has_plan:
             return []
         if primer is None or primer == "random":
-            found = {}
+            found: dict[str, int] = {}
             for t in primer_tokens:
                 if t[0] in PLAN_KINDS:
-                    found.setdefault(t[0], t)
-            # Held for a whole piece, an extreme excerpt (a bar deep in the bass, a bar of block chords)
-            # would sink or clog it: its plan is kept between the stored excerpts' 10th and 90th percentile.
-            plan = []
-            for kind in PLAN_KINDS:
+                    found.setdefault(t[0], parse_token(t)[1])
+            plan = {"K": found.get("K", 0)}
+            for kind in ("R", "T"):
                 low, mid, high = self.plan_range(kind)
-                value = parse_token(found[kind])[1] if kind in found else mid
-                plan.append(f"{kind}{value if kind == 'K' else min(max(value, low), high)}")
+                plan[kind] = min(max(found.get(kind, mid), mid if kind == "T" else low), high)
         else:
             notes = EventCodec.decode(primer_tokens)
             last = max(n.onset for n in notes)
             window = [n for n in notes if n.onset > last - self.config.plan_bars * self.codec.bar_steps]
-            plan = plan_tokens(float(np.mean([n.pitch for n in window])), len(window),
-                               len({n.onset for n in window}), np.bincount([n.pitch % 12 for n in window], minlength=12))
+            plan = {t[0]: parse_token(t)[1] for t in plan_tokens(
+                float(np.mean([n.pitch for n in window])), len(window), len({n.onset for n in window}),
+                np.bincount([n.pitch % 12 for n in window], minlength=12))}
             if desc.startswith("notes"):
-                plan[1] = self.typical_texture
+                plan["T"] = self.plan_range("T")[1]
         if self.normalized:
-            plan[2] = "K0"
-        return [t for t in plan if self.vocab.values[t[0]]]  # (a model trained before K plans has none)
+            plan["K"] = 0
+        return [f"{kind}{plan[kind]}" for kind in PLAN_KINDS if self.vocab.values[kind]]  # (older models: no K)
 
     def _chosen_plan(self, plan: list[str], texture: str | None, register: str | None) -> list[str]:
         """The primer's plan with the texture and register asked for (validated, with the bad value named)."""
@@ -434,11 +436,6 @@ class MusicGenerator(SequenceGenerator):
             return {"R": (60, 60, 60), "T": (20, 20, 20)}.get(kind, (0, 0, 0))
         low, mid, high = (values[min(len(values) - 1, int(q * len(values)))] for q in (0.1, 0.5, 0.9))
         return low, mid, high
-
-    @property
-    def typical_texture(self) -> str:
-        """The median texture token of the stored corpus excerpts (T20 if there are none)."""
-        return f"T{self.plan_range('T')[1]}"
 
     def _primer_notes(self, primer) -> tuple[list[Note], str]:
         if isinstance(primer, list):
