@@ -17,12 +17,24 @@ warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")
 import numpy as np  # noqa: E402
 
 
-def timed_fit(model, dataset, steps: int, targets_per_step: int) -> float:
-    """Targets per second of ``model.fit`` over ``steps`` batches, after a two-batch warm-up."""
-    model.fit(dataset, steps_per_epoch=2, epochs=1, verbose=0)
-    start = time.perf_counter()
-    model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
-    return steps * targets_per_step / (time.perf_counter() - start)
+def timed_fit(model, dataset, steps: int, targets_per_step: int, warmup: int = 2) -> float:
+    """Targets per second of ``model.fit`` in its steady state.
+
+    One ``fit`` of ``warmup + steps`` batches, timed from the end of the warm-up
+    batches to the end of the last: tracing and the input pipeline's start are
+    left out (a second ``fit`` call would pay part of them again, several
+    seconds on two cores, inside the timed steps).
+    """
+    from generators.tf_runtime import keras
+
+    ends: list[float] = []
+
+    class Clock(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            ends.append(time.perf_counter())
+
+    model.fit(dataset, steps_per_epoch=warmup + steps, epochs=1, verbose=0, callbacks=[Clock()])
+    return steps * targets_per_step / (ends[-1] - ends[warmup - 1])
 
 
 def predict_loop(model, window: np.ndarray, n: int, choose, to_input=lambda w: np.array([w])) -> float:
