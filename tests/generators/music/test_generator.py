@@ -39,6 +39,52 @@ def test_generation_does_not_collapse_into_one_note(music_trained):
     assert stats["longest_repeat"] < 20
 
 
+@pytest.mark.parametrize("temperature", [0.1, 0.3])
+def test_low_temperatures_repeat_one_onset_at_most_max_repeats_times(music_trained, temperature):
+    from generators.music.generator import MAX_REPEATS
+
+    gen, _ = music_trained
+    for seed in range(3):
+        notes = gen.generate(200, rng_seed=seed, temperature=temperature).notes
+        assert len(notes) == 200 and piece_stats(notes)["longest_repeat"] <= MAX_REPEATS
+
+
+def test_a_piece_the_model_does_not_finish_is_an_error_not_a_short_piece(music_trained, monkeypatch):
+    gen, _ = music_trained
+    waits = [i for i, t in enumerate(gen.vocab.tokens) if t.startswith("W")]
+    monkeypatch.setattr(type(gen), "decode", lambda self, prime, stream: [waits[0]] * stream.count)
+    for kwargs in (dict(notes=50), dict(bars=4)):
+        with pytest.raises(GenerationError, match="wrote 0 notes in .* events .* higher temperature"):
+            gen.generate(rng_seed=1, **kwargs)
+
+
+def test_repeat_guard_forbids_ending_the_onset_after_a_run():
+    import numpy as np
+
+    from generators.music.generator import MAX_REPEATS, RepeatGuard
+
+    tokens = ["D2", "D4", "P60", "P64", "W2", "W4"]
+    ids = {t: i for i, t in enumerate(tokens)}
+    guard = RepeatGuard(tokens)
+    chord = ["D2", "P60", "P64"]
+    for _ in range(MAX_REPEATS):
+        assert np.isfinite(guard.mask(np.zeros(len(tokens)))).all()  # a run shorter than the cap is free
+        for t in chord + ["W2"]:
+            guard.take(ids[t])
+    guard.take(ids["W4"])  # a wait with no notes (a bar line) neither breaks nor extends the run
+    for t in chord:
+        guard.take(ids[t])
+    masked = guard.mask(np.zeros(len(tokens)))
+    assert np.isinf(masked[[ids["W2"], ids["W4"]]]).all() and np.isfinite(masked[[ids["P60"], ids["D4"]]]).all()
+    guard.take(ids["D4"])  # another duration for a note changes the onset: free again
+    guard.take(ids["P60"])
+    assert np.isfinite(guard.mask(np.zeros(len(tokens)))).all()
+    only_waits = np.full(len(tokens), -np.inf)
+    only_waits[ids["W2"]] = 0.0
+    guard.notes = guard.last and list(guard.last)
+    assert guard.mask(only_waits.copy())[ids["W2"]] == 0.0  # never leaves nothing to draw
+
+
 def test_primers(music_trained, tmp_path):
     gen, _ = music_trained
     assert gen.generate(20, primer="C4 E4 G4 C5", rng_seed=0).primer.startswith("notes")
