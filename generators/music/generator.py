@@ -141,8 +141,8 @@ class RepeatGuard:
         self.is_note = np.array([t.startswith("P") for t in tokens])
         self.is_wait = np.array([t.startswith("W") for t in tokens])
         self.is_duration = np.array([t.startswith("D") for t in tokens])
-        self.last: tuple | None = None  # the notes of the last finished onset, and how many in a row
-        self.run = 0
+        self.last: tuple | None = None  # the notes of the last finished onset...
+        self.run = 0  # ...and how many onsets in a row held them
         self.notes: list[tuple[int, int]] = []  # (pitch token, duration token) of the onset being written
         self.duration = -1
 
@@ -293,10 +293,10 @@ class MusicGenerator(SequenceGenerator):
         start = time.perf_counter()
         blocked = np.zeros(len(self.vocab), np.float32)
         blocked[[self.vocab.index[START], self.vocab.index[END]]] = -np.inf  # a piece ends when it has its notes
-        is_note = np.array([t.startswith("P") for t in self.vocab.tokens])
+        repeats = RepeatGuard(self.vocab.tokens)
+        is_note = repeats.is_note
         waits = np.array([parse_token(t)[1] if t.startswith("W") else 0 for t in self.vocab.tokens])
         played: list[int] = []  # pitches sounded at the current onset: one note per pitch and onset
-        repeats = RepeatGuard(self.vocab.tokens)
         count = {"notes": 0, "time": 0, "done": False}
         # Bar lines: a wait stops at the next one, where the plan's tokens are forced (see EventCodec).
         bar = self.codec.bar_steps if plan else 0

@@ -81,7 +81,7 @@ def test_repeat_guard_forbids_ending_the_onset_after_a_run():
     assert np.isfinite(guard.mask(np.zeros(len(tokens)))).all()
     only_waits = np.full(len(tokens), -np.inf)
     only_waits[ids["W2"]] = 0.0
-    guard.notes = guard.last and list(guard.last)
+    guard.notes = list(guard.last)  # the repeated notes again, and nothing but a wait to draw
     assert guard.mask(only_waits.copy())[ids["W2"]] == 0.0  # never leaves nothing to draw
 
 
