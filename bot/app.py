@@ -47,7 +47,7 @@ def build_commands(settings: Settings, generators: dict | None = None):
     corpora = {"text": settings.text_corpus, "lyrics": settings.lyrics_corpus, "music": settings.music_corpus_dir}
     history = History(settings.data_dir, retention_days=settings.history_days,
                       max_rows=settings.history_max_rows).open()
-    commands = Commands({}, jobs, max_batch=settings.max_batch, history=history,
+    commands = Commands({}, jobs, max_batch=settings.max_batch, exact_batching=settings.exact_batching, history=history,
                         primer_dir=settings.data_dir / "primers")
     commands.retrainer = RetrainManager(settings.data_dir, corpora, settings.checkpoint_dir, load_generator,
                                         commands.swap)

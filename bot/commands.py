@@ -186,14 +186,15 @@ class Commands:
     """The bot's commands over a set of generators (real ones, or fakes in tests)."""
 
     def __init__(self, generators: dict[str, Any], jobs: JobQueue, *, retrainer: Any = None,
-                 clock: Callable[[], float] = time.perf_counter, max_batch: int = 0, history: Any = None,
-                 primer_dir: Path | None = None):
+                 clock: Callable[[], float] = time.perf_counter, max_batch: int = 0, exact_batching: bool = False,
+                 history: Any = None, primer_dir: Path | None = None):
         self.jobs = jobs
         self.history = history  # a bot.history.History, or None: no buttons, no /history
         self.primer_dir = primer_dir or Path(tempfile.gettempdir()) / "ghostwriter-primers"
         self.retrainer = retrainer  # a RetrainManager, or None where retraining is off
         self.clock = clock
         self.max_batch = max_batch  # > 0: concurrent requests for a model are stepped together
+        self.exact_batching = exact_batching  # each row stepped alone: results independent of the crowd, slower
         self.background: set = set()
         self.generators: dict[str, Any] = {}  # replaced whole on a model swap; running jobs keep their object
         self.serve(generators)
@@ -201,7 +202,7 @@ class Commands:
     def _batched(self, generator: Any) -> Any:
         if self.max_batch and hasattr(generator, "enable_batching"):
             try:
-                generator.enable_batching(self.max_batch)
+                generator.enable_batching(self.max_batch, exact=self.exact_batching)
             except GeneratorError as exc:  # e.g. a window model: it serves one request per thread
                 log.info("batching off for %s: %s", getattr(generator, "kind", "?"), exc)
         return generator

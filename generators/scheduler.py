@@ -10,10 +10,12 @@ keeps up to ``max_batch`` requests in the rows of one
 by one token. A request joins at the next step boundary after it arrives
 (first feeding its prime, one token per step, then sampling), and leaves the
 moment its stream is done, freeing its row for the next one; requests past
-``max_batch`` wait in arrival order, so none starves. A row's logits do not
-depend on its neighbours, so a request gives the same tokens alone or beside
-31 others. A request whose stream raises fails alone; a failure of the step
-itself fails the requests in it, and the loop goes on.
+``max_batch`` wait in arrival order, so none starves. A request that is alone
+in the loop is stepped on the single-stream path (matrix-vector products), as
+fast as without a loop and with the same tokens; beside others, its logits are
+the same up to float32 rounding (see :class:`~generators.stepper.BatchedStepper`),
+or to the bit with ``exact=True``. A request whose stream raises fails alone; a
+failure of the step itself fails the requests in it, and the loop goes on.
 
 :meth:`BatchScheduler.close` drains: requests already submitted finish, new
 ones run alone in the caller's thread (a model swap closes the old model's
@@ -63,7 +65,7 @@ def _check_prime(prime_ids) -> np.ndarray:
 
 
 def run_alone(weights: StepperWeights, prime_ids, stream: TokenStream) -> list[int]:
-    """One request without a loop, with a batch row's arithmetic (so the same tokens as in a batch)."""
+    """One request without a loop (the arithmetic of a row stepped alone in the loop)."""
     prime = _check_prime(prime_ids)
     stepper = BatchedStepper(weights, capacity=1)
     rows = np.zeros(1, np.intp)
@@ -80,10 +82,10 @@ def run_alone(weights: StepperWeights, prime_ids, stream: TokenStream) -> list[i
 class BatchScheduler:
     """The batching loop of one model (see the module docstring)."""
 
-    def __init__(self, weights: StepperWeights, max_batch: int = 32, name: str = "model"):
+    def __init__(self, weights: StepperWeights, max_batch: int = 32, name: str = "model", exact: bool = False):
         if not isinstance(max_batch, int) or max_batch < 1:
             raise GenerationError(f"max_batch must be a positive integer, got {max_batch!r}")
-        self.weights, self.max_batch, self.name = weights, max_batch, name
+        self.weights, self.max_batch, self.name, self.exact = weights, max_batch, name, exact
         self._cv = threading.Condition()
         self._waiting: deque[_Request] = deque()
         self._closed = False
@@ -137,7 +139,7 @@ class BatchScheduler:
                     request.future.set_exception(exc if isinstance(exc, Exception) else RuntimeError(str(exc)))
 
     def _run_loop(self, active: list[_Request]) -> None:
-        stepper = BatchedStepper(self.weights, capacity=self.max_batch)
+        stepper = BatchedStepper(self.weights, capacity=self.max_batch, exact=self.exact)
         free = list(range(self.max_batch - 1, -1, -1))
         while True:
             with self._cv:

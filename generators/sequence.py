@@ -173,14 +173,18 @@ class SequenceGenerator:
             self._weights = StepperWeights(self.model)
         return self._weights
 
-    def enable_batching(self, max_batch: int = 32):
-        """Run every later generation in this model's batching loop (see :mod:`generators.scheduler`)."""
+    def enable_batching(self, max_batch: int = 32, exact: bool = False):
+        """Run every later generation in this model's batching loop (see :mod:`generators.scheduler`).
+
+        ``exact``: step each row alone, so a request's tokens never depend on its neighbours, even in the
+        last bit (slower: no batched matrix products).
+        """
         from .scheduler import BatchScheduler
 
         if self.config.objective == "window":
             raise ConfigError("window models re-run a window per token and cannot be batched")
         if self.batcher is None:
-            self.batcher = BatchScheduler(self.stepper_weights, max_batch=max_batch, name=self.kind)
+            self.batcher = BatchScheduler(self.stepper_weights, max_batch=max_batch, name=self.kind, exact=exact)
         return self.batcher
 
     def close_batching(self, wait: bool = False) -> None:
@@ -191,10 +195,10 @@ class SequenceGenerator:
     def decode(self, prime_ids, stream) -> list[int]:
         """Prime on ``prime_ids``, then draw ``stream``'s tokens (a :class:`~generators.sampling.TokenStream`).
 
-        In the model's batching loop when one runs (identical tokens alone or
-        beside others), else alone in this thread on the single-stream fast
-        path (the same tokens but for a draw within ~1e-7 of a token boundary,
-        see :class:`~generators.stepper.LSTMStepper`).
+        In the model's batching loop when one runs, else alone in this thread
+        on the single-stream path. Alone in the loop a request gets the same
+        tokens as without one; beside others, the same but for a draw within
+        float rounding of a token boundary (see :mod:`generators.scheduler`).
         """
         from .sampling import run_stream
 

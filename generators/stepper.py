@@ -42,19 +42,30 @@ class BatchedStepper:
 
     One step advances every listed row by one token with one matrix product
     per layer, so 32 streams cost little more than one (the weights are read
-    once per step, not once per stream). A row's result never depends on which
-    other rows are stepped beside it, or where it sits: the layer products run
-    on at least two rows (one row alone is doubled; OpenBLAS computes a row of
-    a matrix product the same way for any number of rows from two up, but a
-    single row takes a different kernel), and the logits are computed row by
-    row (with a few output columns, the product's kernel varies with the row
-    count). So a stream gives the same logits, to the bit, alone or in a batch.
+    once per step, not once per stream). A row stepped alone takes the
+    single-stream path (matrix-vector products, several times cheaper than a
+    product of two rows), so a lone request runs at :class:`LSTMStepper`'s
+    speed and gives its tokens; when others join, the same state is carried on
+    by the batch's matrix products.
+
+    What is guaranteed: a row's logits are the same function of its own
+    tokens whatever rows are beside it, up to float32 rounding. They are not
+    promised to the bit: BLAS libraries choose their kernels (and so the order
+    in which a dot product is summed) by CPU model and by the number of rows,
+    so a row of a 5-row product may differ from the same row alone in the last
+    bits. A sampled token can change only when its random draw falls within
+    that rounding of a boundary between two tokens (see the README's
+    "Determinism" for how often that was measured).
+
+    ``exact=True`` steps every row alone (matrix-vector products, row by row):
+    each row then computes exactly what it computes alone, by construction,
+    on any CPU, at the price of batching's speed-up.
     """
 
-    def __init__(self, weights: StepperWeights, capacity: int = 1):
+    def __init__(self, weights: StepperWeights, capacity: int = 1, exact: bool = False):
         self.embedding, self.cells = weights.embedding, weights.cells
         self.dense_w, self.dense_b, self.units = weights.dense_w, weights.dense_b, weights.units
-        self.capacity = capacity
+        self.capacity, self.exact = capacity, exact
         self.h = [np.zeros((capacity, self.units), np.float32) for _ in self.cells]
         self.c = [np.zeros((capacity, self.units), np.float32) for _ in self.cells]
 
@@ -66,42 +77,47 @@ class BatchedStepper:
 
     def step(self, rows, tokens) -> np.ndarray:
         """Advance ``rows`` by one token each (``tokens[i]`` for ``rows[i]``); return their logits (n, vocab)."""
+        if len(rows) == 1 or self.exact:  # alone (or exact): matrix-vector products, row by row
+            return np.stack([self._step_row(int(r), int(t)) for r, t in zip(rows, tokens)])
         rows = np.asarray(rows, np.intp)
-        tokens = np.asarray(tokens, np.intp)
-        n = len(rows)
-        if n == 1:  # doubled: the same product kernel as for a batch (see the class docstring)
-            rows, tokens = np.repeat(rows, 2), np.repeat(tokens, 2)
-        x = self.embedding[tokens]
-        u = self.units
+        x = self.embedding[np.asarray(tokens, np.intp)]
         for layer, (fused, bias, _) in enumerate(self.cells):
-            h_prev, c_prev = self.h[layer][rows], self.c[layer][rows]
-            z = np.concatenate([x, h_prev], axis=1) @ fused
-            z += bias
-            i, f, o = _sigmoid(z[:, :u]), _sigmoid(z[:, u:2 * u]), _sigmoid(z[:, 3 * u:])
-            c = f * c_prev + i * np.tanh(z[:, 2 * u:3 * u])
-            x = o * np.tanh(c)
-            self.c[layer][rows[:n]] = c[:n]
-            self.h[layer][rows[:n]] = x[:n]
-        return np.stack([x[r] @ self.dense_w for r in range(n)]) + self.dense_b
+            x, c = _cell(x, self.h[layer][rows], self.c[layer][rows], fused, bias, self.units)
+            self.c[layer][rows] = c
+            self.h[layer][rows] = x
+        return x @ self.dense_w + self.dense_b
+
+    def _step_row(self, row: int, token: int) -> np.ndarray:
+        """One row alone, with :class:`LSTMStepper`'s arithmetic, in place on the row's state."""
+        x = self.embedding[token]
+        for layer, (fused, bias, _) in enumerate(self.cells):
+            x, self.c[layer][row] = _cell(x, self.h[layer][row], self.c[layer][row], fused, bias, self.units)
+            self.h[layer][row] = x
+        return x @ self.dense_w + self.dense_b
+
+
+def _cell(x: np.ndarray, h: np.ndarray, c: np.ndarray, fused: np.ndarray, bias: np.ndarray, u: int):
+    """One LSTM cell step (Keras's equations) for one stream (vectors) or a batch (rows); returns (h, c)."""
+    z = np.concatenate([x, h], axis=-1) @ fused
+    z += bias
+    i, f, o = _sigmoid(z[..., :u]), _sigmoid(z[..., u:2 * u]), _sigmoid(z[..., 3 * u:])
+    c = f * c + i * np.tanh(z[..., 2 * u:3 * u])
+    return o * np.tanh(c), c
 
 
 class LSTMStepper:
     """Single-stream stateful runner: ``feed(ids)`` for the seed, then ``step(id)`` per token.
 
-    The fastest path for one stream (matrix-vector products, about four times
-    cheaper than the two-row products a batch uses). Its logits can differ
-    from a batch row's in the last bits, so a sampled token differs only when
-    a random draw falls within about 1e-7 of a boundary between two tokens;
-    within a batching loop, alone or not, results are identical to the bit
-    (see :class:`BatchedStepper`). Steppers are cheap; make one per
-    generation (they hold that stream's state), and share one
-    :class:`StepperWeights` between threads.
+    The fastest path for one stream (matrix-vector products), and the same
+    arithmetic as a row stepped alone in a :class:`BatchedStepper`, so the CLI
+    and a lone request in the bot give the same tokens for the same RNG seed.
+    Steppers are cheap; make one per generation (they hold that stream's
+    state), and share one :class:`StepperWeights` between threads.
     """
 
     def __init__(self, weights: StepperWeights):
         self.embedding, self.cells = weights.embedding, weights.cells
         self.dense_w, self.dense_b, self.units = weights.dense_w, weights.dense_b, weights.units
-        self._buffers = [np.zeros(fused.shape[0], np.float32) for fused, _, _ in self.cells]
         self.reset()
 
     def reset(self) -> None:
@@ -111,17 +127,9 @@ class LSTMStepper:
     def step(self, token: int) -> np.ndarray:
         """Advance one token; return the logits (float32, vocab) for the next one."""
         x = self.embedding[token]
-        u = self.units
-        for layer, (fused, bias, n_in) in enumerate(self.cells):
-            buf = self._buffers[layer]
-            buf[:n_in] = x
-            buf[n_in:] = self.h[layer]
-            z = buf @ fused
-            z += bias
-            i, f, o = _sigmoid(z[:u]), _sigmoid(z[u:2 * u]), _sigmoid(z[3 * u:])
-            c = f * self.c[layer] + i * np.tanh(z[2 * u:3 * u])
-            self.c[layer] = c
-            x = self.h[layer] = o * np.tanh(c)
+        for layer, (fused, bias, _) in enumerate(self.cells):
+            x, self.c[layer] = _cell(x, self.h[layer], self.c[layer], fused, bias, self.units)
+            self.h[layer] = x
         return x @ self.dense_w + self.dense_b
 
     def feed(self, tokens) -> np.ndarray:

@@ -38,11 +38,23 @@ def test_wheel_holds_every_subpackage_and_checkpoint_file(wheel):
     assert "ghostwriter = generators.cli:main" in entry_points and "ghostwriter-bot = bot.app:main" in entry_points
 
 
+def _dependency_dirs() -> list[str]:
+    """The folders the running interpreter imports its installed packages from (its own site-packages, a
+    venv's base, the user site), whether it runs in a virtual environment or not. Not the checkout itself."""
+    return [p for p in sys.path if p and Path(p).is_dir() and Path(p).name in ("site-packages", "dist-packages")]
+
+
 def test_a_non_editable_install_works_from_anywhere(wheel, tmp_path):
     venv = tmp_path / "venv"
-    # The dependencies come from this environment; the package itself only from the wheel.
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=120)
+    # A clean environment that sees the running environment's packages (the dependencies, installed however
+    # this test runs: in a venv or not) through a .pth file, after its own: the package comes only from the
+    # wheel. Paths in a .pth are added without their own .pth files, so an editable install of the checkout
+    # stays invisible.
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     bin_dir = venv / "bin"
+    site = subprocess.run([bin_dir / "python", "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+    (Path(site) / "zz_running_environment.pth").write_text("\n".join(_dependency_dirs()) + "\n")
     subprocess.run([bin_dir / "python", "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True,
                    timeout=300)
     elsewhere = tmp_path / "somewhere"
@@ -62,6 +74,7 @@ def test_a_non_editable_install_works_from_anywhere(wheel, tmp_path):
                                           "print(generators.__file__); print(p.checkpoint_root())")
     package_file, root = where.split()
     assert package_file.startswith(str(venv)) and root == str(venv / "share" / "ghostwriter" / "checkpoints")
+    assert "keras" in run(bin_dir / "python", "-c", "import keras; print(keras.__name__)")
     out = run(bin_dir / "ghostwriter", "generate", "music", "--notes", "30", "--rng-seed", "1", "--out", "song.mid")
     assert "30 notes" in out and (elsewhere / "song.mid").stat().st_size > 0
     out = run(bin_dir / "ghostwriter-bot", stdin='/lyrics seed:"Yeah, oho" length:60\n/compose notes:20\n')

@@ -1,4 +1,9 @@
-"""Continuous batching: the same tokens alone or in a batch, failures stay with their request, nobody starves."""
+"""Continuous batching: the same tokens alone or in a batch, failures stay with their request, nobody starves.
+
+Token-for-token comparisons run the loop with ``exact=True`` (every row stepped with the arithmetic it has
+alone), which makes them hold by construction on any CPU; the fast path's rows agree with those up to float32
+rounding (``tests/generators/test_model.py``), so its texts agree but for rare draws on a token boundary.
+"""
 
 from __future__ import annotations
 
@@ -34,7 +39,7 @@ def test_batched_text_equals_unbatched(trained):
     """Each request alone in the loop, then all 32 at once: the same texts, to the character."""
     gen, path = trained
     batched_gen = CharGenerator.load(path)
-    scheduler = batched_gen.enable_batching(max_batch=32)
+    scheduler = batched_gen.enable_batching(max_batch=32, exact=True)
     try:
         alone = _generate_all(batched_gen, 32, threads=1)
         assert scheduler.rows_stepped == scheduler.steps  # one row at a time
@@ -45,18 +50,22 @@ def test_batched_text_equals_unbatched(trained):
     assert batched == alone
     assert scheduler.finished == 64
     assert (scheduler.rows_stepped - rows) / (scheduler.steps - steps) > 4  # they really ran side by side
-    # The single-stream fast path (no loop) agrees too, but for draws within ~1e-7 of a token boundary.
+    # Without a loop: the same arithmetic as a request alone in one, so the same texts.
     plain = [gen.generate(seed, length=length, temperature=o.temperature, top_k=o.top_k, top_p=o.top_p,
                           rng_seed=s).text for seed, length, o, s in _requests(32)]
-    assert sum(p == b for p, b in zip(plain, batched)) >= 31
+    assert plain == alone
 
 
-def test_shipped_lyrics_model_gives_the_same_text_in_a_batch_of_32():
+def test_shipped_lyrics_model_in_a_batch_of_32_on_the_fast_path():
+    """The default (fast) loop: a lone request is the single-stream path, and 32 at once give the same texts
+    but for a draw that lands within float32 rounding of a token boundary (rare: at most a few of 32)."""
     path = shipped_checkpoints() / "lyrics"
     if not (path / "weights.npz").is_file():
         pytest.skip("no shipped lyrics checkpoint")
     gen = CharGenerator.load(path)
-    gen.enable_batching(max_batch=32)
+    plain = [gen.generate(seed, length=60, temperature=o.temperature, rng_seed=s).text
+             for seed, _, o, s in _requests(32)]
+    scheduler = gen.enable_batching(max_batch=32)
     try:
         alone = [gen.generate(seed, length=60, temperature=o.temperature, rng_seed=s).text
                  for seed, _, o, s in _requests(32)]
@@ -65,7 +74,10 @@ def test_shipped_lyrics_model_gives_the_same_text_in_a_batch_of_32():
                                                            rng_seed=r[3]).text, list(_requests(32))))
     finally:
         gen.close_batching(wait=True)
-    assert batched == alone
+    assert alone == plain
+    assert scheduler.rows_stepped > scheduler.steps  # some ran side by side
+    assert all(b.startswith(seed) for b, (seed, *_rest) in zip(batched, _requests(32)))
+    assert sum(a == b for a, b in zip(alone, batched)) >= 28
 
 
 def _stream(count, seed, stop=None):
@@ -75,7 +87,7 @@ def _stream(count, seed, stop=None):
 def test_a_failing_request_fails_alone(trained):
     gen, _ = trained
     weights = gen.stepper_weights
-    scheduler = BatchScheduler(weights, max_batch=8)
+    scheduler = BatchScheduler(weights, max_batch=8, exact=True)
 
     def explode(token):
         if len(bad.tokens) == 5:
@@ -95,7 +107,7 @@ def test_a_failing_request_fails_alone(trained):
 def test_requests_arriving_during_a_batch_join_and_none_starves(trained):
     gen, _ = trained
     weights = gen.stepper_weights
-    scheduler = BatchScheduler(weights, max_batch=3)
+    scheduler = BatchScheduler(weights, max_batch=3, exact=True)
     gate = threading.Event()
 
     def slow_stop(token):  # the first request holds its row until released
@@ -116,7 +128,7 @@ def test_requests_arriving_during_a_batch_join_and_none_starves(trained):
 def test_close_drains_and_later_requests_run_alone(trained):
     gen, _ = trained
     weights = gen.stepper_weights
-    scheduler = BatchScheduler(weights, max_batch=4)
+    scheduler = BatchScheduler(weights, max_batch=4, exact=True)
     submitted = [scheduler.submit([1, 2], _stream(200, s)) for s in range(6)]
     scheduler.close()
     late = scheduler.submit([1, 2], _stream(50, 99))
@@ -147,7 +159,7 @@ def test_a_bug_in_the_loop_fails_its_requests_and_the_next_loop_serves(trained, 
             super().reset(row)
 
     monkeypatch.setattr(scheduler_module, "BatchedStepper", Flaky)
-    scheduler = BatchScheduler(gen.stepper_weights, max_batch=4)
+    scheduler = BatchScheduler(gen.stepper_weights, max_batch=4, exact=True)
     first = scheduler.submit([1, 2], _stream(20, 1))
     with pytest.raises(RuntimeError, match="a bug in the loop"):
         first.result(timeout=30)  # failed, not left waiting forever

@@ -195,7 +195,7 @@ def test_batched_music_equals_unbatched(music_trained):
     requests = [dict(notes=30 + 5 * i, rng_seed=i, temperature=(0.7, 1.0)[i % 2],
                      primer=("C4 E4 G4", None)[i % 2], key=(None, "D minor", "F#")[i % 3]) for i in range(12)]
     batched_gen = MusicGenerator.load(path)
-    batched_gen.enable_batching(max_batch=8)  # fewer rows than requests: some wait for a row
+    batched_gen.enable_batching(max_batch=8, exact=True)  # fewer rows than requests: some wait for a row
     try:
         alone = [batched_gen.generate(**r) for r in requests]  # one at a time through the loop
         with ThreadPoolExecutor(12) as pool:
@@ -284,7 +284,7 @@ def test_planned_model_batched_equals_alone_and_continues(music_planned):
     gen = music_planned
     requests = [dict(notes=40 + 7 * i, rng_seed=i, primer=("C4 E4 G4", None)[i % 2]) for i in range(6)]
     alone = [gen.generate(**r).notes for r in requests]
-    gen.enable_batching(max_batch=4)
+    gen.enable_batching(max_batch=4, exact=True)
     try:
         with ThreadPoolExecutor(6) as pool:
             batched = list(pool.map(lambda r: gen.generate(**r).notes, requests))
