@@ -6,8 +6,13 @@ import argparse
 import asyncio
 import dataclasses
 import logging
+import os
 import signal
 import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
 
 from .settings import Settings, SettingsError
 
@@ -80,21 +85,56 @@ def main(argv: list[str] | None = None) -> int:
         print("DISCORD_TOKEN is not set: using the local console (type /help).", file=sys.stderr)
     if console:  # one local operator: the per-user rate limit is for Discord crowds
         settings = dataclasses.replace(settings, user_burst=0)
+        problem = _unwritable(settings.output_dir)
+        if problem:
+            print(f"error: BOT_OUTPUT_DIR ({settings.output_dir}): {problem}", file=sys.stderr)
+            return 2
     commands = build_commands(settings)
     # SIGTERM (a service manager stopping the bot) unwinds like Ctrl-C, so training children are stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    if not console:
-        from .discord_app import run
-
-        try:
-            run(settings, commands)
-        finally:
-            commands.shutdown()
-        return 0
-    from .console import run_console
-
+    code = 0
     try:
-        errors = asyncio.run(run_console(commands, settings.output_dir))
+        if not console:
+            from .discord_app import run
+
+            run(settings, commands)
+        else:
+            from .console import run_console
+
+            code = 1 if asyncio.run(run_console(commands, settings.output_dir)) else 0
+    except KeyboardInterrupt:  # Ctrl-C: a clean stop, no traceback
+        print("stopped", file=sys.stderr)
+        code = 130
+    except SystemExit as exc:  # SIGTERM
+        code = exc.code if isinstance(exc.code, int) else 1
     finally:
         commands.shutdown()
-    return 1 if errors else 0
+    return _exit_when_idle(code)
+
+
+def _unwritable(folder: Path) -> str | None:
+    """Why the console could not write its attachments into ``folder`` (made if missing), or None."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except FileExistsError:
+        return "exists and is not a folder"
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    return None
+
+
+def _exit_when_idle(code: int, grace_s: float = 5.0) -> int:
+    """Return ``code`` once the generation threads are done; if one is still busy after ``grace_s`` (a long
+    piece), leave at once rather than let the interpreter wait for it: a stop request is never ignored."""
+    deadline = time.monotonic() + grace_s
+    for thread in threading.enumerate():
+        if thread.name.startswith("generate") and thread.is_alive():
+            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                log.warning("stopping with a generation still running; it is abandoned")
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+    return code

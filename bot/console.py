@@ -14,6 +14,7 @@ import asyncio
 import logging
 import shlex
 import sys
+import threading
 from pathlib import Path
 from typing import TextIO
 
@@ -210,17 +211,39 @@ async def show_later(reply: Reply, out_dir: Path, out: TextIO) -> None:
         await show(Reply(files=files), out_dir, out)
 
 
+def _line_reader(stdin: TextIO) -> asyncio.Queue:
+    """Lines of ``stdin`` as they come ("" at the end), read by a daemon thread: a read blocked at an idle
+    prompt never holds up the event loop's executor, Ctrl-C or SIGTERM, or the interpreter's exit."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue = asyncio.Queue()
+
+    def read() -> None:
+        try:
+            for line in iter(stdin.readline, ""):
+                loop.call_soon_threadsafe(queue.put_nowait, line)
+        except (OSError, ValueError):  # stdin closed under us
+            pass
+        finally:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, "")
+            except RuntimeError:  # the loop is gone: nobody is reading any more
+                pass
+
+    threading.Thread(target=read, name="console-stdin", daemon=True).start()
+    return queue
+
+
 async def run_console(commands: Commands, out_dir: Path, stdin: TextIO | None = None, out: TextIO | None = None) -> int:
     """Read commands until end of input; returns the number of lines answered with an error."""
     stdin = stdin if stdin is not None else sys.stdin  # looked up now: sys.stdin may have been replaced
     out = out if out is not None else sys.stdout
     interactive = stdin.isatty()
     errors = 0
-    loop = asyncio.get_running_loop()
+    lines = _line_reader(stdin)
     while True:
         if interactive:
             print("> ", end="", file=out, flush=True)
-        line = await loop.run_in_executor(None, stdin.readline)
+        line = await lines.get()
         if not line:
             break
         line = line.strip()

@@ -52,6 +52,23 @@ def score_to_notes(score, steps_per_quarter: int = 4) -> list[Note]:
 
 
 DRUM_CHANNEL = 10  # music21 numbers channels 1-16
+#: The longest piece read, in quarter notes (2,000 bars of 4/4, about 70 minutes at 120 BPM): a file whose
+#: notes run past it (a corrupt or hostile delta time, say) is refused when it is read, before any loop over
+#: its bars could run for hours.
+MAX_QUARTERS = 8_000
+
+
+class MidiReadError(ValueError):
+    """A MIDI file that cannot be read as music; the message says why, in one line."""
+
+
+def _check_header(data: bytes) -> None:
+    """Refuse what music21 would misreport: not a standard MIDI file, or format 2 (independent sequences)."""
+    if data[:4] != b"MThd" or len(data) < 14:
+        raise MidiReadError("not a standard MIDI file (no MThd header)")
+    fmt = int.from_bytes(data[8:10], "big")
+    if fmt not in (0, 1):
+        raise MidiReadError(f"MIDI format {fmt} is not supported (save it as format 0 or 1)")
 
 
 def midi_file_to_notes(mf, steps_per_quarter: int = 4) -> list[Note]:
@@ -60,7 +77,8 @@ def midi_file_to_notes(mf, steps_per_quarter: int = 4) -> list[Note]:
 
     tpq = mf.ticksPerQuarterNote
     if not tpq or tpq <= 0:
-        raise ValueError("MIDI file uses SMPTE time division, which is not supported")
+        raise MidiReadError("MIDI file uses SMPTE time division, which is not supported")
+    longest = MAX_QUARTERS * tpq
     best: dict[tuple[int, int], int] = {}
     for track in mf.tracks:
         time = 0
@@ -71,6 +89,9 @@ def midi_file_to_notes(mf, steps_per_quarter: int = 4) -> list[Note]:
                 continue
             if event.channel == DRUM_CHANNEL or event.pitch is None:
                 continue
+            if time > longest:
+                raise MidiReadError(f"its notes run past {MAX_QUARTERS // 4:,} bars (a gap or a piece that long "
+                                    "is not read)")
             key = (event.channel, event.pitch)
             if event.type == midi.ChannelVoiceMessages.NOTE_ON and event.velocity:
                 sounding.setdefault(key, []).append(time)
@@ -85,16 +106,8 @@ def midi_file_to_notes(mf, steps_per_quarter: int = 4) -> list[Note]:
 
 
 def read_midi_notes(path: str | Path, steps_per_quarter: int = 4) -> list[Note]:
-    """Notes of a MIDI file (raises whatever music21 raises on a broken file)."""
-    from music21 import midi
-
-    mf = midi.MidiFile()
-    mf.open(str(path))
-    try:
-        mf.read()
-    finally:
-        mf.close()
-    return midi_file_to_notes(mf, steps_per_quarter)
+    """Notes of a MIDI file (:class:`MidiReadError`, or whatever music21 raises, on a broken file)."""
+    return midi_bytes_to_notes(Path(path).read_bytes(), steps_per_quarter)
 
 
 #: Ticks per quarter note of the MIDI files written here (any multiple of the grid works).
@@ -124,8 +137,10 @@ def notes_to_midi_bytes(notes: list[Note], *, steps_per_quarter: int = 4, tempo:
 
 
 def midi_bytes_to_notes(data: bytes, steps_per_quarter: int = 4) -> list[Note]:
+    """Notes of a MIDI file's bytes (:class:`MidiReadError`, or whatever music21 raises, on a broken file)."""
     from music21 import midi
 
+    _check_header(data)
     mf = midi.MidiFile()
     mf.readstr(data)
     return midi_file_to_notes(mf, steps_per_quarter)

@@ -6,7 +6,7 @@ import pytest
 
 from bot.commands import Commands, Invocation, UserError
 from bot.console import reply_to
-from bot.corpus import MAX_ZIP_ENTRIES, TeamCorpus
+from bot.corpus import MAX_ZIP_ENTRIES, TeamCorpus, check_midi
 from bot.jobs import JobQueue
 from generators.music.encoder import Note
 from generators.music.midi_io import notes_to_midi_bytes
@@ -125,3 +125,10 @@ def test_console_corpus_add_keeps_every_file(tmp_path):
     reply = run(reply_to(commands, Invocation(0, "console", is_admin=True), f"/corpus add text file:{a} file:{b}"))
     assert "Accepted 2 file(s): a.txt, b.txt" in reply.content
     assert (tmp_path / "team.txt").read_text() == "first song\n\nsecond song\n"
+
+
+def test_a_midi_with_a_gap_of_millions_of_bars_is_no_corpus():
+    from tests.generators.music.test_midi_io import gap_midi
+
+    notes, why = check_midi(gap_midi())
+    assert notes == [] and "2,000 bars" in why
