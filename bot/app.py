@@ -10,8 +10,6 @@ import os
 import signal
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 from .settings import Settings, SettingsError
@@ -109,7 +107,12 @@ def main(argv: list[str] | None = None) -> int:
         code = exc.code if isinstance(exc.code, int) else 1
     finally:
         commands.shutdown()
-    return _exit_when_idle(code)
+    if not commands.jobs.wait_idle(5.0):  # a long piece still running: leave now, a stop is never ignored
+        log.warning("stopping with a generation still running; it is abandoned")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def _unwritable(folder: Path) -> str | None:
@@ -123,18 +126,3 @@ def _unwritable(folder: Path) -> str | None:
     except OSError as exc:
         return exc.strerror or type(exc).__name__
     return None
-
-
-def _exit_when_idle(code: int, grace_s: float = 5.0) -> int:
-    """Return ``code`` once the generation threads are done; if one is still busy after ``grace_s`` (a long
-    piece), leave at once rather than let the interpreter wait for it: a stop request is never ignored."""
-    deadline = time.monotonic() + grace_s
-    for thread in threading.enumerate():
-        if thread.name.startswith("generate") and thread.is_alive():
-            thread.join(max(0.0, deadline - time.monotonic()))
-            if thread.is_alive():
-                log.warning("stopping with a generation still running; it is abandoned")
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os._exit(code)
-    return code

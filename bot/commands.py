@@ -143,6 +143,25 @@ class UserError(Exception):
     """Bad input from the user; the message is shown to them (ephemeral in Discord)."""
 
 
+def _stem(rng_seed: int, gen_id: str | None) -> str:
+    """A result's file name without suffix: unique per stored generation, so files of two results (Vary keeps
+    the RNG seed) never overwrite each other in a folder."""
+    return f"compose-{rng_seed}" + (f"-{gen_id[:6]}" if gen_id else "")
+
+
+def _stored_piece(rec, doing: str) -> tuple[bytes, list]:
+    """The MIDI and the notes of a stored piece; a :class:`UserError` when its file is gone or damaged."""
+    from generators.music.midi_io import midi_bytes_to_notes
+
+    midi = rec.midi()
+    if midi is None:
+        raise UserError(f"That piece's MIDI file is gone from the history, so it cannot be {doing}.")
+    try:
+        return midi, midi_bytes_to_notes(midi)
+    except Exception:
+        raise UserError(f"That piece's MIDI file in the history is damaged, so it cannot be {doing}.") from None
+
+
 @dataclass
 class Attachment:
     filename: str
@@ -384,7 +403,7 @@ class Commands:
         gen_id = await self._remember(inv, "compose", "music", options, result.rng_seed, summary, midi=result.midi,
                                       model_s=getattr(result, "seconds", None), total_s=self.clock() - start, action=action,
                                       parent=parent)
-        stem = f"compose-{result.rng_seed}" + (f"-{gen_id[:4]}" if action == "continue" and gen_id else "")
+        stem = _stem(result.rng_seed, gen_id)
         files = [Attachment(f"{stem}.mid", result.midi, "MIDI"), Attachment(f"{stem}.png", png, "piano roll")]
 
         async def audio() -> list[Attachment]:  # after the reply is out: a slow render never delays the MIDI
@@ -490,13 +509,8 @@ class Commands:
 
         from generators.music.midi_io import midi_bytes_to_notes
 
-        def read() -> list:
-            midi = rec.midi()
-            if midi is None:
-                raise UserError("That piece's MIDI file is gone from the history, so it cannot be continued.")
-            return midi_bytes_to_notes(midi)
-
-        return await asyncio.get_running_loop().run_in_executor(self.jobs.executor, read)
+        return await asyncio.get_running_loop().run_in_executor(
+            self.jobs.executor, lambda: _stored_piece(rec, "continued")[1])
 
     async def _open(self, rec) -> Reply:
         """A stored result shown again (to the user who asked), with its buttons."""
@@ -507,16 +521,12 @@ class Commands:
                                     ephemeral=True)
 
         def files() -> list[Attachment]:
-            from generators.music.midi_io import midi_bytes_to_notes
-
             from .render import piano_roll_png
 
-            midi = rec.midi()
-            if midi is None:
-                raise UserError("That piece's MIDI file is gone from the history.")
-            png = piano_roll_png(midi_bytes_to_notes(midi), float(rec.options.get("tempo") or 120))
-            return [Attachment(f"compose-{rec.rng_seed}.mid", midi, "MIDI"),
-                    Attachment(f"compose-{rec.rng_seed}.png", png, "piano roll")]
+            midi, notes = _stored_piece(rec, "opened")
+            png = piano_roll_png(notes, float(rec.options.get("tempo") or 120))
+            stem = _stem(rec.rng_seed, rec.id)
+            return [Attachment(f"{stem}.mid", midi, "MIDI"), Attachment(f"{stem}.png", png, "piano roll")]
 
         attached = await asyncio.get_running_loop().run_in_executor(self.jobs.executor, files)
         return Reply(f"{rec.output_text}\n-# rng_seed {rec.rng_seed} · temp {rec.options.get('temp', 0):g}",
@@ -533,20 +543,15 @@ class Commands:
             raise UserError("only music can be listened to")
 
         def render() -> bytes | None:
-            from generators.music.midi_io import midi_bytes_to_notes
-
-            midi = rec.midi()
-            if midi is None:
-                raise UserError("That piece's MIDI file is gone from the history.")
-            piece = SimpleNamespace(midi=midi, notes=midi_bytes_to_notes(midi), program=0,
-                                    tempo=float(rec.options.get("tempo") or 120))
+            midi, notes = _stored_piece(rec, "played")
+            piece = SimpleNamespace(midi=midi, notes=notes, program=0, tempo=float(rec.options.get("tempo") or 120))
             return render_audio(preview_midi(piece))
 
         ogg = await asyncio.get_running_loop().run_in_executor(None, render)
         if ogg is None:
             raise UserError("No audio preview can be rendered on this bot (no SoundFont, or rendering failed).")
         return Reply(f"🔊 {rec.output_text.removeprefix('🎹 ')}",
-                     files=[Attachment(f"compose-{rec.rng_seed}.ogg", ogg, "audio preview")])
+                     files=[Attachment(f"{_stem(rec.rng_seed, rec.id)}.ogg", ogg, "audio preview")])
 
     async def history_list(self, inv: Invocation, limit: int = HISTORY_SHOWN) -> Reply:
         """`/history`: the user's last results, each with a button to open it again."""

@@ -14,6 +14,7 @@ one more every ``1 / user_rate`` seconds (a full bucket refills in
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, TypeVar
@@ -33,6 +34,8 @@ class JobQueue:
         self.user_max_jobs, self.user_burst, self.user_rate = user_max_jobs, user_burst, user_rate
         self.clock = clock
         self.active = 0  # queued + running
+        self._running = 0  # running in a pool thread now
+        self._idle = threading.Condition()
         self.per_user: dict[int, int] = {}
         self.buckets: dict[int, tuple[float, float]] = {}  # user -> (tokens, when counted)
 
@@ -69,9 +72,24 @@ class JobQueue:
         """Admit, run ``fn(*args)`` in the pool, release. Raises :class:`Busy` when refused."""
         self.admit(user_id)
         try:
-            return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+            return await asyncio.get_running_loop().run_in_executor(self.executor, self._counted, fn, *args)
         finally:
             self.release(user_id)
 
+    def _counted(self, fn: Callable[..., T], *args) -> T:
+        with self._idle:
+            self._running += 1
+        try:
+            return fn(*args)
+        finally:
+            with self._idle:
+                self._running -= 1
+                self._idle.notify_all()
+
     def shutdown(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no job runs in the pool (at most ``timeout`` seconds); True when none does."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._running == 0, timeout)

@@ -15,12 +15,16 @@ The child runs in its own process group: :meth:`RetrainManager.shutdown` kills
 it when the bot stops, and if the bot is killed outright the child notices
 that its parent is gone (``GHOSTWRITER_PARENT_PID``, see
 ``generators.cli``) and exits. At start-up, half-written versions (no
-``weights.npz``, or ``.partial``/temporary folders) are removed.
+``weights.npz``, or ``.partial``/temporary folders) are removed, except in a
+model's folder whose lock (``.MODEL.retrain.lock``, an advisory file lock that a
+running retrain holds and the kernel releases when its process dies) another
+bot process on the same ``DATA_DIR`` holds: its run goes on untouched.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import logging
 import os
@@ -86,12 +90,20 @@ class RetrainManager:
         for folder in self.root.iterdir():
             if not folder.is_dir():
                 continue
-            for entry in folder.iterdir():
-                half = entry.is_dir() and (entry.name.startswith(".") or entry.name.endswith(".partial")
-                                           or (entry.name.startswith("v") and not (entry / "weights.npz").exists()))
-                if half:
-                    shutil.rmtree(entry, ignore_errors=True)
-                    removed.append(f"{folder.name}/{entry.name}")
+            lock = ModelLock(folder)
+            if not lock.acquire():
+                log.warning("another bot process is retraining %s; its folders are left alone", folder.name)
+                continue
+            try:
+                for entry in folder.iterdir():
+                    half = entry.is_dir() and (entry.name.startswith(".") or entry.name.endswith(".partial")
+                                               or (entry.name.startswith("v")
+                                                   and not (entry / "weights.npz").exists()))
+                    if half:
+                        shutil.rmtree(entry, ignore_errors=True)
+                        removed.append(f"{folder.name}/{entry.name}")
+            finally:
+                lock.release()
         if removed:
             log.warning("removed half-written checkpoints left by an interrupted run: %s", ", ".join(removed))
         return removed
@@ -162,14 +174,18 @@ class RetrainManager:
         current = self.current(model)
         if fine_tune and (current / "weights.npz").exists():
             argv += ["--init-from", str(current)]
+        lock = ModelLock(self.root / model)
+        if not lock.acquire():
+            raise UserError(f"{model} is retraining in another bot process on this DATA_DIR; try again when it ends")
         job = self.jobs[model] = RetrainJob(model, version, user)
-        if before_start is not None:
-            before_start()
         try:
+            if before_start is not None:
+                before_start()
             return await self._run(job, argv, out, on_progress)
         finally:
             self.jobs.pop(model, None)
             shutil.rmtree(out.with_name(out.name + ".partial"), ignore_errors=True)
+            lock.release()
 
     async def _run(self, job: RetrainJob, argv: list[str], out: Path, on_progress) -> RetrainOutcome:
         log.info("retrain %s started: %s", job.model, " ".join(argv))
@@ -266,6 +282,31 @@ def _figures(after, before) -> str:
         return ""
     text = f", validation loss {after:.3f}"
     return text + (f" (serving model on the same slice: {before:.3f})" if isinstance(before, (int, float)) else "")
+
+
+class ModelLock:
+    """An advisory, non-blocking lock on a model's version folder, held while a retrain of it runs. The kernel
+    releases it when the holding process dies, so a killed bot never leaves it held."""
+
+    def __init__(self, folder: Path):
+        self.path = folder.with_name(f".{folder.name}.retrain.lock")  # beside the folder: not a version
+        self._handle = None
+
+    def acquire(self) -> bool:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False
+        self._handle = handle
+        return True
+
+    def release(self) -> None:
+        if self._handle is not None:
+            handle, self._handle = self._handle, None
+            handle.close()  # closing the file releases the lock
 
 
 def _kill_group(pid: int, sig: int = signal.SIGKILL) -> None:

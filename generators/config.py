@@ -9,6 +9,8 @@ exactly the model that wrote it.
 
 from __future__ import annotations
 
+import math
+
 import dataclasses
 from dataclasses import dataclass, fields
 from typing import Any
@@ -83,10 +85,10 @@ class ModelConfig:
             raise ConfigError(f"config dropout must be in [0, 1), got {self.dropout!r}")
         if not 0.0 < self.val_fraction < 0.5:
             raise ConfigError(f"config val_fraction must be in (0, 0.5), got {self.val_fraction!r}")
-        if not self.learning_rate > 0:
-            raise ConfigError(f"config learning_rate must be > 0, got {self.learning_rate!r}")
-        if not self.clipnorm > 0:
-            raise ConfigError(f"config clipnorm must be > 0, got {self.clipnorm!r}")
+        if not 0 < self.learning_rate <= 10:  # (NaN and inf fail too: training would only produce NaN)
+            raise ConfigError(f"config learning_rate must be > 0 and at most 10, got {self.learning_rate!r}")
+        if not 0 < self.clipnorm < math.inf:
+            raise ConfigError(f"config clipnorm must be a finite number > 0, got {self.clipnorm!r}")
         if self.objective not in OBJECTIVES:
             raise ConfigError(f"config objective must be one of {OBJECTIVES}, got {self.objective!r}")
         if self.bidirectional and self.objective != "window":

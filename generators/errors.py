@@ -25,3 +25,7 @@ class CheckpointError(GeneratorError):
 
 class GenerationError(GeneratorError):
     """A generation request is invalid (bad seed, length, sampling option)."""
+
+
+class TrainingError(GeneratorError):
+    """Training could not produce a usable model (e.g. the loss diverged to NaN)."""

@@ -19,6 +19,8 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
+from .errors import TrainingError
+
 PROGRESS_MODES = ("bar", "json", "none")
 
 
@@ -173,7 +175,7 @@ def fit_model(
         patience=cfg.patience, minutes=minutes, max_epochs=max_epochs, progress=progress, on_improve=on_improve,
         unit=unit,
     )
-    callbacks = [sup.callback]
+    callbacks = [sup.callback, keras.callbacks.TerminateOnNaN()]
     if cfg.lr_patience:
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=cfg.lr_patience, min_lr=1e-5, verbose=0))
     verbose = 0 if progress != "bar" else (1 if sys.stderr.isatty() else 0)
@@ -184,8 +186,10 @@ def fit_model(
         train_ds, steps_per_epoch=train_steps, epochs=max_epochs, validation_data=val_ds,
         callbacks=callbacks, verbose=verbose,
     )
-    if sup.best_weights is not None:
-        model.set_weights(sup.best_weights)
+    if sup.best_weights is None:  # never a finite validation loss: nothing worth keeping or writing
+        raise TrainingError("training diverged: the loss was never a finite number (NaN or inf); "
+                            f"try a lower learning_rate than {cfg.learning_rate:g}")
+    model.set_weights(sup.best_weights)
     wall = time.monotonic() - sup.start
     result = FitResult(
         best_val_loss=sup.best, best_epoch=sup.best_epoch, train_loss_at_best=sup.train_loss_at_best,

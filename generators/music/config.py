@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from ..config import ModelConfig
 from ..errors import ConfigError
+from .midi_io import TICKS_PER_QUARTER
 
 AUGMENT = ("none", "corpus-keys", "all-keys", "normalize")
 
@@ -45,6 +46,9 @@ class MusicConfig(ModelConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         self._require_positive_ints("steps_per_quarter", "max_duration", "max_wait")
+        if TICKS_PER_QUARTER % self.steps_per_quarter:  # the grid must fit the MIDI files written
+            raise ConfigError(f"config steps_per_quarter must divide {TICKS_PER_QUARTER} "
+                              f"(e.g. 2, 3, 4, 6, 8, 12), got {self.steps_per_quarter!r}")
         if not isinstance(self.plan_bars, int) or isinstance(self.plan_bars, bool) or self.plan_bars < 0:
             raise ConfigError(f"config plan_bars must be 0 or a positive integer, got {self.plan_bars!r}")
         if self.augment not in AUGMENT:

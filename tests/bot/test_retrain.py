@@ -193,3 +193,24 @@ def test_retrain_with_attachments_adds_them_first(manager, tmp_path):
 
     run(scenario())
     assert team.read_text().strip() == "ok" and "now serving" in done[0].content
+
+
+def test_a_second_bot_leaves_a_running_retrains_folders_alone(tmp_path):
+    from bot.retrain import ModelLock, RetrainManager
+
+    data = tmp_path / "data"
+    music = data / "checkpoints" / "music"
+    half = [music / "v20260101-000000.partial", music / ".v20260101-000000.tmp-1-abc"]
+    for folder in half:
+        folder.mkdir(parents=True)
+    running = ModelLock(music)  # another bot process is retraining music
+    assert running.acquire()
+    try:
+        second = RetrainManager(data, {"music": tmp_path}, tmp_path, lambda m, p: None, lambda m, g: None)
+        assert second.removed == [] and all(f.is_dir() for f in half)
+        with pytest.raises(UserError, match="another bot process"):
+            asyncio.run(second.retrain("music", user="ann"))
+    finally:
+        running.release()
+    later = RetrainManager(data, {}, tmp_path, lambda m, p: None, lambda m, g: None)  # that run is over
+    assert sorted(later.removed) == sorted(f"music/{f.name}" for f in half) and not any(f.exists() for f in half)

@@ -162,3 +162,43 @@ def test_carry_state_needs_seq2seq():
 
     with pytest.raises(ConfigError, match="carry_state"):
         CharConfig(objective="window", carry_state=True)
+
+
+@pytest.mark.parametrize("override, fragment", [("learning_rate=inf", "learning_rate"),
+                                                ("learning_rate=nan", "learning_rate"),
+                                                ("clipnorm=inf", "clipnorm")])
+def test_non_finite_training_settings_are_refused(override, fragment):
+    from generators.config import CharConfig
+    from generators.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=fragment):
+        CharConfig().with_overrides([override])
+
+
+def test_a_grid_that_does_not_fit_the_midi_files_is_refused():
+    from generators.errors import ConfigError
+    from generators.music.config import MUSIC
+
+    with pytest.raises(ConfigError, match="steps_per_quarter must divide 480"):
+        MUSIC.with_overrides(["steps_per_quarter=7"])
+    assert MUSIC.with_overrides(["steps_per_quarter=6"]).steps_per_quarter == 6
+
+
+def test_a_diverging_run_fails_and_writes_nothing(corpus_file, tmp_path, monkeypatch):
+    """A model whose loss is NaN from the start: a TrainingError, no checkpoint, no partial folder."""
+    import generators.model as model_module
+    from generators.config import CharConfig
+    from generators.errors import TrainingError
+
+    original = model_module.build_model
+
+    def nan_model(*args, **kwargs):
+        model = original(*args, **kwargs)
+        model.set_weights([np.full_like(w, np.nan) for w in model.get_weights()])
+        return model
+
+    monkeypatch.setattr(model_module, "build_model", nan_model)
+    cfg = CharConfig(layers=1, units=8, embedding=4, seq_len=20, batch_size=8)
+    with pytest.raises(TrainingError, match="diverged"):
+        CharGenerator.train("text", corpus_file, config=cfg, epochs=2, out=tmp_path / "ckpt", progress="none")
+    assert not (tmp_path / "ckpt").exists() and not (tmp_path / "ckpt.partial").exists()
