@@ -9,6 +9,8 @@ the console parser and the checks here.
 from __future__ import annotations
 
 import logging
+import math
+import os
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -24,6 +26,8 @@ log = logging.getLogger("bot.commands")
 MODELS = ("text", "lyrics", "music")
 MESSAGE_LIMIT = 2000  # Discord's limit for one message
 MAX_SEED_CHARS = 500
+MAX_PIECE_NOTES = 2000  # a piece here, continuations included, has at most this many notes...
+MAX_PIECE_SECONDS = 600  # ...and lasts at most this long (as asked for; a piece of N notes is as long as it is)
 REPORT_SAMPLE_NOTES = 100  # the retrain report's music sample
 REPORT_SAMPLE_CHARS = 300  # and its text sample
 
@@ -60,9 +64,10 @@ class Option:
                 value = str(value)
         except ValueError:
             raise UserError(f"`{self.name}` must be {KIND_NAMES.get(self.kind, 'text')}, got {value!r}") from None
-        if self.min is not None and value < self.min or self.max is not None and value > self.max:
+        out_of_range = self.min is not None and not value >= self.min or self.max is not None and not value <= self.max
+        if out_of_range and isinstance(value, (int, float)):  # (NaN compares false both ways: out of range)
             raise UserError(f"`{self.name}` must be between {_number(self.min)} and {_number(self.max)}, "
-                            f"got {_number(value)}")
+                            f"got {_number(value) if math.isfinite(value) else value}")
         if self.choices is not None and value not in self.choices:
             raise UserError(f"`{self.name}` must be one of {', '.join(map(str, self.choices))}")
         if self.max_length is not None and isinstance(value, str) and len(value) > self.max_length:
@@ -83,9 +88,9 @@ OPTIONS: dict[str, dict[str, Option]] = {
         Option("length", int, "characters to write", 400, 50, 2000),
         RNG)},
     "compose": {o.name: o for o in (
-        Option("notes", int, "notes to write (each note of a chord counts); default 500", None, 1, 2000),
+        Option("notes", int, "notes to write (each note of a chord counts); default 500", None, 1, MAX_PIECE_NOTES),
         Option("bars", int, "or: bars of 4/4 to write", None, 1, 200),
-        Option("seconds", float, "or: seconds of music to write", None, 1, 600),
+        Option("seconds", float, "or: seconds of music to write", None, 1, MAX_PIECE_SECONDS),
         Option("key", str, "key, e.g. 'D minor', 'F#', 'Bb major' (default: the primer's or random)", "random",
                max_length=30),
         Option("temp", float, "temperature: low is safe, high is wild", 0.9, 0.1, 2.0),
@@ -147,6 +152,28 @@ def _stem(rng_seed: int, gen_id: str | None) -> str:
     """A result's file name without suffix: unique per stored generation, so files of two results (Vary keeps
     the RNG seed) never overwrite each other in a folder."""
     return f"compose-{rng_seed}" + (f"-{gen_id[:6]}" if gen_id else "")
+
+
+def _continuation_budget(previous: list, options: dict) -> tuple[int | None, int, str]:
+    """What a continuation of ``previous`` may add within a piece's caps: ``(notes, max_notes, note)``. The
+    default or asked-for notes are cut to what is left (``note`` says so); a piece at a cap is refused."""
+    spq = 4  # the MIDI files here are read on the sixteenth grid
+    so_far_s = max(n.onset + n.duration for n in previous) / spq * 60.0 / options["tempo"]
+    left_notes, left_s = MAX_PIECE_NOTES - len(previous), MAX_PIECE_SECONDS - so_far_s
+    if left_notes < 1 or left_s < 1:
+        raise UserError(f"This piece is already {len(previous):,} notes and {so_far_s:,.0f} s long; a piece here "
+                        f"has at most {MAX_PIECE_NOTES:,} notes and {MAX_PIECE_SECONDS} s, so it cannot be continued.")
+    asked_s = (options["bars"] * 240 / options["tempo"] if options.get("bars") is not None
+               else options.get("seconds"))
+    if asked_s is not None:
+        if asked_s > left_s:
+            raise UserError(f"This piece is {so_far_s:,.0f} s long: it can be continued by at most {left_s:,.0f} s "
+                            f"(a piece here lasts at most {MAX_PIECE_SECONDS} s).")
+        return None, left_notes, ""
+    wanted = options.get("notes") or 500
+    if wanted <= left_notes:
+        return wanted, left_notes, ""
+    return left_notes, left_notes, f"continued by {left_notes:,} notes: a piece here has at most {MAX_PIECE_NOTES:,}"
 
 
 def _stored_piece(rec, doing: str) -> tuple[bytes, list]:
@@ -342,6 +369,9 @@ class Commands:
         given = [name for name, v in (("notes", notes), ("bars", bars), ("seconds", seconds)) if v is not None]
         if len(given) > 1:
             raise UserError(f"give one length: `notes`, `bars` or `seconds` (got {' and '.join(given)})")
+        if bars is not None and bars * 240 / tempo > MAX_PIECE_SECONDS:
+            raise UserError(f"{bars} bars at {tempo} BPM last {bars * 240 / tempo:,.0f} s; a piece here lasts at most "
+                            f"{MAX_PIECE_SECONDS} s")
         primer = None if primer.strip().lower() in ("", "random") else primer
         if primer_file is not None:
             if primer is not None:
@@ -367,7 +397,9 @@ class Commands:
             if reason is not None:
                 raise UserError(f"`primer_file` {filename}: {reason}")
             path = self.primer_dir / f"{hashlib.sha256(data).hexdigest()[:16]}.mid"
-            if not path.exists():
+            if path.exists():
+                os.utime(path)  # used again: retention counts its age from now
+            else:
                 path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
                 _atomic_write(path, data)
             return str(path)
@@ -387,11 +419,18 @@ class Commands:
                       instrument=o["instrument"], rng_seed=rng_seed)
         common.update({k: o[k] for k in ("texture", "register") if o.get(k)})  # only when asked for
 
+        new_notes = o["notes"]
+        if previous is not None:
+            new_notes, common["max_notes"], cut = _continuation_budget(previous, o)
+            note = "; ".join(filter(None, [note, cut]))
+        else:
+            common["max_notes"] = MAX_PIECE_NOTES
+
         def work():
             if previous is not None:
-                r = gen.continue_piece(previous, o["notes"], piece_key=o.get("piece_key"), **common)
+                r = gen.continue_piece(previous, new_notes, piece_key=o.get("piece_key"), **common)
             else:
-                r = gen.generate(o["notes"], key=o["key"], primer=o["primer"], **common)
+                r = gen.generate(new_notes, key=o["key"], primer=o["primer"], **common)
             return r, piano_roll_png(r.notes, r.tempo)
 
         start = self.clock()
@@ -431,7 +470,7 @@ class Commands:
                         midi: bytes | None = None, model_s: float | None, total_s: float, action: str,
                         parent: str | None) -> str | None:
         """Store the generation; its id (for buttons), or None when history is off or failed (logged)."""
-        from .history import Record, new_id
+        from .history import HistoryUnavailable, Record, new_id
 
         if self.history is None or not self.history.available:
             return None
@@ -441,6 +480,8 @@ class Commands:
                      model_s=model_s, total_s=total_s)
         try:
             await self.history.record(rec, midi)
+        except HistoryUnavailable:  # reported once, when it went off (log and /status)
+            return None
         except Exception:
             log.exception("history: could not record %s", rec.id)
             return None

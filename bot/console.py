@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TextIO
 
 from .commands import OPTIONS, Commands, Invocation, Reply, UserError
+from .corpus import MAX_MIDI_BYTES, MAX_UPLOAD
 from .jobs import Busy
 
 from generators.errors import GeneratorError
@@ -122,7 +123,7 @@ async def _dispatch(commands: Commands, inv: Invocation, line: str, on_done=None
                         + (", primer_file" if name == "compose" else ""))
     if name == "compose":
         if primer_file is not None:
-            options["primer_file"] = _read_files({"file": [primer_file]})[0]
+            options["primer_file"] = _read_files({"file": [primer_file]}, limit=MAX_MIDI_BYTES)[0]
         return await commands.compose(inv, **options)
     return await commands.write(inv, name, **options)
 
@@ -140,14 +141,15 @@ async def _corpus(commands: Commands, inv: Invocation, words: list[str], options
     return await commands.corpus_add(inv, words[1], _read_files(options))
 
 
-def _read_files(options: dict) -> list[tuple[str, bytes]]:
-    """The console's stand-in for attachments: the files named by ``file:PATH`` options."""
+def _read_files(options: dict, limit: int = MAX_UPLOAD) -> list[tuple[str, bytes | None]]:
+    """The console's stand-in for attachments: the files named by ``file:PATH`` options. A file over ``limit``
+    is not read (its data is None, as for an attachment too large to fetch), so the checks refuse it by size."""
     uploads = []
     for name in options.get("file", []):
         path = Path(name)
         if not path.is_file():
             raise UserError(f"no such file: {name}")
-        uploads.append((path.name, path.read_bytes()))
+        uploads.append((path.name, None if path.stat().st_size > limit else path.read_bytes()))
     return uploads
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 MAX_TEXT_BYTES = 8 * 1024 * 1024
 MAX_MIDI_BYTES = 2 * 1024 * 1024
+MAX_UPLOAD = 64 * 1024 * 1024  # the largest attachment fetched at all (a .zip of MIDI files); larger: refused unread
 MAX_ZIP_ENTRIES = 500
 MAX_ZIP_TOTAL = 64 * 1024 * 1024
 MIDI_SUFFIXES = (".mid", ".midi")

@@ -6,11 +6,15 @@ results carry (``DATA_DIR/history/<id>.mid``). The schema version lives in
 start-up. All SQL runs in one dedicated thread (the event loop only awaits it),
 so a slow disk never stalls Discord's heartbeat.
 
-A file that is not a SQLite database, or one that stays locked, is reported at
-start-up (:attr:`History.error`, shown by /status) and history is off: every
-generation command still answers, and the buttons say the result is unknown.
-Retention: rows older than ``retention_days``, and the oldest past
-``max_rows``, are deleted with their MIDI files at start-up and once an hour.
+A file that is not a SQLite database, one that stays locked, or one that cannot
+be written is reported at start-up (:attr:`History.error`, shown by /status)
+and history is off: every generation command still answers, and the buttons say
+the result is unknown. A write that fails later (the file made read-only, a full
+disk) turns history off the same way, reported once, and leaves no MIDI file
+without its row. Retention: rows older than ``retention_days``, and the oldest
+past ``max_rows``, are deleted with their MIDI files at start-up and once an
+hour, and so are uploaded primers (``DATA_DIR/primers``) that no remaining row
+names.
 """
 
 from __future__ import annotations
@@ -103,6 +107,7 @@ class History:
                  clock: Callable[[], float] = time.time):
         self.path = Path(data_dir) / "history.sqlite3"
         self.files = Path(data_dir) / "history"
+        self.primers = Path(data_dir) / "primers"  # uploaded MIDI sketches, kept while a row names them
         self.retention_days, self.max_rows = retention_days, max_rows
         self.clock = clock
         self.error: str | None = None
@@ -134,6 +139,9 @@ class History:
             with db:
                 db.executescript(MIGRATIONS[target])
                 db.execute(f"PRAGMA user_version = {target + 1}")
+        with db:  # a database that opens but cannot be written (read-only file or folder) is no history
+            db.execute("CREATE TABLE IF NOT EXISTS write_check (x)")
+            db.execute("DROP TABLE write_check")
         self._prune()
 
     def _close_db(self) -> None:
@@ -172,12 +180,27 @@ class History:
 
     # -- the history thread's side -------------------------------------------------------------
     def _record(self, rec: Record, midi: bytes | None) -> None:
-        if midi is not None:
-            path = self.files / f"{rec.id}.mid"
-            tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-            tmp.write_bytes(midi)
-            os.replace(tmp, path)
-            rec.output_path = str(path)
+        path = None
+        try:
+            if midi is not None:
+                path = self.files / f"{rec.id}.mid"
+                tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+                tmp.write_bytes(midi)
+                os.replace(tmp, path)
+                rec.output_path = str(path)
+            self._insert(rec)
+        except (sqlite3.DatabaseError, OSError) as exc:  # e.g. made read-only, or the disk is full: history goes off
+            if path is not None:  # never a file without a row: retention would never delete it
+                path.unlink(missing_ok=True)
+            self.error = f"history is off: {self.path} cannot be written ({exc})"
+            log.warning("%s; generation commands still work, without buttons", self.error)
+            db, self._db = self._db, None
+            db.close()
+            raise HistoryUnavailable(self.error) from None
+        if self.clock() - self._last_prune > PRUNE_EVERY_S:
+            self._prune()
+
+    def _insert(self, rec: Record) -> None:
         with self._db:
             self._db.execute(
                 "INSERT INTO generations (id, created, user_id, user_name, channel_id, command, action, parent_id, "
@@ -186,8 +209,6 @@ class History:
                 (rec.id, rec.created, rec.user_id, rec.user_name, rec.channel_id, rec.command, rec.action,
                  rec.parent_id, json.dumps(rec.options), rec.rng_seed, rec.model, rec.model_version, rec.model_s,
                  rec.total_s, rec.output_text, rec.output_path))
-        if self.clock() - self._last_prune > PRUNE_EVERY_S:
-            self._prune()
 
     _COLUMNS = ("id, created, user_id, user_name, channel_id, command, action, parent_id, options, rng_seed, model, "
                 "model_version, model_s, total_s, output_text, output_path")
@@ -233,4 +254,21 @@ class History:
                 Path(path).unlink(missing_ok=True)
         with self._db:
             self._db.executemany("DELETE FROM generations WHERE id = ?", [(i,) for i, _ in old])
+        self._prune_primers(cutoff)
         return len(old)
+
+    def _prune_primers(self, cutoff: float) -> None:
+        """Delete uploaded primers older than the retention that no remaining row names (a primer used again is
+        touched when it is stored again, so its age is its last use)."""
+        if not self.primers.is_dir():
+            return
+        for path in self.primers.glob("*.mid"):
+            try:
+                if path.stat().st_mtime >= cutoff:
+                    continue
+            except OSError:
+                continue
+            named = self._db.execute("SELECT 1 FROM generations WHERE options LIKE ? LIMIT 1",
+                                     (f"%{path.name}%",)).fetchone()
+            if named is None:
+                path.unlink(missing_ok=True)

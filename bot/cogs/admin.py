@@ -11,7 +11,7 @@ from discord.ext import commands
 
 from ..commands import UserError
 from ..discord_app import ChannelReporter
-from .corpus import MAX_UPLOAD
+from ..corpus import MAX_UPLOAD
 
 log = logging.getLogger("bot.admin")
 Model = Literal["text", "lyrics", "music"]

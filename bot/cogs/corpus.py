@@ -8,9 +8,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from ..corpus import MAX_UPLOAD
 from ..discord_app import respond
 
-MAX_UPLOAD = 64 * 1024 * 1024
 
 
 class Corpus(commands.GroupCog, group_name="corpus", group_description="The team's training material"):

@@ -253,9 +253,13 @@ class MusicGenerator(SequenceGenerator):
         primer_key: str | None = None,
         texture: str | None = None,
         register: str | None = None,
+        max_notes: int = MAX_NOTES,
     ) -> MusicResult:
         """Generate a piece after a primer, of ``notes`` notes (each note of a chord counts; default 500),
         or ``bars`` bars of 4/4, or ``seconds`` seconds at ``tempo`` (only one of the three).
+
+        ``max_notes`` caps the piece (at most :data:`MAX_NOTES`): more ``notes`` are refused, and a piece
+        of ``bars`` or ``seconds`` that would need more notes than that is an error, never a shorter piece.
 
         ``primer``: ``None`` or ``"random"`` (an excerpt of the training corpus
         stored in the checkpoint, chosen with the RNG seed), a path to a MIDI
@@ -281,7 +285,7 @@ class MusicGenerator(SequenceGenerator):
         primer's (see :meth:`_plan_of`).
         """
         opts = SamplingOptions(temperature, top_k, top_p)
-        length = _length_in(notes, bars, seconds, tempo, self.config.steps_per_quarter)
+        length = _length_in(notes, bars, seconds, tempo, self.config.steps_per_quarter, max_notes)
         program, instrument_name = resolve_instrument(instrument)
         rng, rng_seed = make_rng(rng_seed)
         wanted = _parse_key_option(key)
@@ -297,7 +301,7 @@ class MusicGenerator(SequenceGenerator):
         is_note = repeats.is_note
         waits = np.array([parse_token(t)[1] if t.startswith("W") else 0 for t in self.vocab.tokens])
         played: list[int] = []  # pitches sounded at the current onset: one note per pitch and onset
-        count = {"notes": 0, "time": 0, "done": False}
+        count = {"notes": 0, "time": 0, "done": False, "capped": False}
         # Bar lines: a wait stops at the next one, where the plan's tokens are forced (see EventCodec).
         bar = self.codec.bar_steps if plan else 0
         plan_ids = self.vocab.encode_lenient(plan)[0] if plan else []
@@ -336,12 +340,18 @@ class MusicGenerator(SequenceGenerator):
             if length.notes is not None:
                 count["done"] = count["notes"] >= length.notes
             else:
-                count["done"] = count["time"] >= length.steps or count["notes"] >= MAX_NOTES
-            return count["done"]
+                count["done"] = count["time"] >= length.steps
+                count["capped"] = not count["done"] and count["notes"] >= max_notes
+            return count["done"] or count["capped"]
 
-        limit = 50 * (length.notes or MAX_NOTES) + 100
+        limit = 50 * (length.notes or max_notes) + 100
         tokens = self.decode(prime_ids, TokenStream(limit, opts, rng, stop=stop, adjust=masked))
         seconds_taken = time.perf_counter() - start
+        if count["capped"]:  # never a shorter piece than asked for
+            bar_steps = BEATS_PER_BAR * self.config.steps_per_quarter
+            raise GenerationError(f"the piece reached {max_notes:,} notes (the most a piece may have) in bar "
+                                  f"{count['time'] // bar_steps + 1} of {-(-length.steps // bar_steps)}: ask for "
+                                  "fewer bars or seconds, or a sparser texture")
         if not count["done"]:  # the event limit came first: never hand back a short piece silently
             raise GenerationError(f"the model wrote {count['notes']} notes in {len(tokens)} events without "
                                   f"finishing the piece asked for; try a higher temperature")
@@ -594,10 +604,12 @@ class Length(NamedTuple):
     steps: int | None  # after this many grid steps of music
 
 
-def _length_in(notes, bars, seconds, tempo, steps_per_quarter: int) -> Length:
+def _length_in(notes, bars, seconds, tempo, steps_per_quarter: int, max_notes: int = MAX_NOTES) -> Length:
     """Validate the length options (one of notes, bars, seconds; default 500 notes) and the tempo."""
     if not isinstance(tempo, (int, float)) or isinstance(tempo, bool) or not 20 <= tempo <= 400:
         raise GenerationError(f"tempo must be between 20 and 400 BPM, got {tempo!r}")
+    if not isinstance(max_notes, int) or isinstance(max_notes, bool) or not 1 <= max_notes <= MAX_NOTES:
+        raise GenerationError(f"max_notes must be between 1 and {MAX_NOTES}, got {max_notes!r}")
     given = [name for name, v in (("notes", notes), ("bars", bars), ("seconds", seconds)) if v is not None]
     if len(given) > 1:
         raise GenerationError(f"give one length: notes, bars or seconds (got {' and '.join(given)})")
@@ -608,10 +620,14 @@ def _length_in(notes, bars, seconds, tempo, steps_per_quarter: int) -> Length:
     if seconds is not None:
         if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not 1 <= seconds <= MAX_SECONDS:
             raise GenerationError(f"seconds must be between 1 and {MAX_SECONDS:g}, got {seconds!r}")
-        return Length(None, max(1, round(seconds * tempo / 60 * steps_per_quarter)))
+        steps = max(1, round(seconds * tempo / 60 * steps_per_quarter))
+        if steps > MAX_BARS * BEATS_PER_BAR * steps_per_quarter:
+            raise GenerationError(f"{seconds:g} s at {tempo:g} BPM is {steps / (BEATS_PER_BAR * steps_per_quarter):,.0f} "
+                                  f"bars; a piece has at most {MAX_BARS:,}")
+        return Length(None, steps)
     notes = 500 if notes is None else notes
-    if not isinstance(notes, int) or isinstance(notes, bool) or not 1 <= notes <= MAX_NOTES:
-        raise GenerationError(f"notes must be between 1 and {MAX_NOTES}, got {notes!r}")
+    if not isinstance(notes, int) or isinstance(notes, bool) or not 1 <= notes <= max_notes:
+        raise GenerationError(f"notes must be between 1 and {max_notes}, got {notes!r}")
     return Length(notes, None)
 
 

@@ -52,7 +52,18 @@ class FakeMusicGenerator:
         r.notes = [Note(i * 2, 60 + i % 12, 2) for i in range(notes)]
         r.midi = notes_to_midi_bytes(r.notes, tempo=tempo)
         r.tempo, r.rng_seed, r.primer = float(tempo), 7 if rng_seed is None else rng_seed, primer or "corpus excerpt #0"
-        r.summary = lambda: f"{notes} notes"
+        r.summary = lambda: f"{len(r.notes)} notes"
+        return r
+
+    def continue_piece(self, previous, notes=None, *, piece_key=None, **options):
+        """The piece, then ``notes`` more (a fake continuation: only the note count matters)."""
+        from generators.music.midi_io import notes_to_midi_bytes
+
+        r = self.generate(notes, primer="the piece so far", **options)
+        start = max(n.onset + n.duration for n in previous)
+        r.notes = sorted(previous) + [n._replace(onset=n.onset + start) for n in r.notes]
+        r.midi = notes_to_midi_bytes(r.notes, tempo=r.tempo)
+        r.join_s, r.key = start / 4 * 60 / r.tempo, piece_key
         return r
 
 

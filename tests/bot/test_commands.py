@@ -68,7 +68,7 @@ def test_compose_refuses_file_primers_and_bad_ranges(commands):
 
 def test_compose_passes_key_and_length_through(commands, fakes):
     run(commands.compose(USER, key="D minor", bars="8"))
-    assert fakes["music"].last == {"notes": None, "key": "D minor", "bars": 8, "seconds": None}
+    assert fakes["music"].last == {"notes": None, "key": "D minor", "bars": 8, "seconds": None, "max_notes": 2000}
     run(commands.compose(USER, seconds="12.5"))
     assert fakes["music"].last["seconds"] == 12.5 and fakes["music"].last["key"] == "random"
     run(commands.compose(USER, texture="full", register="auto"))
@@ -247,3 +247,27 @@ def test_three_commands_in_a_row_are_answered_and_a_flood_is_partly_refused(fake
     assert len(refused) == 5 and "in a row" in str(refused[0])
     assert third.content.startswith("still here")
     cmds.jobs.shutdown()
+
+
+@pytest.mark.parametrize("call, fragment", [
+    (lambda c: c.write(USER, "lyrics", temp="nan"), "`temp` must be between 0.1 and 2, got nan"),
+    (lambda c: c.write(USER, "lyrics", temp=float("nan")), "`temp` must be between 0.1 and 2, got nan"),
+    (lambda c: c.compose(USER, seconds="nan"), "`seconds` must be between 1 and 600, got nan"),
+    (lambda c: c.compose(USER, seconds=float("inf")), "`seconds` must be between 1 and 600, got inf"),
+    (lambda c: c.usage(Invocation(1, is_admin=True), "nan"), "`days` must be between 1 and 365, got nan"),
+])
+def test_nan_and_infinity_are_out_of_every_range(commands, call, fragment):
+    with pytest.raises(UserError) as err:
+        run(call(commands))
+    assert fragment in str(err.value)
+
+
+def test_the_console_refuses_a_huge_primer_file_without_reading_it(commands, tmp_path, monkeypatch):
+    from pathlib import Path
+
+    huge = tmp_path / "huge.mid"
+    with open(huge, "wb") as f:
+        f.truncate(3 * 1024**3)  # 3 GB, sparse
+    monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail(f"{self} was read"))
+    reply = run(reply_to(commands, USER, f"/compose primer_file:{huge}"))
+    assert reply.ephemeral and "larger than 2 MB" in reply.content

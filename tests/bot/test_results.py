@@ -290,3 +290,99 @@ def test_a_locked_history_is_reported_at_start_up(tmp_path):
     finally:
         holder.execute("ROLLBACK")
         holder.close()
+
+
+def test_a_read_only_history_is_reported_at_start_up(tmp_path, monkeypatch):
+    import bot.history as history_module
+
+    History(tmp_path).open().close()
+    real_connect = sqlite3.connect
+    monkeypatch.setattr(history_module.sqlite3, "connect",  # as a file the bot may read but not write opens
+                        lambda path, **kw: real_connect(f"file:{path}?mode=ro", uri=True, **kw))
+    history = History(tmp_path).open()
+    assert not history.available and "readonly" in history.error
+    commands = fake_commands(tmp_path, history)
+    assert "cannot be used" in commands.status().content
+
+
+def test_a_history_that_stops_accepting_writes_goes_off_once_and_leaves_no_orphan_file(tmp_path, monkeypatch, caplog):
+    commands = fake_commands(tmp_path, History(tmp_path).open())
+    first = run(commands.compose(Invocation(1), notes=10))
+    assert first.buttons
+
+    def read_only(self, rec):
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    monkeypatch.setattr(History, "_insert", read_only)
+    caplog.clear()
+    for _ in range(3):
+        reply = run(commands.compose(Invocation(1), notes=10))
+        assert reply.files and reply.buttons == []  # the piece still comes, without buttons
+    assert sorted(p.name for p in (tmp_path / "history").iterdir()) == [f"{first.buttons[0].target}.mid"]
+    warnings = [r for r in caplog.records if "history is off" in r.getMessage()]
+    assert len(warnings) == 1 and not any(r.exc_info for r in caplog.records)
+    assert "cannot be written" in commands.status().content
+
+
+def test_retention_deletes_primers_no_row_names(tmp_path):
+    import os
+
+    now = [2_000_000.0]
+    history = History(tmp_path, retention_days=1, clock=lambda: now[0]).open()
+    primers = tmp_path / "primers"
+    primers.mkdir()
+    named, orphan, fresh = (primers / f"{n}.mid" for n in ("aaaa", "bbbb", "cccc"))
+    for path, age_days in ((named, 5), (orphan, 5), (fresh, 0.1)):
+        path.write_bytes(b"MThd")
+        os.utime(path, (now[0] - age_days * 86400,) * 2)
+
+    async def scenario():
+        await history.record(Record(id="0000000000aa", created=now[0], user_id=1, command="compose",
+                                    options={"primer": str(named)}, rng_seed=1, model="music",
+                                    model_version="shipped"))
+        await history.prune()
+
+    run(scenario())
+    history.close()
+    assert sorted(p.name for p in primers.iterdir()) == ["aaaa.mid", "cccc.mid"]
+
+
+@pytest.mark.parametrize("action", ["continue", "open", "listen"])
+def test_a_damaged_stored_piece_gets_a_clear_message(tmp_path, action):
+    commands = fake_commands(tmp_path, History(tmp_path).open())
+    piece = run(commands.compose(Invocation(1), notes=10))
+    gen_id = piece.buttons[0].target
+    (tmp_path / "history" / f"{gen_id}.mid").write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(UserError, match="damaged"):
+        run(commands.act(Invocation(1), action, gen_id))
+
+
+def test_console_variations_never_overwrite_each_others_files(tmp_path):
+    from bot.console import LAST
+
+    LAST.clear()
+    commands = fake_commands(tmp_path, History(tmp_path).open())
+    stdin = io.StringIO("/compose notes:10 rng_seed:5\n/vary up\n/vary down\n")
+    run(run_console(commands, tmp_path / "out", stdin=stdin, out=io.StringIO()))
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert len([n for n in names if n.endswith(".mid")]) == 3 and len([n for n in names if n.endswith(".ogg")]) == 3
+    stems = {n.rsplit(".", 1)[0] for n in names}
+    assert len(stems) == 3 and all(s.startswith("compose-5-") for s in stems)  # each result's .mid/.png/.ogg together
+
+
+def test_continuations_stop_at_a_pieces_caps(tmp_path):
+    from generators.music.midi_io import midi_bytes_to_notes
+
+    commands = fake_commands(tmp_path, History(tmp_path).open())
+    piece = run(commands.compose(Invocation(1), notes=1900, tempo=300))
+    longer = run(commands.act(Invocation(1), "continue", piece.buttons[0].target))  # 500 asked, 100 left
+    assert "continued by 100 notes: a piece here has at most 2,000" in longer.content
+    assert len(midi_bytes_to_notes(longer.files[0].data)) == 2000
+    with pytest.raises(UserError, match="cannot be continued"):
+        run(commands.act(Invocation(1), "continue", longer.buttons[0].target))
+    with pytest.raises(UserError, match="last 2,400 s"):
+        run(commands.compose(Invocation(1), bars=200, tempo=20))
+    slow = run(commands.compose(Invocation(1), seconds=590, tempo=60))
+    assert commands.generators["music"].last["max_notes"] == 2000
+    with pytest.raises(UserError, match="at most"):
+        run(commands.act(Invocation(1), "continue", slow.buttons[0].target))

@@ -339,3 +339,16 @@ def test_key_plan_is_the_home_key_or_the_primers_own(music_planned, monkeypatch)
     assert gen._plan_of("G4 B4 D5 F#5", tokens, "notes G4 B4 D5 F#5")[2] == "K0"  # composed in C major / A minor
     monkeypatch.setattr(type(gen), "normalized", property(lambda self: False))
     assert gen._plan_of("G4 B4 D5 F#5", tokens, "notes G4 B4 D5 F#5")[2] == "K7"  # other models: the primer's key
+
+
+def test_a_piece_is_never_shorter_than_asked_for(music_trained):
+    """Bars or seconds that would take more notes than the cap: an error naming the bar, not a cut piece."""
+    gen, _ = music_trained
+    with pytest.raises(GenerationError, match=r"reached 20 notes .* in bar \d+ of 50"):
+        gen.generate(bars=50, rng_seed=1, max_notes=20)
+    with pytest.raises(GenerationError, match="6,000 bars; a piece has at most 1,000"):
+        gen.generate(seconds=3600, tempo=400)
+    with pytest.raises(GenerationError, match="notes must be between 1 and 20"):
+        gen.generate(30, max_notes=20)
+    piece = gen.generate(bars=2, rng_seed=1)
+    assert piece.bars == 2.0 and max(n.onset for n in piece.notes) < 2 * 16
