@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -146,6 +147,16 @@ RETRAIN_MINUTES = Option("minutes", float, "stop after this many minutes", None,
 
 class UserError(Exception):
     """Bad input from the user; the message is shown to them (ephemeral in Discord)."""
+
+
+#: An absolute path inside a message (``/srv/data/primers/6dfd.mid``): users see only its last part.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/])(?:/[^\s/:'\"()]+){2,}")
+
+
+def user_message(exc: BaseException) -> str:
+    """The line a user sees for an error they can act on (:class:`UserError`, a library ``GeneratorError``,
+    :class:`Busy`): the message with server paths cut to their file names."""
+    return "⚠️ " + _ABSOLUTE_PATH.sub(lambda m: m.group(0).rsplit("/", 1)[-1], str(exc))
 
 
 def _stem(rng_seed: int, gen_id: str | None) -> str:
@@ -420,6 +431,9 @@ class Commands:
         common.update({k: o[k] for k in ("texture", "register") if o.get(k)})  # only when asked for
 
         new_notes = o["notes"]
+        if o["primer"] and str(o["primer"]).endswith(".mid") and not Path(o["primer"]).is_file():
+            raise UserError("The MIDI sketch this piece was primed with is gone from the history; compose again "
+                            "with `primer_file`.")
         if previous is not None:
             new_notes, common["max_notes"], cut = _continuation_budget(previous, o)
             note = "; ".join(filter(None, [note, cut]))
@@ -685,7 +699,7 @@ class Commands:
                                                 minutes=minutes, on_progress=on_progress, before_start=mark_started)
                 report = await self._retrain_report(model, outcome)
             except UserError as exc:
-                report = Reply(f"⚠️ {exc}", ephemeral=True)
+                report = Reply(user_message(exc), ephemeral=True)
             except Exception:
                 log.exception("retrain %s crashed", model)
                 report = Reply(f"⚠️ Retraining {model} crashed; the current model keeps serving.")

@@ -18,7 +18,7 @@ import threading
 from pathlib import Path
 from typing import TextIO
 
-from .commands import OPTIONS, Commands, Invocation, Reply, UserError
+from .commands import OPTIONS, Commands, Invocation, Reply, UserError, user_message
 from .corpus import MAX_MIDI_BYTES, MAX_UPLOAD
 from .jobs import Busy
 
@@ -178,7 +178,7 @@ async def reply_to(commands: Commands, inv: Invocation, line: str, on_done=None)
     try:
         return await dispatch(commands, inv, line, on_done)
     except (UserError, GeneratorError, Busy) as exc:
-        return Reply(f"⚠️ {exc}", ephemeral=True)
+        return Reply(user_message(exc), ephemeral=True)
     except Exception:
         log.exception("command failed: %s", line[:200])
         return Reply("⚠️ Something went wrong on our side; the details are in the log.", ephemeral=True)

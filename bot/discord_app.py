@@ -18,7 +18,7 @@ from discord.ext import commands as ext
 
 from generators.errors import GeneratorError
 
-from .commands import MESSAGE_LIMIT, Commands, Invocation, Reply, UserError
+from .commands import MESSAGE_LIMIT, Commands, Invocation, Reply, UserError, user_message
 from .jobs import Busy
 from .settings import Settings
 
@@ -84,7 +84,7 @@ async def respond(interaction: discord.Interaction, work, *, ephemeral: bool = F
     try:
         reply = await work()
     except (UserError, GeneratorError, Busy) as exc:
-        await _error(interaction, f"⚠️ {exc}")
+        await _error(interaction, user_message(exc))
         return
     except Exception:
         log.exception("interaction=%s command=%s failed", interaction.id, getattr(interaction.command, "name", "?"))

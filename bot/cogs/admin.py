@@ -9,9 +9,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from ..commands import UserError
-from ..discord_app import ChannelReporter
+from generators.errors import GeneratorError
+
+from ..commands import UserError, user_message
 from ..corpus import MAX_UPLOAD
+from ..discord_app import ChannelReporter
+from ..jobs import Busy
 
 log = logging.getLogger("bot.admin")
 Model = Literal["text", "lyrics", "music"]
@@ -52,9 +55,9 @@ class Retrain(commands.GroupCog, group_name="retrain", group_description="Retrai
         try:
             reply = await self.bot.core.retrain(inv, model, epochs=epochs, minutes=minutes, uploads=uploads,
                                                 on_progress=reporter.progress, on_done=reporter.done)
-        except UserError as exc:
+        except (UserError, GeneratorError, Busy) as exc:
             await interaction.delete_original_response()
-            await interaction.followup.send(f"⚠️ {exc}", ephemeral=True)
+            await interaction.followup.send(user_message(exc), ephemeral=True)
             return
         if reply.ephemeral:
             await interaction.delete_original_response()
@@ -83,16 +86,16 @@ class Retrain(commands.GroupCog, group_name="retrain", group_description="Retrai
         inv = self.bot.invocation(interaction)
         try:
             reply = await action(inv, model)
-        except UserError as exc:
-            await interaction.response.send_message(f"⚠️ {exc}", ephemeral=True)
+        except (UserError, GeneratorError, Busy) as exc:
+            await interaction.response.send_message(user_message(exc), ephemeral=True)
             return
         await interaction.response.send_message(reply.content)
 
     async def _admin_reply(self, interaction: discord.Interaction, action) -> None:
         try:
             reply = action(self.bot.invocation(interaction))
-        except UserError as exc:
-            await interaction.response.send_message(f"⚠️ {exc}", ephemeral=True)
+        except (UserError, GeneratorError, Busy) as exc:
+            await interaction.response.send_message(user_message(exc), ephemeral=True)
             return
         await interaction.response.send_message(reply.content)
 

@@ -55,7 +55,7 @@ def pitch_class_histogram(notes: list[Note], weighted: bool = True) -> np.ndarra
 def estimate_key(notes: list[Note]) -> tuple[int, str]:
     """``(tonic pitch class, "major"|"minor")`` by correlation with the Krumhansl-Kessler profiles."""
     hist = pitch_class_histogram(notes)
-    if not hist.any():
+    if not np.ptp(hist):  # no notes, or every pitch class alike: nothing to correlate (and no NaN warnings)
         return 0, "major"
     best = (-2.0, 0, "major")
     for tonic in range(12):

@@ -9,7 +9,7 @@ from bot.console import dispatch, parse_line, reply_to, run_console
 from bot.jobs import Busy, JobQueue
 from generators.errors import GeneratorError
 
-from .conftest import FakeTextGenerator
+from .conftest import FakeMusicGenerator, FakeTextGenerator
 
 USER = Invocation(user_id=1, user_name="ann")
 OTHER = Invocation(user_id=2, user_name="bob")
@@ -271,3 +271,28 @@ def test_the_console_refuses_a_huge_primer_file_without_reading_it(commands, tmp
     monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail(f"{self} was read"))
     reply = run(reply_to(commands, USER, f"/compose primer_file:{huge}"))
     assert reply.ephemeral and "larger than 2 MB" in reply.content
+
+
+def test_user_messages_show_no_server_paths():
+    from bot.commands import user_message
+
+    msg = user_message(GeneratorError("primer MIDI file not found: /srv/ghost/data/primers/6dfd1234.mid (x)"))
+    assert msg == "⚠️ primer MIDI file not found: 6dfd1234.mid (x)"
+    assert user_message(UserError("give 1/2 of it, see https://x.y/z")) == "⚠️ give 1/2 of it, see https://x.y/z"
+
+
+def test_again_on_a_piece_whose_primer_was_pruned_says_so(tmp_path):
+    from bot.history import History
+
+    commands = Commands({"music": FakeMusicGenerator()},
+                        JobQueue(workers=2, queue_depth=8, user_max_jobs=2, user_burst=0),
+                        history=History(tmp_path).open(), primer_dir=tmp_path / "primers")
+    from generators.music.encoder import Note
+    from generators.music.midi_io import notes_to_midi_bytes
+
+    sketch = notes_to_midi_bytes([Note(0, 60, 4), Note(4, 64, 4)])
+    piece = run(commands.compose(USER, notes=10, primer_file=("sketch.mid", sketch)))
+    for path in (tmp_path / "primers").iterdir():
+        path.unlink()
+    reply = run(reply_to(commands, USER, f"/again {piece.buttons[0].target}"))
+    assert reply.ephemeral and "primed with is gone" in reply.content and str(tmp_path) not in reply.content

@@ -83,3 +83,15 @@ def test_normalizing_moves_a_piece_to_c_major_the_nearer_way():
     assert estimate_key(transpose(piece, shift)) == (0, "major")
     assert shift_between(0, 11) == -1 and shift_between(0, 6) == -6 and shift_between(0, 5) == 5
     assert format_key(10, "minor") == "Bb minor"
+
+
+@pytest.mark.parametrize("primer", ["C4", "C4 C5 C4", "C4 C#4 D4 D#4 E4 F4 F#4 G4 G#4 A4 A#4 B4"])
+def test_one_or_twelve_pitch_classes_give_a_key_without_warnings(primer):
+    import warnings
+
+    from generators.music.encoder import parse_note_list
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tonic, mode = estimate_key(parse_note_list(primer))
+    assert 0 <= tonic < 12 and mode in ("major", "minor")
