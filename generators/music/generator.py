@@ -164,6 +164,34 @@ class RepeatGuard:
         return logits
 
 
+#: Events in a row without a note after which the next events must strike one (8 bars of rest or more; below
+#: the 50 events a note that bound a piece, so a piece always ends).
+MAX_SILENT_EVENTS = 32
+
+
+class StallGuard:
+    """Keeps a piece moving: after :data:`MAX_SILENT_EVENTS` events without a note (waits, durations, plan
+    tokens: a loop a weak model can fall into at a low temperature), only a note, or a duration that a note
+    then follows, may be drawn."""
+
+    def __init__(self, tokens: list[str]):
+        self.is_note = np.array([t.startswith("P") for t in tokens])
+        self.is_duration = np.array([t.startswith("D") for t in tokens])
+        self.silent = 0
+        self.after_duration = False
+
+    def take(self, token: int) -> None:
+        self.silent = 0 if self.is_note[token] else self.silent + 1
+        self.after_duration = bool(self.is_duration[token])
+
+    def mask(self, logits: np.ndarray) -> np.ndarray:
+        if self.silent >= MAX_SILENT_EVENTS:
+            allowed = self.is_note if self.after_duration else self.is_note | self.is_duration
+            if (np.isfinite(logits) & allowed).any():  # (never leave nothing to draw)
+                logits[~allowed] = -np.inf
+        return logits
+
+
 class MusicGenerator(SequenceGenerator):
     KINDS = ("music",)
     config_cls = MusicConfig
@@ -298,6 +326,7 @@ class MusicGenerator(SequenceGenerator):
         blocked = np.zeros(len(self.vocab), np.float32)
         blocked[[self.vocab.index[START], self.vocab.index[END]]] = -np.inf  # a piece ends when it has its notes
         repeats = RepeatGuard(self.vocab.tokens)
+        stall = StallGuard(self.vocab.tokens)
         is_note = repeats.is_note
         waits = np.array([parse_token(t)[1] if t.startswith("W") else 0 for t in self.vocab.tokens])
         played: list[int] = []  # pitches sounded at the current onset: one note per pitch and onset
@@ -320,13 +349,14 @@ class MusicGenerator(SequenceGenerator):
             logits[played] = -np.inf
             if bar and bar - clock["time"] % bar >= shortest_wait:  # (else no wait fits: let one cross)
                 logits[waits > bar - clock["time"] % bar] = -np.inf
-            return repeats.mask(logits)
+            return stall.mask(repeats.mask(logits))
 
         def stop(token: int) -> bool:
             if clock["forced"]:
                 clock["forced"].pop(0)
                 return False
             repeats.take(token)
+            stall.take(token)
             if waits[token]:
                 played.clear()
                 clock["time"] += int(waits[token])

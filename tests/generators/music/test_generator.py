@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from generators.errors import GenerationError
@@ -56,6 +57,19 @@ def test_a_piece_the_model_does_not_finish_is_an_error_not_a_short_piece(music_t
     for kwargs in (dict(notes=50), dict(bars=4)):
         with pytest.raises(GenerationError, match="wrote 0 notes in .* events .* higher temperature"):
             gen.generate(rng_seed=1, **kwargs)
+
+
+def test_a_model_that_would_rather_rest_forever_still_finishes_its_piece(music_trained):
+    """Note logits pushed far down (a weak model's loop of waits at a low temperature): the stall guard makes the
+    piece strike a note after MAX_SILENT_EVENTS silent events, so it ends with every note asked for."""
+    from generators.music.generator import MAX_SILENT_EVENTS, MusicGenerator
+
+    _, path = music_trained
+    gen = MusicGenerator.load(path)
+    is_note = np.array([t.startswith("P") for t in gen.vocab.tokens])
+    gen.stepper_weights.dense_b[is_note] -= 40.0
+    piece = gen.generate(30, rng_seed=1, temperature=0.1)
+    assert piece.note_count == 30 and piece.events <= 30 * (MAX_SILENT_EVENTS + 2)
 
 
 def test_repeat_guard_forbids_ending_the_onset_after_a_run():
