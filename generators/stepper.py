@@ -66,8 +66,9 @@ class BatchedStepper:
         self.embedding, self.cells = weights.embedding, weights.cells
         self.dense_w, self.dense_b, self.units = weights.dense_w, weights.dense_b, weights.units
         self.capacity, self.exact = capacity, exact
-        self.h = [np.zeros((capacity, self.units), np.float32) for _ in self.cells]
-        self.c = [np.zeros((capacity, self.units), np.float32) for _ in self.cells]
+        dtype = self.embedding.dtype  # float32 (float64 where a test casts the weights)
+        self.h = [np.zeros((capacity, self.units), dtype) for _ in self.cells]
+        self.c = [np.zeros((capacity, self.units), dtype) for _ in self.cells]
 
     def reset(self, row: int) -> None:
         """Zero one row's state (a new stream takes the row)."""
@@ -121,8 +122,8 @@ class LSTMStepper:
         self.reset()
 
     def reset(self) -> None:
-        self.h = [np.zeros(self.units, np.float32) for _ in self.cells]
-        self.c = [np.zeros(self.units, np.float32) for _ in self.cells]
+        self.h = [np.zeros(self.units, self.embedding.dtype) for _ in self.cells]
+        self.c = [np.zeros(self.units, self.embedding.dtype) for _ in self.cells]
 
     def step(self, token: int) -> np.ndarray:
         """Advance one token; return the logits (float32, vocab) for the next one."""
