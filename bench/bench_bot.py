@@ -158,7 +158,7 @@ async def run_mode(mode: str, generators: dict, users_list: list[int], lone: int
                 if audio:
                     row.update(audio_p95_s=pct(audio, 95), audio_added=len(audio))
                 results[f"{command} x{users}"] = row
-                extra = f"   audio p95 {row['audio_p95_s']:6.2f} s ({len(audio)}/{users})" if audio else ""
+                extra = f"   audio p95 {row['audio_p95_s']:6.2f} s ({len(audio)}/{len(tokens)})" if audio else ""
                 print(f"{mode:8s} {command:8s} {users:3d} users  ack p50 {row['ack_p50_ms']:7.1f} ms  "
                       f"p99 {row['ack_p99_ms']:7.1f} ms   final p50 {row['final_p50_s']:6.2f} s  "
                       f"p95 {row['final_p95_s']:6.2f} s   heartbeat gap {gap:5.2f} s   RSS {rss:6.0f} MB{extra}",

@@ -157,6 +157,9 @@ class BatchScheduler:
                     stepper.reset(request.row)
             if not active:
                 continue
+            if len(active) == 1 and not self._waiting and self._solo(stepper, active[0]):
+                free.append(active.pop().row)
+                continue
             try:
                 logits = stepper.step([r.row for r in active], [r.next_input() for r in active])
             except Exception as exc:  # the step itself failed: its requests fail, the loop goes on
@@ -197,3 +200,20 @@ class BatchScheduler:
             self.steps += 1
             self.rows_stepped += len(active)
             active[:] = still
+
+    def _solo(self, stepper: BatchedStepper, request: _Request) -> bool:
+        """Step a request that is alone without the batch's bookkeeping (the same arithmetic and draws as a lone
+        row), until it is finished (True) or another request arrives (False: the batch goes on from here)."""
+        try:
+            while not self._waiting:  # (read without the lock: a newcomer waits at most one step)
+                logits = stepper.step_row(request.row, request.next_input())
+                self.steps += 1
+                self.rows_stepped += 1
+                if not request.priming and request.stream.choose(logits):
+                    request.future.set_result(request.stream.tokens)
+                    self.finished += 1
+                    return True
+        except Exception as exc:  # this request's own failure (or its step's): it alone fails
+            request.future.set_exception(exc)
+            return True
+        return False

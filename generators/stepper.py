@@ -79,7 +79,7 @@ class BatchedStepper:
     def step(self, rows, tokens) -> np.ndarray:
         """Advance ``rows`` by one token each (``tokens[i]`` for ``rows[i]``); return their logits (n, vocab)."""
         if len(rows) == 1 or self.exact:  # alone (or exact): matrix-vector products, row by row
-            return np.stack([self._step_row(int(r), int(t)) for r, t in zip(rows, tokens)])
+            return np.stack([self.step_row(int(r), int(t)) for r, t in zip(rows, tokens)])
         rows = np.asarray(rows, np.intp)
         x = self.embedding[np.asarray(tokens, np.intp)]
         for layer, (fused, bias, _) in enumerate(self.cells):
@@ -88,8 +88,8 @@ class BatchedStepper:
             self.h[layer][rows] = x
         return x @ self.dense_w + self.dense_b
 
-    def _step_row(self, row: int, token: int) -> np.ndarray:
-        """One row alone, with :class:`LSTMStepper`'s arithmetic, in place on the row's state."""
+    def step_row(self, row: int, token: int) -> np.ndarray:
+        """Advance one row alone (its logits, 1-D), with :class:`LSTMStepper`'s arithmetic, in place on its state."""
         x = self.embedding[token]
         for layer, (fused, bias, _) in enumerate(self.cells):
             x, self.c[layer][row] = _cell(x, self.h[layer][row], self.c[layer][row], fused, bias, self.units)
