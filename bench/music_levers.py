@@ -31,7 +31,8 @@ import numpy as np  # noqa: E402
 
 from generators.data import dataset_for  # noqa: E402
 from generators.music.corpus import load_corpus  # noqa: E402
-from generators.music.generator import DEFAULT_TEMPERATURE, MusicGenerator, model_space, split_pieces  # noqa: E402
+from generators.music.corpus import model_space, split_pieces  # noqa: E402
+from generators.music.generator import DEFAULT_TEMPERATURE, MusicGenerator  # noqa: E402
 from generators.music.encoder import MAJOR_SCALE, notes_in_scale  # noqa: E402
 from generators.music.stats import mean_stats, pitch_class_histogram  # noqa: E402
 

@@ -117,7 +117,7 @@ ACTION_LABELS = {"continue": "Continue", "again": "Again", "vary_down": "Calmer 
 
 def instrument_suggestions(current: str, limit: int = 25) -> list[str]:
     """General MIDI instrument names for autocomplete: those containing what was typed, prefix matches first."""
-    from generators.music.generator import GM_NAMES
+    from generators.music.midi_io import GM_NAMES
 
     typed = (current or "").strip().lower()
     found = [n for n in GM_NAMES if typed in n.lower()]
@@ -561,8 +561,6 @@ class Commands:
     async def _notes_of(self, rec) -> list:
         """The notes of a stored piece (read and parsed off the event loop)."""
         import asyncio
-
-        from generators.music.midi_io import midi_bytes_to_notes
 
         return await asyncio.get_running_loop().run_in_executor(
             self.jobs.executor, lambda: _stored_piece(rec, "continued")[1])

@@ -10,6 +10,8 @@ import argparse
 import logging
 import os
 import sys
+import threading
+import time
 from pathlib import Path
 
 from .checkpoint import check_target
@@ -167,10 +169,6 @@ def _only_for(args, models: tuple[str, ...], *options: str) -> None:
 def _exit_with_parent() -> None:
     """When a parent (the bot) set ``GHOSTWRITER_PARENT_PID``, exit as soon as that process is gone,
     so a killed bot leaves no training run behind."""
-    import os
-    import threading
-    import time
-
     parent = os.environ.get("GHOSTWRITER_PARENT_PID", "")
     if not parent.isdigit():
         return

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
+from .decoding import Processor, StopWhen, run_processors
 from .errors import GenerationError
 
 MAX_RNG_SEED = 2**32 - 1
@@ -113,25 +114,28 @@ class TokenStream:
 
     A stepping loop (alone, or a batch of many streams) hands it the logits
     after each step; :meth:`choose` draws the next token and says whether the
-    stream is done. ``adjust(logits)`` may rewrite the logits first (e.g. mask
-    tokens), ``stop(token)`` ends the stream early; at most ``count`` tokens.
+    stream is done. Its ``processors`` (:mod:`generators.decoding`) shape each
+    draw and may end the stream early (``stop(token)`` is a shorthand for a
+    :class:`~generators.decoding.StopWhen`); at most ``count`` tokens.
     """
 
     def __init__(self, count: int, opts: SamplingOptions, rng: np.random.Generator,
-                 stop: Callable[[int], bool] | None = None,
-                 adjust: Callable[[np.ndarray], np.ndarray] | None = None):
-        self.count, self.opts, self.rng, self.stop, self.adjust = count, opts, rng, stop, adjust
+                 processors: Sequence[Processor] = (), stop: Callable[[int], bool] | None = None):
+        self.count, self.opts, self.rng = count, opts, rng
+        self.processors = list(processors) + ([StopWhen(stop)] if stop is not None else [])
         self.tokens: list[int] = []
 
     def prepare(self, logits: np.ndarray) -> np.ndarray:
-        """The logits to draw from (after ``adjust``)."""
-        return logits if self.adjust is None else self.adjust(logits)
+        """The logits to draw from (after every processor)."""
+        return run_processors(self.processors, logits)
 
     def accept(self, token: int) -> bool:
         """Take the drawn token; True when the stream is done (no further step needed)."""
         token = int(token)
         self.tokens.append(token)
-        return (self.stop is not None and self.stop(token)) or len(self.tokens) >= self.count
+        for p in self.processors:
+            p.observe(token)
+        return any(p.done for p in self.processors) or len(self.tokens) >= self.count
 
     def choose(self, logits: np.ndarray) -> bool:
         """Draw the next token from ``logits`` and take it; True when the stream is done."""
@@ -155,4 +159,4 @@ def generate_tokens(
     stop: Callable[[int], bool] | None = None,
 ) -> list[int]:
     """Sample up to ``count`` tokens, feeding each back through ``step``; ``stop(token)`` ends early."""
-    return run_stream(step, first_logits, TokenStream(count, opts, rng, stop))
+    return run_stream(step, first_logits, TokenStream(count, opts, rng, stop=stop))

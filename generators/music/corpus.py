@@ -23,6 +23,7 @@ import numpy as np
 
 from ..errors import CorpusError
 from .encoder import Note
+from .stats import estimate_key, normalizing_shift, transpose
 
 #: Bump when parsing changes, so stale cache entries are not reused.
 PARSER_VERSION = 1
@@ -207,3 +208,83 @@ def _bar(done: int, total: int, name: str) -> None:
     filled = width * done // total
     print(f"\rparsing MIDI [{'#' * filled}{'.' * (width - filled)}] {done}/{total} {name[:30]:30s}",
           end="", file=sys.stderr, flush=True)
+
+
+def split_pieces(pieces: list[Piece], val_fraction: float) -> tuple[list[Piece], list[Piece]]:
+    """Hold out whole pieces (about ``val_fraction`` of the notes); a single piece is split in two.
+
+    The held-out pieces are the first by content hash, so they are spread over the whole
+    corpus (not one composer's folder) and stay held out when files are added or renamed.
+    """
+    if len(pieces) == 1:
+        notes = pieces[0].notes
+        cut = max(1, int(len(notes) * (1 - val_fraction)))
+        head, tail = notes[:cut], notes[cut:]
+        if not tail:
+            return pieces, pieces
+        t0 = tail[0].onset
+        return [Piece(pieces[0].name, pieces[0].sha256, head)], [Piece(pieces[0].name, pieces[0].sha256, [n._replace(onset=n.onset - t0) for n in tail])]
+    total = sum(len(p.notes) for p in pieces)
+    held: set[int] = set()
+    size = 0
+    for i in sorted(range(len(pieces)), key=lambda i: (pieces[i].sha256, pieces[i].name))[: len(pieces) - 1]:
+        if size >= val_fraction * total:
+            break
+        held.add(i)
+        size += len(pieces[i].notes)
+    return ([p for i, p in enumerate(pieces) if i not in held], [p for i, p in enumerate(pieces) if i in held])
+
+
+def model_space(notes: list[Note], mode: str) -> tuple[list[Note], int, str]:
+    """``(notes, shift, mode)``: the notes as the model sees them, the transposition applied, the key mode.
+
+    With ``normalize`` the piece is transposed to C major / A minor (left as it is if that would
+    leave the MIDI range); otherwise pitches stay absolute (shift 0).
+    """
+    shift, key_mode = normalizing_shift(notes)
+    if mode != "normalize":
+        return notes, 0, key_mode
+    moved = transpose(notes, shift)
+    return (moved, shift, key_mode) if moved is not None else (notes, 0, key_mode)
+
+
+def augment(pieces: list[Piece], mode: str) -> list[list[Note]]:
+    """Training pieces as the model sees them, plus their transpositions (see :class:`MusicConfig`)."""
+    if mode == "normalize":
+        return [model_space(p.notes, mode)[0] for p in pieces]
+    out = [p.notes for p in pieces]
+    if mode == "none":
+        return out
+    keys = [estimate_key(p.notes)[0] for p in pieces]
+    tonics = sorted(set(keys)) if mode == "corpus-keys" else list(range(12))
+    for piece, tonic in zip(pieces, keys):
+        for target in tonics:
+            shift = (target - tonic + 6) % 12 - 6  # the nearer direction, -6..5
+            if shift == 0:
+                continue
+            moved = transpose(piece.notes, shift)
+            if moved is not None:
+                out.append(moved)
+    return out
+
+
+def corpus_credit(folder: str | Path | None) -> str:
+    """What the corpus is, for summaries: the first heading of a SOURCE.md or README.md in the folder."""
+    if folder is None:
+        return "Bach chorales (music21 corpus)"
+    for name in ("SOURCE.md", "README.md"):
+        try:
+            lines = (Path(folder) / name).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError):
+            continue
+        for line in lines:
+            if line.startswith("# "):
+                return line[2:].strip()[:120]
+    return Path(folder).name
+
+
+def corpus_digest(pieces: list[Piece]) -> str:
+    h = hashlib.sha256()
+    for p in sorted(pieces, key=lambda p: p.sha256):
+        h.update(p.sha256.encode())
+    return h.hexdigest()

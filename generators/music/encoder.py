@@ -45,6 +45,8 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, NamedTuple
 
+import numpy as np
+
 from ..errors import CheckpointError, GenerationError
 
 START, END = "START", "END"
@@ -166,8 +168,6 @@ class EventCodec:
     def _plans(self, onsets: list[int], by_onset: dict[int, list[Note]]) -> dict[int, list[str]]:
         """Plan tokens for each bar line from the first note's bar to the last note's (none where the
         coming ``plan_bars`` bars are silent)."""
-        import numpy as np
-
         starts = np.array(onsets)
         sums = np.array([sum(n.pitch for n in by_onset[o]) for o in onsets])
         classes = np.zeros((len(onsets) + 1, 12), np.int64)  # row i + 1: notes of each pitch class at onset i
@@ -260,6 +260,20 @@ class EventVocab:
         self.tokens = tokens
         self.index = {t: i for i, t in enumerate(tokens)}
         self.values: dict[str, list[int]] = {k: sorted(v for kk, v in parsed if kk == k) for k in "PDWRTK"}
+        self._kinds = [k for k, _ in parsed]
+        self._amounts = np.array([v for _, v in parsed])
+
+    def kind(self, token_id: int) -> str:
+        """What token ``token_id`` is: ``START``, ``END``, or one of ``P D W R T K`` (see the module table)."""
+        return self._kinds[token_id]
+
+    def mask(self, *kinds: str) -> np.ndarray:
+        """A boolean array over the vocabulary: True for the tokens of ``kinds`` (e.g. ``mask("P")``: notes)."""
+        return np.isin(self._kinds, kinds)
+
+    def amounts(self, kind: str) -> np.ndarray:
+        """Each token's number where it is of ``kind`` (``amounts("W")``: the steps each wait advances), else 0."""
+        return np.where(self.mask(kind), self._amounts, 0)
 
     @property
     def has_plan(self) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import GenerationError
 from .encoder import Note, quantize, resolve_overlaps
 
 GM_PROGRAMS_MAX = 127
@@ -146,3 +147,41 @@ def midi_bytes_to_notes(data: bytes, steps_per_quarter: int = 4) -> list[Note]:
     return midi_file_to_notes(mf, steps_per_quarter)
 
 
+def _gm_names() -> tuple[str, ...]:
+    try:
+        from pretty_midi.constants import INSTRUMENT_MAP
+    except ImportError:  # pragma: no cover - pretty_midi is a dependency
+        return ()
+    return tuple(INSTRUMENT_MAP)
+
+
+#: The 128 General MIDI program names, program 0 first ("Acoustic Grand Piano").
+GM_NAMES = _gm_names()
+
+
+def resolve_instrument(instrument: str | int | None) -> tuple[int, str]:
+    """General MIDI program (0-127) and a display name, from a program number or an instrument name."""
+    from music21 import instrument as m21inst
+
+    if instrument is None or instrument == "":
+        return 0, "Piano"
+    if isinstance(instrument, int) or (isinstance(instrument, str) and instrument.strip().isdigit()):
+        program = int(instrument)
+        if not 0 <= program <= 127:
+            raise GenerationError(f"instrument program must be 0-127, got {program}")
+        try:
+            name = m21inst.instrumentFromMidiProgram(program).instrumentName or f"program {program}"
+        except Exception:
+            name = f"program {program}"
+        return program, name
+    by_name = {name.lower(): program for program, name in enumerate(GM_NAMES)}
+    if str(instrument).strip().lower() in by_name:
+        program = by_name[str(instrument).strip().lower()]
+        return program, GM_NAMES[program]
+    try:
+        inst = m21inst.fromString(str(instrument))
+    except Exception:
+        inst = None
+    if inst is None or inst.midiProgram is None:
+        raise GenerationError(f"unknown instrument {instrument!r} (use a General MIDI name like 'violin' or a number 0-127)")
+    return int(inst.midiProgram), inst.instrumentName or str(instrument)

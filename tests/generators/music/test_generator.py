@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 
 from generators.errors import GenerationError
-from generators.music.generator import MusicGenerator, augment, resolve_instrument, split_pieces
+from generators.music.corpus import augment, split_pieces
+from generators.music.generator import MusicGenerator
+from generators.music.midi_io import resolve_instrument
 from generators.music.encoder import parse_note_list
 from generators.music.midi_io import midi_bytes_to_notes, notes_to_midi_bytes
 from generators.music.stats import estimate_key, piece_stats
@@ -42,7 +44,7 @@ def test_generation_does_not_collapse_into_one_note(music_trained):
 
 @pytest.mark.parametrize("temperature", [0.1, 0.3])
 def test_low_temperatures_repeat_one_onset_at_most_max_repeats_times(music_trained, temperature):
-    from generators.music.generator import MAX_REPEATS
+    from generators.music.constraints import MAX_REPEATS
 
     gen, _ = music_trained
     for seed in range(3):
@@ -62,7 +64,7 @@ def test_a_piece_the_model_does_not_finish_is_an_error_not_a_short_piece(music_t
 def test_a_model_that_would_rather_rest_forever_still_finishes_its_piece(music_trained):
     """Note logits pushed far down (a weak model's loop of waits at a low temperature): the stall guard makes the
     piece strike a note after MAX_SILENT_EVENTS silent events, so it ends with every note asked for."""
-    from generators.music.generator import MAX_SILENT_EVENTS, MusicGenerator
+    from generators.music.constraints import MAX_SILENT_EVENTS
 
     _, path = music_trained
     gen = MusicGenerator.load(path)
@@ -70,33 +72,6 @@ def test_a_model_that_would_rather_rest_forever_still_finishes_its_piece(music_t
     gen.stepper_weights.dense_b[is_note] -= 40.0
     piece = gen.generate(30, rng_seed=1, temperature=0.1)
     assert piece.note_count == 30 and piece.events <= 30 * (MAX_SILENT_EVENTS + 2)
-
-
-def test_repeat_guard_forbids_ending_the_onset_after_a_run():
-    import numpy as np
-
-    from generators.music.generator import MAX_REPEATS, RepeatGuard
-
-    tokens = ["D2", "D4", "P60", "P64", "W2", "W4"]
-    ids = {t: i for i, t in enumerate(tokens)}
-    guard = RepeatGuard(tokens)
-    chord = ["D2", "P60", "P64"]
-    for _ in range(MAX_REPEATS):
-        assert np.isfinite(guard.mask(np.zeros(len(tokens)))).all()  # a run shorter than the cap is free
-        for t in chord + ["W2"]:
-            guard.take(ids[t])
-    guard.take(ids["W4"])  # a wait with no notes (a bar line) neither breaks nor extends the run
-    for t in chord:
-        guard.take(ids[t])
-    masked = guard.mask(np.zeros(len(tokens)))
-    assert np.isinf(masked[[ids["W2"], ids["W4"]]]).all() and np.isfinite(masked[[ids["P60"], ids["D4"]]]).all()
-    guard.take(ids["D4"])  # another duration for a note changes the onset: free again
-    guard.take(ids["P60"])
-    assert np.isfinite(guard.mask(np.zeros(len(tokens)))).all()
-    only_waits = np.full(len(tokens), -np.inf)
-    only_waits[ids["W2"]] = 0.0
-    guard.notes = list(guard.last)  # the repeated notes again, and nothing but a wait to draw
-    assert guard.mask(only_waits.copy())[ids["W2"]] == 0.0  # never leaves nothing to draw
 
 
 def test_primers(music_trained, tmp_path):
@@ -347,12 +322,16 @@ def test_texture_and_register_choose_the_plan(music_planned, music_trained, monk
     assert music_trained[0].generate(10, register="auto", rng_seed=1).note_count == 10
 
 
-def test_key_plan_is_the_home_key_or_the_primers_own(music_planned, monkeypatch):
+def test_key_plan_is_the_home_key_or_the_primers_own(music_planned):
+    import dataclasses
+
+    from generators.music.primers import Primer, PrimerBuilder
+
     gen = music_planned
-    tokens = gen.codec.encode(parse_note_list("G4 B4 D5 F#5"))[:-1]
-    assert gen._plan_of("G4 B4 D5 F#5", tokens, "notes G4 B4 D5 F#5")[2] == "K0"  # composed in C major / A minor
-    monkeypatch.setattr(type(gen), "normalized", property(lambda self: False))
-    assert gen._plan_of("G4 B4 D5 F#5", tokens, "notes G4 B4 D5 F#5")[2] == "K7"  # other models: the primer's key
+    primed = Primer("notes", gen.codec.encode(parse_note_list("G4 B4 D5 F#5"))[:-1], "G4 B4 D5 F#5", None, None)
+    assert gen.primers.plan_of(primed)[2] == "K0"  # composed in C major / A minor
+    absolute = PrimerBuilder(gen.vocab, dataclasses.replace(gen.config, augment="corpus-keys"), gen.codec)
+    assert absolute.plan_of(primed)[2] == "K7"  # other models: the primer's key
 
 
 def test_a_piece_is_never_shorter_than_asked_for(music_trained):
