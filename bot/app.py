@@ -12,6 +12,16 @@ import sys
 import tempfile
 from pathlib import Path
 
+from generators.errors import GeneratorError
+from generators.music.generator import MusicGenerator
+from generators.text import CharGenerator
+
+from .commands import MODELS, Commands
+from .console import run_console
+from .discord_app import run as run_discord
+from .history import History
+from .jobs import JobQueue
+from .retrain import RetrainManager
 from .settings import Settings, SettingsError
 
 log = logging.getLogger("bot")
@@ -25,24 +35,11 @@ def configure_logging(level: int = logging.INFO) -> None:
 
 def load_generator(model: str, path):
     """Load one checkpoint (blocking: call it from a worker thread inside the event loop)."""
-    if model == "music":
-        from generators.music.generator import MusicGenerator
-
-        return MusicGenerator.load(path)
-    from generators.text import CharGenerator
-
-    return CharGenerator.load(path)
+    return (MusicGenerator if model == "music" else CharGenerator).load(path)
 
 
 def build_commands(settings: Settings, generators: dict | None = None):
     """The command layer with its job queue and retrain manager; loads each serving checkpoint once."""
-    from generators.errors import GeneratorError
-
-    from .commands import MODELS, Commands
-    from .history import History
-    from .jobs import JobQueue
-    from .retrain import RetrainManager
-
     # With batching, most pool threads only wait for their request's turn in a batch: one per batch row,
     # plus the workers that prepare requests and write their files.
     jobs = JobQueue(settings.generation_workers + settings.max_batch, settings.queue_depth, settings.user_max_jobs,
@@ -93,12 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     code = 0
     try:
         if not console:
-            from .discord_app import run
-
-            run(settings, commands)
+            run_discord(settings, commands)
         else:
-            from .console import run_console
-
             code = 1 if asyncio.run(run_console(commands, settings.output_dir)) else 0
     except KeyboardInterrupt:  # Ctrl-C: a clean stop, no traceback
         print("stopped", file=sys.stderr)

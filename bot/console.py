@@ -18,11 +18,14 @@ import threading
 from pathlib import Path
 from typing import TextIO
 
+import aiofiles
+import aiofiles.os
+
+from generators.errors import GeneratorError
+
 from .commands import OPTIONS, Commands, Invocation, Reply, UserError, user_message
 from .corpus import MAX_MIDI_BYTES, MAX_UPLOAD
 from .jobs import Busy
-
-from generators.errors import GeneratorError
 
 log = logging.getLogger("bot.console")
 
@@ -187,9 +190,6 @@ async def reply_to(commands: Commands, inv: Invocation, line: str, on_done=None)
 async def show(reply: Reply, out_dir: Path, out: TextIO) -> None:
     """Print the reply; write its attachments under ``out_dir`` with aiofiles (the event loop never waits
     on the disk, so a retrain running beside the console keeps reporting)."""
-    import aiofiles
-    import aiofiles.os
-
     if reply.content:
         print(reply.content, file=out)
     if reply.files:

@@ -18,6 +18,8 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from generators.music.midi_io import midi_bytes_to_notes
+
 MAX_TEXT_BYTES = 8 * 1024 * 1024
 MAX_MIDI_BYTES = 2 * 1024 * 1024
 MAX_UPLOAD = 64 * 1024 * 1024  # the largest attachment fetched at all (a .zip of MIDI files); larger: refused unread
@@ -56,8 +58,6 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 def check_midi(data: bytes | None) -> tuple[list, str | None]:
     """``(notes, None)`` for a usable MIDI upload, else ``([], why not)``: the checks every MIDI upload gets."""
-    from generators.music.midi_io import midi_bytes_to_notes
-
     if data is None or len(data) > MAX_MIDI_BYTES:
         return [], f"larger than {MAX_MIDI_BYTES // (1024 * 1024)} MB"
     try:

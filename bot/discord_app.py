@@ -9,18 +9,17 @@ reply comes as a follow-up; errors are sent ephemerally and logged.
 
 from __future__ import annotations
 
-import io
 import logging
 import time
 
 import discord
+from discord import app_commands
 from discord.ext import commands as ext
 
-from generators.errors import GeneratorError
-
-from .commands import MESSAGE_LIMIT, Commands, Invocation, Reply, UserError, user_message
-from .jobs import Busy
+from .commands import MESSAGE_LIMIT, Commands, Invocation, Reply, user_message
+from .respond import USER_ERRORS, respond, send_error, to_files
 from .settings import Settings
+from .views import ResultButton
 
 log = logging.getLogger("bot.discord")
 
@@ -35,9 +34,8 @@ class GhostwriterBot(ext.Bot):
         self.core = commands
 
     async def setup_hook(self) -> None:
-        from .views import ResultButton
-
         self.add_dynamic_items(ResultButton)  # buttons under results work across restarts
+        self.tree.on_error = self.on_app_command_error
         for cog in COGS:
             await self.load_extension(cog)
         if self.settings.guild_id:
@@ -57,72 +55,30 @@ class GhostwriterBot(ext.Bot):
             return True
         return any(role.id in self.settings.admin_role_ids for role in getattr(user, "roles", []))
 
+    async def respond(self, interaction: discord.Interaction, work, *, ephemeral: bool = False) -> None:
+        """:func:`bot.respond.respond` for the buttons (views reach it through the client, not an import)."""
+        await respond(interaction, work, ephemeral=ephemeral)
+
+    async def on_app_command_error(self, interaction: discord.Interaction,
+                                   error: app_commands.AppCommandError) -> None:
+        """The one place an error that escaped a command becomes words: the user's own errors in theirs (an
+        admin command answered at once, say), anything else logged with its traceback."""
+        cause = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+        if isinstance(cause, USER_ERRORS):
+            message = user_message(cause)
+        else:
+            log.error("interaction=%s command=%s failed", interaction.id,
+                      getattr(interaction.command, "name", "?"), exc_info=cause)
+            message = "⚠️ Something went wrong on our side; it has been logged."
+        if interaction.response.is_done():
+            await send_error(interaction, message)
+        else:
+            await interaction.response.send_message(message, ephemeral=True)
+
     def invocation(self, interaction: discord.Interaction) -> Invocation:
         return Invocation(user_id=interaction.user.id, user_name=str(interaction.user),
                           is_admin=self.is_admin(interaction), interaction_id=str(interaction.id),
                           channel_id=interaction.channel_id)
-
-
-def to_files(reply: Reply, limit: int) -> tuple[list[discord.File], list[str]]:
-    """Discord files for the reply's attachments, leaving out any over the interaction's size limit."""
-    files, dropped = [], []
-    for a in reply.files:
-        if len(a.data) > limit:
-            dropped.append(a.filename)
-        else:
-            files.append(discord.File(io.BytesIO(a.data), filename=a.filename, description=a.description or None))
-    return files, dropped
-
-
-async def respond(interaction: discord.Interaction, work, *, ephemeral: bool = False) -> None:
-    """Defer, run ``work()`` (a coroutine returning a Reply), send the follow-up with the reply's buttons;
-    errors go back ephemerally. ``ephemeral``: the reply is known to be private (the placeholder is too)."""
-    from .views import view_for
-
-    start = time.perf_counter()
-    await interaction.response.defer(thinking=True, ephemeral=ephemeral)
-    try:
-        reply = await work()
-    except (UserError, GeneratorError, Busy) as exc:
-        await _error(interaction, user_message(exc))
-        return
-    except Exception:
-        log.exception("interaction=%s command=%s failed", interaction.id, getattr(interaction.command, "name", "?"))
-        await _error(interaction, "⚠️ Something went wrong on our side; it has been logged.")
-        return
-    limit = interaction.filesize_limit  # the upload limit Discord states for this interaction
-    files, dropped = to_files(reply, limit)
-    content = reply.content + (f"\n-# left out (over the upload limit): {', '.join(dropped)}" if dropped else "")
-    extra = {"view": view} if (view := view_for(reply)) is not None else {}
-    if reply.ephemeral and not ephemeral:  # the public "thinking..." placeholder goes; the reply is private
-        await interaction.delete_original_response()
-    message = await interaction.followup.send(content, files=files, ephemeral=reply.ephemeral or ephemeral, wait=True,
-                                              **extra)
-    log.info("interaction=%s user=%s command=%s replied in %.3fs", interaction.id, interaction.user.id,
-             getattr(interaction.command, "name", "?"), time.perf_counter() - start)
-    if reply.later is not None:
-        await add_later_files(interaction, message, reply)
-
-
-async def add_later_files(interaction: discord.Interaction, message: discord.WebhookMessage, reply: Reply) -> None:
-    """Add the attachments ``reply.later()`` makes to the sent message (an edit); failures only get logged."""
-    try:
-        extra = await reply.later()
-        files, dropped = to_files(Reply(files=extra), interaction.filesize_limit)
-        if files:
-            await message.edit(attachments=[*message.attachments, *files])
-        if dropped:
-            log.info("interaction=%s: %s over the upload limit, not added", interaction.id, ", ".join(dropped))
-    except Exception:  # the reply is out; a missing preview is not worth an error message
-        log.exception("interaction=%s: adding the follow-up attachments failed", interaction.id)
-
-
-async def _error(interaction: discord.Interaction, message: str) -> None:
-    try:
-        await interaction.delete_original_response()  # remove the public "thinking..." placeholder
-    except discord.HTTPException:
-        pass
-    await interaction.followup.send(message, ephemeral=True)
 
 
 class ChannelReporter:

@@ -14,12 +14,18 @@ import io
 import logging
 import os
 import shutil
+import struct
 import subprocess
 import tempfile
 import threading
+import zlib
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
+
+from generators.music.midi_io import notes_to_midi_bytes
 
 log = logging.getLogger("bot.render")
 
@@ -51,8 +57,6 @@ def _text(img: np.ndarray, x: int, y: int, text: str) -> None:
 
 def png_bytes(img: np.ndarray) -> bytes:
     """An RGB image (height, width, 3; uint8) as PNG: one IDAT of zlib-compressed unfiltered rows."""
-    import struct
-    import zlib
 
     h, w, _ = img.shape
     raw = np.concatenate([np.zeros((h, 1), np.uint8), img.reshape(h, w * 3)], axis=1).tobytes()
@@ -138,8 +142,6 @@ PREVIEW_SECONDS = 30.0
 
 def preview_midi(result, seconds: float = PREVIEW_SECONDS, steps_per_quarter: int = 4, start_s: float = 0.0) -> bytes:
     """``seconds`` of a generated piece as MIDI, for a quick audio preview: the opening, or from ``start_s``."""
-    from generators.music.midi_io import notes_to_midi_bytes
-
     step_s = 60.0 / result.tempo / steps_per_quarter
     first = int(start_s / step_s)
     notes = [n._replace(onset=n.onset - first) for n in result.notes
@@ -197,8 +199,6 @@ def render_audio(midi: bytes, engine: str = "auto", timeout_s: float = 60.0) -> 
 
 @functools.lru_cache(maxsize=1)
 def _render_pool():
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
 
     # At a lower CPU priority: a preview must never take the CPU the event loop needs to acknowledge commands.
     return ProcessPoolExecutor(max_workers=min(2, os.cpu_count() or 1), mp_context=get_context("spawn"),

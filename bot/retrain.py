@@ -37,7 +37,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from .commands import UserError
+from .commands.core import UserError
+from .corpus import TeamCorpus
 
 log = logging.getLogger("bot.retrain")
 KEEP = 3
@@ -72,8 +73,6 @@ class RetrainManager:
     def __init__(self, data_dir: Path, corpora: dict[str, Path], shipped_dir: Path,
                  load: Callable[[str, Path], Any], swap: Callable[[str, Any], None],
                  trainer: list[str] | None = None):
-        from .corpus import TeamCorpus
-
         self.root = data_dir / "checkpoints"
         self.corpora, self.shipped_dir = corpora, shipped_dir
         self.corpus = TeamCorpus(corpora)

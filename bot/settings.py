@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dotenv import find_dotenv, load_dotenv
+
 from generators.paths import checkpoint_root, user_data_dir
 
 
@@ -74,8 +76,6 @@ class Settings:
     @classmethod
     def from_env(cls, load_dotenv_file: bool = True) -> "Settings":
         if load_dotenv_file:
-            from dotenv import find_dotenv, load_dotenv
-
             load_dotenv(find_dotenv(usecwd=True), override=False)  # the .env beside the user, not the package
         token = os.environ.get("DISCORD_TOKEN", "").strip() or None
         if token is not None and (len(token) < 20 or any(c.isspace() for c in token)):

@@ -14,8 +14,8 @@ import re
 
 import discord
 
-from .commands import ACTION_LABELS, Button, Reply
-from .discord_app import respond
+from .commands.base import ACTION_LABELS
+from .commands.core import Button, Reply
 
 STYLES = {"continue": discord.ButtonStyle.primary, "listen": discord.ButtonStyle.success}
 
@@ -44,8 +44,8 @@ class ResultButton(discord.ui.DynamicItem[discord.ui.Button], template=r"gw:(?P<
                                                     ephemeral=True)
             return
         inv = bot.invocation(interaction)
-        await respond(interaction, lambda: bot.core.act(inv, self.action, self.target),
-                      ephemeral=self.action == "open")
+        await bot.respond(interaction, lambda: bot.core.act(inv, self.action, self.target),
+                          ephemeral=self.action == "open")
 
 
 def view_for(reply: Reply) -> discord.ui.View | None:

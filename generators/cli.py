@@ -15,8 +15,13 @@ import time
 from pathlib import Path
 
 from .checkpoint import check_target
+from .config import preset
 from .errors import ConfigError, GenerationError, GeneratorError
+from .music.config import MUSIC
+from .music.generator import DEFAULT_TEMPERATURE, MusicGenerator
 from .paths import checkpoint_root
+from .text import CharGenerator
+from .training import set_threads
 
 log = logging.getLogger("generators")
 
@@ -143,13 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _generator_class(model: str):
-    if model == "music":
-        from .music.generator import MusicGenerator
-
-        return MusicGenerator
-    from .text import CharGenerator
-
-    return CharGenerator
+    return MusicGenerator if model == "music" else CharGenerator
 
 
 def _load(args):
@@ -182,8 +181,6 @@ def _exit_with_parent() -> None:
 
 
 def _cmd_train(args) -> int:
-    from .training import set_threads
-
     _exit_with_parent()
     _only_for(args, ("music",), "--workers")
     if args.model in TEXT_MODELS and args.corpus is None:
@@ -194,10 +191,8 @@ def _cmd_train(args) -> int:
     if base is not None:
         config = base.config
     elif args.model == "music":
-        from .music.config import MUSIC as config
+        config = MUSIC
     else:
-        from .config import preset
-
         config = preset(args.model)
     config = config.with_overrides(args.overrides)
     out = args.out or checkpoint_root() / args.model
@@ -225,7 +220,6 @@ def _cmd_generate(args) -> int:
         raise GenerationError("--continue-from takes no --primer: the piece is the primer")
     gen = _load(args)
     if args.model == "music":
-        from .music.generator import DEFAULT_TEMPERATURE
 
         options = dict(bars=args.bars, seconds=args.seconds,
                        temperature=DEFAULT_TEMPERATURE if args.temp is None else args.temp, top_k=args.top_k,
@@ -264,7 +258,6 @@ def _cmd_evaluate(args) -> int:
         raise ConfigError(f"evaluate {args.model} needs --corpus FILE (a UTF-8 text file)")
     gen = _load(args)
     if args.model == "music":
-        from .music.generator import DEFAULT_TEMPERATURE
 
         temp = DEFAULT_TEMPERATURE if args.temp is None else args.temp
         r = gen.evaluate(args.corpus, pieces=args.pieces, notes=args.notes, temperature=temp, rng_seed=args.rng_seed,

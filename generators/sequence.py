@@ -20,6 +20,10 @@ import numpy as np
 from . import checkpoint
 from .data import dataset_for, stream_count, training_datasets
 from .errors import CheckpointError, ConfigError
+from .sampling import run_stream
+from .scheduler import BatchScheduler
+from .stepper import LSTMStepper, StepperWeights
+from .training import emit, fit_model
 
 #: Config fields that define the network; fine-tuning must keep them.
 ARCHITECTURE_FIELDS = ("embedding", "layers", "units", "bidirectional", "objective")
@@ -79,7 +83,6 @@ class SequenceGenerator:
         final checkpoint replaces ``out`` only when training completes.
         """
         from .model import build_model, reset_state
-        from .training import emit, fit_model
 
         baseline = None
         if init_from is not None:
@@ -167,8 +170,6 @@ class SequenceGenerator:
     @property
     def stepper_weights(self):
         """The weights the NumPy steppers use, extracted once and shared by every stream."""
-        from .stepper import StepperWeights
-
         if self._weights is None:
             self._weights = StepperWeights(self.model)
         return self._weights
@@ -179,8 +180,6 @@ class SequenceGenerator:
         ``exact``: step each row alone, so a request's tokens never depend on its neighbours, even in the
         last bit (slower: no batched matrix products).
         """
-        from .scheduler import BatchScheduler
-
         if self.config.objective == "window":
             raise ConfigError("window models re-run a window per token and cannot be batched")
         if self.batcher is None:
@@ -200,8 +199,6 @@ class SequenceGenerator:
         tokens as without one; beside others, the same but for a draw within
         float rounding of a token boundary (see :mod:`generators.scheduler`).
         """
-        from .sampling import run_stream
-
         if self.batcher is not None:
             return self.batcher.run(prime_ids, stream)
         return run_stream(*self.start(np.asarray(prime_ids, np.int32)), stream)
@@ -222,8 +219,6 @@ class SequenceGenerator:
                 return window_logits(self.model, np.array([list(window)], np.int32))[0]
 
             return step_window, window_logits(self.model, np.array([list(window)], np.int32))[0]
-        from .stepper import LSTMStepper
-
         stepper = LSTMStepper(self.stepper_weights)
         return stepper.step, stepper.feed(prime_ids)
 

@@ -19,7 +19,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .errors import TrainingError
+from .errors import ConfigError, TrainingError
 
 PROGRESS_MODES = ("bar", "json", "none")
 
@@ -36,7 +36,6 @@ def distribution_strategy():
 def set_threads(threads: int | None) -> None:
     """Limit TensorFlow's CPU threads; takes effect only before TensorFlow is first imported."""
     if threads:
-        from .errors import ConfigError
 
         if "generators.tf_runtime" in sys.modules:
             raise ConfigError("the thread count must be set before TensorFlow starts")

@@ -3,35 +3,31 @@
 from __future__ import annotations
 
 import logging
-from typing import Literal, Optional
+from typing import Optional
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from generators.errors import GeneratorError
-
-from ..commands import UserError, user_message
+from ..commands import RETRAIN_EPOCHS, RETRAIN_MINUTES, Model
 from ..corpus import MAX_UPLOAD
 from ..discord_app import ChannelReporter
-from ..jobs import Busy
 
 log = logging.getLogger("bot.admin")
-Model = Literal["text", "lyrics", "music"]
 
 
 def retrain_command(model: str, description: str, formats: str) -> app_commands.Command:
     """`/retrain MODEL [epochs] [minutes] [file file2 file3]`: the same options for every model."""
 
     async def command(self, interaction: discord.Interaction,
-                      epochs: Optional[app_commands.Range[int, 1, 1000]] = None,
-                      minutes: Optional[app_commands.Range[float, 1, 1440]] = None,
+                      epochs: Optional[app_commands.Range[int, RETRAIN_EPOCHS.min, RETRAIN_EPOCHS.max]] = None,
+                      minutes: Optional[app_commands.Range[float, RETRAIN_MINUTES.min, RETRAIN_MINUTES.max]] = None,
                       file: Optional[discord.Attachment] = None, file2: Optional[discord.Attachment] = None,
                       file3: Optional[discord.Attachment] = None):
         await self._start(interaction, model, epochs, minutes, (file, file2, file3))
 
     command.__qualname__ = f"Retrain.{model}"  # a method of the cog, for discord.py's parameter parsing
-    described = app_commands.describe(epochs="stop after this many epochs", minutes="stop after this many minutes",
+    described = app_commands.describe(epochs=RETRAIN_EPOCHS.description, minutes=RETRAIN_MINUTES.description,
                                       file=f"add to the team corpus first: {formats}", file2="another file",
                                       file3="another file")(command)
     return app_commands.command(name=model, description=description)(described)
@@ -52,13 +48,9 @@ class Retrain(commands.GroupCog, group_name="retrain", group_description="Retrai
         uploads = [(a.filename, None if a.size > MAX_UPLOAD else await a.read()) for a in files if a is not None]
         # Progress and the report are channel messages (or DMs): the interaction token dies after 15 minutes.
         reporter = ChannelReporter(interaction, model)
-        try:
-            reply = await self.bot.core.retrain(inv, model, epochs=epochs, minutes=minutes, uploads=uploads,
-                                                on_progress=reporter.progress, on_done=reporter.done)
-        except (UserError, GeneratorError, Busy) as exc:
-            await interaction.delete_original_response()
-            await interaction.followup.send(user_message(exc), ephemeral=True)
-            return
+        # (a refusal raises: the tree's error handler answers it, ephemerally)
+        reply = await self.bot.core.retrain(inv, model, epochs=epochs, minutes=minutes, uploads=uploads,
+                                            on_progress=reporter.progress, on_done=reporter.done)
         if reply.ephemeral:
             await interaction.delete_original_response()
             await interaction.followup.send(reply.content, ephemeral=True)
@@ -83,20 +75,11 @@ class Retrain(commands.GroupCog, group_name="retrain", group_description="Retrai
         await self._version_change(interaction, self.bot.core.promote, model)
 
     async def _version_change(self, interaction: discord.Interaction, action, model: str) -> None:
-        inv = self.bot.invocation(interaction)
-        try:
-            reply = await action(inv, model)
-        except (UserError, GeneratorError, Busy) as exc:
-            await interaction.response.send_message(user_message(exc), ephemeral=True)
-            return
+        reply = await action(self.bot.invocation(interaction), model)  # (errors: the tree's error handler)
         await interaction.response.send_message(reply.content)
 
     async def _admin_reply(self, interaction: discord.Interaction, action) -> None:
-        try:
-            reply = action(self.bot.invocation(interaction))
-        except (UserError, GeneratorError, Busy) as exc:
-            await interaction.response.send_message(user_message(exc), ephemeral=True)
-            return
+        reply = action(self.bot.invocation(interaction))  # (errors: the tree's error handler)
         await interaction.response.send_message(reply.content)
 
 

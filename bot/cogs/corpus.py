@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Optional
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from ..commands import Model
 from ..corpus import MAX_UPLOAD
-from ..discord_app import respond
-
+from ..respond import respond
 
 
 class Corpus(commands.GroupCog, group_name="corpus", group_description="The team's training material"):
@@ -21,7 +21,7 @@ class Corpus(commands.GroupCog, group_name="corpus", group_description="The team
     @app_commands.command(description="Add a text file, MIDI files or a zip of MIDI files to a model's corpus (admins)")
     @app_commands.describe(model="which model the material is for", file="a .txt file, a .mid file or a .zip of .mid files")
     @app_commands.default_permissions(administrator=True)
-    async def add(self, interaction: discord.Interaction, model: Literal["text", "lyrics", "music"],
+    async def add(self, interaction: discord.Interaction, model: Model,
                   file: discord.Attachment, file2: Optional[discord.Attachment] = None,
                   file3: Optional[discord.Attachment] = None):
         inv = self.bot.invocation(interaction)

@@ -1,120 +1,116 @@
-"""/lyrics, /text, /compose, the *Continue lyrics* message menu, /history and /usage."""
+"""/lyrics, /text, /compose, the *Continue lyrics* message menu, /history and /usage.
+
+Every bound, choice and help text comes from the option schema (:data:`bot.commands.OPTIONS`), so Discord's
+client refuses exactly what the command layer would.
+"""
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal, Optional, get_args
 
 import discord
 from discord import app_commands
+from discord.ext import commands
 
-from ..commands import MAX_SEED_CHARS, OPTIONS, USAGE_DAYS, instrument_suggestions, key_suggestions
+from ..commands import OPTIONS, USAGE_DAYS, instrument_suggestions, key_suggestions
 from ..corpus import MAX_MIDI_BYTES
-from ..discord_app import respond
+from ..respond import respond
 
-C = OPTIONS["compose"]
-RNG_MAX = 2**31 - 1  # Discord integer options are 53-bit; keep seeds in a comfortable range
-
-
-def write_command(model: str, description: str) -> app_commands.Command:
-    """`/lyrics` or `/text`: the same options, a different model."""
-    o = OPTIONS[model]
-
-    @app_commands.command(name=model, description=description)
-    @app_commands.describe(seed=o["seed"].description, temp=o["temp"].description, length=o["length"].description,
-                           rng_seed=o["rng_seed"].description)
-    async def command(interaction: discord.Interaction,
-                      seed: app_commands.Range[str, 0, MAX_SEED_CHARS] = "",
-                      temp: app_commands.Range[float, 0.1, 2.0] = 0.5,
-                      length: app_commands.Range[int, 50, 2000] = 400,
-                      rng_seed: Optional[app_commands.Range[int, 0, RNG_MAX]] = None):
-        bot = interaction.client
-        inv = bot.invocation(interaction)
-        await respond(interaction, lambda: bot.core.write(inv, model, seed, temp, length, rng_seed))
-
-    return command
+L, C = OPTIONS["lyrics"], OPTIONS["compose"]  # /text has /lyrics's bounds (a test checks)
+SEED, TEMP, LENGTH, RNG = L["seed"], L["temp"], L["length"], L["rng_seed"]
+NOTES, BARS, SECONDS, TEMPO = C["notes"], C["bars"], C["seconds"], C["tempo"]
+KEY, INSTRUMENT, PRIMER, CTEMP = C["key"], C["instrument"], C["primer"], C["temp"]
+Texture = Literal["auto", "sparse", "medium", "full"]  # (Discord's choices; a test checks they are the schema's)
+Register = Literal["auto", "low", "middle", "high"]
+CHOICES = {"texture": get_args(Texture), "register": get_args(Register)}
+WRITE_HELP = {m: {n: o.description for n, o in OPTIONS[m].items()} for m in ("lyrics", "text")}
+COMPOSE_HELP = {n: o.description for n, o in C.items()}
 
 
-@app_commands.command(description="A piece of music: MIDI file, piano roll and summary")
-@app_commands.describe(notes=C["notes"].description, bars=C["bars"].description, seconds=C["seconds"].description,
-                       key=C["key"].description, temp=C["temp"].description, tempo=C["tempo"].description,
-                       texture=C["texture"].description, register=C["register"].description,
-                       instrument=C["instrument"].description, primer=C["primer"].description,
-                       rng_seed=C["rng_seed"].description,
-                       primer_file="a MIDI sketch of yours: its opening bars prime the piece")
-async def compose(interaction: discord.Interaction,
-                  notes: Optional[app_commands.Range[int, 1, 2000]] = None,
-                  bars: Optional[app_commands.Range[int, 1, 200]] = None,
-                  seconds: Optional[app_commands.Range[float, 1, 600]] = None,
-                  key: app_commands.Range[str, 1, 30] = "random",
-                  temp: app_commands.Range[float, 0.1, 2.0] = 0.9,
-                  texture: Literal["auto", "sparse", "medium", "full"] = "auto",
-                  register: Literal["auto", "low", "middle", "high"] = "auto",
-                  tempo: app_commands.Range[int, 20, 300] = 120,
-                  instrument: app_commands.Range[str, 1, 40] = "piano",
-                  primer: app_commands.Range[str, 1, 200] = "random",
-                  rng_seed: Optional[app_commands.Range[int, 0, RNG_MAX]] = None,
-                  primer_file: Optional[discord.Attachment] = None):
-    bot = interaction.client
-    inv = bot.invocation(interaction)
+class Generation(commands.Cog):
+    def __init__(self, bot):
+        self.bot = bot
+        self.menu = app_commands.ContextMenu(name="Continue lyrics", callback=self.continue_lyrics)
+        bot.tree.add_command(self.menu)
 
-    async def work():
-        upload = None
-        if primer_file is not None:  # too large: never fetched, refused by the same check as corpus uploads
-            upload = (primer_file.filename, None if primer_file.size > MAX_MIDI_BYTES else await primer_file.read())
-        return await bot.core.compose(inv, notes, temp, tempo, instrument, primer, rng_seed, key=key, bars=bars,
-                                      seconds=seconds, primer_file=upload, texture=texture, register=register)
+    async def cog_unload(self) -> None:
+        self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
 
-    await respond(interaction, work)
+    async def _write(self, interaction: discord.Interaction, model: str, seed, temp, length, rng_seed) -> None:
+        inv = self.bot.invocation(interaction)
+        await respond(interaction, lambda: self.bot.core.write(inv, model, seed, temp, length, rng_seed))
 
+    @app_commands.command(description="Song lyrics that begin with your seed")
+    @app_commands.describe(**WRITE_HELP["lyrics"])
+    async def lyrics(self, interaction: discord.Interaction,
+                     seed: app_commands.Range[str, 0, SEED.max_length] = SEED.default,
+                     temp: app_commands.Range[float, TEMP.min, TEMP.max] = TEMP.default,
+                     length: app_commands.Range[int, LENGTH.min, LENGTH.max] = LENGTH.default,
+                     rng_seed: Optional[app_commands.Range[int, RNG.min, RNG.max]] = None):
+        await self._write(interaction, "lyrics", seed, temp, length, rng_seed)
 
-@compose.autocomplete("instrument")
-async def instrument_autocomplete(interaction: discord.Interaction, current: str):
-    return [app_commands.Choice(name=n, value=n[:40]) for n in instrument_suggestions(current)]
+    @app_commands.command(description="Prose or script text that begins with your seed")
+    @app_commands.describe(**WRITE_HELP["text"])
+    async def text(self, interaction: discord.Interaction,
+                   seed: app_commands.Range[str, 0, SEED.max_length] = SEED.default,
+                   temp: app_commands.Range[float, TEMP.min, TEMP.max] = TEMP.default,
+                   length: app_commands.Range[int, LENGTH.min, LENGTH.max] = LENGTH.default,
+                   rng_seed: Optional[app_commands.Range[int, RNG.min, RNG.max]] = None):
+        await self._write(interaction, "text", seed, temp, length, rng_seed)
 
+    @app_commands.command(description="A piece of music: MIDI file, piano roll and summary")
+    @app_commands.describe(**COMPOSE_HELP, primer_file="a MIDI sketch of yours: its opening bars prime the piece")
+    async def compose(self, interaction: discord.Interaction,
+                      notes: Optional[app_commands.Range[int, NOTES.min, NOTES.max]] = None,
+                      bars: Optional[app_commands.Range[int, BARS.min, BARS.max]] = None,
+                      seconds: Optional[app_commands.Range[float, SECONDS.min, SECONDS.max]] = None,
+                      key: app_commands.Range[str, 1, KEY.max_length] = KEY.default,
+                      temp: app_commands.Range[float, CTEMP.min, CTEMP.max] = CTEMP.default,
+                      texture: Texture = C["texture"].default,
+                      register: Register = C["register"].default,
+                      tempo: app_commands.Range[int, TEMPO.min, TEMPO.max] = TEMPO.default,
+                      instrument: app_commands.Range[str, 1, INSTRUMENT.max_length] = INSTRUMENT.default,
+                      primer: app_commands.Range[str, 1, PRIMER.max_length] = PRIMER.default,
+                      rng_seed: Optional[app_commands.Range[int, RNG.min, RNG.max]] = None,
+                      primer_file: Optional[discord.Attachment] = None):
+        inv = self.bot.invocation(interaction)
 
-@compose.autocomplete("key")
-async def key_autocomplete(interaction: discord.Interaction, current: str):
-    return [app_commands.Choice(name=k, value=k) for k in key_suggestions(current)]
+        async def work():
+            upload = None
+            if primer_file is not None:  # too large: never fetched, refused by the same check as corpus uploads
+                upload = (primer_file.filename,
+                          None if primer_file.size > MAX_MIDI_BYTES else await primer_file.read())
+            return await self.bot.core.compose(inv, notes, temp, tempo, instrument, primer, rng_seed, key=key,
+                                               bars=bars, seconds=seconds, primer_file=upload, texture=texture,
+                                               register=register)
 
+        await respond(interaction, work)
 
-@app_commands.context_menu(name="Continue lyrics")
-async def continue_lyrics(interaction: discord.Interaction, message: discord.Message):
-    bot = interaction.client
-    inv = bot.invocation(interaction)
-    await respond(interaction, lambda: bot.core.continue_text(inv, "lyrics", message.content))
+    @compose.autocomplete("instrument")
+    async def instrument_autocomplete(self, interaction: discord.Interaction, current: str):
+        return [app_commands.Choice(name=n, value=n[:INSTRUMENT.max_length]) for n in instrument_suggestions(current)]
 
+    @compose.autocomplete("key")
+    async def key_autocomplete(self, interaction: discord.Interaction, current: str):
+        return [app_commands.Choice(name=k, value=k) for k in key_suggestions(current)]
 
-@app_commands.command(name="history", description="Your last results, to open again")
-async def history(interaction: discord.Interaction):
-    bot = interaction.client
-    inv = bot.invocation(interaction)
-    await respond(interaction, lambda: bot.core.history_list(inv), ephemeral=True)
+    async def continue_lyrics(self, interaction: discord.Interaction, message: discord.Message):
+        inv = self.bot.invocation(interaction)
+        await respond(interaction, lambda: self.bot.core.continue_text(inv, "lyrics", message.content))
 
+    @app_commands.command(description="Your last results, to open again")
+    async def history(self, interaction: discord.Interaction):
+        inv = self.bot.invocation(interaction)
+        await respond(interaction, lambda: self.bot.core.history_list(inv), ephemeral=True)
 
-@app_commands.command(name="usage", description="Generations per command and per user (admins)")
-@app_commands.describe(days=USAGE_DAYS.description)
-@app_commands.default_permissions(administrator=True)
-async def usage(interaction: discord.Interaction, days: app_commands.Range[float, 1, 365] = 7):
-    bot = interaction.client
-    inv = bot.invocation(interaction)
-    await respond(interaction, lambda: bot.core.usage(inv, days), ephemeral=True)
-
-
-COMMANDS = (
-    write_command("lyrics", "Song lyrics that begin with your seed"),
-    write_command("text", "Prose or script text that begins with your seed"),
-    compose,
-    continue_lyrics,
-    history,
-    usage,
-)
+    @app_commands.command(description="Generations per command and per user (admins)")
+    @app_commands.describe(days=USAGE_DAYS.description)
+    @app_commands.default_permissions(administrator=True)
+    async def usage(self, interaction: discord.Interaction,
+                    days: app_commands.Range[float, USAGE_DAYS.min, USAGE_DAYS.max] = USAGE_DAYS.default):
+        inv = self.bot.invocation(interaction)
+        await respond(interaction, lambda: self.bot.core.usage(inv, days), ephemeral=True)
 
 
 async def setup(bot) -> None:
-    for command in COMMANDS:
-        bot.tree.add_command(command)
-
-
-async def teardown(bot) -> None:
-    for command in COMMANDS:
-        bot.tree.remove_command(command.name, type=command.type)
+    await bot.add_cog(Generation(bot))

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..errors import CorpusError
 from .encoder import Note
+from .midi_io import read_midi_notes, score_to_notes
 from .stats import estimate_key, normalizing_shift, transpose
 
 #: Bump when parsing changes, so stale cache entries are not reused.
@@ -79,8 +80,6 @@ def bach_chorale_files() -> list[Path]:
 
 def _parse_one(path: str, steps_per_quarter: int) -> np.ndarray:
     """Worker: one file -> (N, 3) int32 array of onset, pitch, duration."""
-    from .midi_io import read_midi_notes, score_to_notes
-
     if path.lower().endswith(MIDI_SUFFIXES):
         notes = read_midi_notes(path, steps_per_quarter)
     else:

@@ -11,6 +11,7 @@ Training, checkpoints and stepping are shared with the text generators
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,7 @@ from .corpus import augment, corpus_credit, corpus_digest, load_corpus, model_sp
 from .encoder import END, PLAN_KINDS, START, EventCodec, EventVocab, Note, resolve_overlaps
 from .midi_io import notes_to_midi_bytes, resolve_instrument
 from .primers import Primer, PrimerBuilder, key_option, primer_excerpts
-from .stats import estimate_key, format_key, shift_between, transpose
+from .stats import estimate_key, format_key, mean_stats, shift_between, transpose
 
 DEFAULT_TEMPERATURE = 0.9
 CONTINUE_QUARTERS = 16  # a continuation is primed with the piece's last 4 bars...
@@ -112,8 +113,7 @@ class MusicGenerator(SequenceGenerator):
         loaded = load_corpus(corpus, steps_per_quarter=config.steps_per_quarter, workers=workers,
                              progress=progress == "bar")
         if progress != "none":
-            import sys
-
+    
             print(f"corpus: {loaded.summary()}", file=sys.stderr)
             for name, reason in loaded.skipped:
                 print(f"  skipped {name}: {reason}", file=sys.stderr)
@@ -342,8 +342,6 @@ class MusicGenerator(SequenceGenerator):
         ``notes`` notes; the generated ones of ``pieces`` pieces of ``notes`` notes at ``temperature``,
         RNG seeds ``rng_seed`` onwards, primers drawn as by default.
         """
-        from .stats import mean_stats
-
         if split not in SPLITS:
             raise GenerationError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
         loaded = load_corpus(corpus, steps_per_quarter=self.config.steps_per_quarter, workers=workers, progress=False)

@@ -40,7 +40,7 @@ def test_long_text_is_attached(commands):
 
 @pytest.mark.parametrize("kwargs, fragment", [
     ({"temp": 9}, "temp"), ({"temp": 0.0}, "temp"), ({"length": 10}, "length"), ({"length": "abc"}, "length"),
-    ({"seed": "x" * 501}, "too long"), ({"seed": "bin\x00ary"}, "text"), ({"rng_seed": -1}, "rng_seed"),
+    ({"seed": "x" * 4001}, "too long"), ({"seed": "bin\x00ary"}, "text"), ({"rng_seed": -1}, "rng_seed"),
 ])
 def test_bad_input_is_a_user_error(commands, kwargs, fragment):
     with pytest.raises(UserError, match=fragment):

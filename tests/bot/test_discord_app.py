@@ -5,7 +5,8 @@ import asyncio
 import discord
 
 from bot.commands import Commands
-from bot.discord_app import COGS, GhostwriterBot, to_files
+from bot.discord_app import COGS, GhostwriterBot
+from bot.respond import to_files
 from bot.commands import Attachment, Reply
 from bot.jobs import JobQueue
 from bot.settings import Settings
@@ -32,7 +33,7 @@ def test_commands_and_validation_in_the_signature():
     lyrics = {o["name"]: o for o in tree["lyrics"]["options"]}
     assert lyrics["temp"]["min_value"] == 0.1 and lyrics["temp"]["max_value"] == 2.0
     assert lyrics["length"]["min_value"] == 50 and lyrics["length"]["max_value"] == 2000
-    assert lyrics["seed"]["max_length"] == 500 and lyrics["seed"]["description"]
+    assert lyrics["seed"]["max_length"] == 4000 and lyrics["seed"]["description"]
     compose = {o["name"]: o for o in tree["compose"]["options"]}
     assert compose["notes"]["min_value"] == 1 and compose["notes"]["max_value"] == 2000
     assert compose["bars"]["max_value"] == 200 and compose["key"]["max_length"] == 30 and not compose["key"]["required"]
@@ -47,6 +48,56 @@ def test_commands_and_validation_in_the_signature():
     music = {o["name"]: o for o in subcommands["music"]["options"]}
     assert set(music) == {"epochs", "minutes", "file", "file2", "file3"}
     assert music["file"]["type"] == 11 and "MIDI" in music["file"]["description"]
+
+
+def test_discord_parameters_are_the_option_schema():
+    """Every bound, length and choice Discord is told comes from OPTIONS (one source for all surfaces)."""
+    from bot.commands import OPTIONS
+
+    tree = build_tree()
+    for command, options in OPTIONS.items():
+        sent = {o["name"]: o for o in tree[command]["options"]}
+        for name, option in options.items():
+            param = sent[name]
+            if option.min is not None:
+                assert (param["min_value"], param["max_value"]) == (option.min, option.max), (command, name)
+            if option.max_length is not None:
+                assert param["max_length"] == option.max_length, (command, name)
+            if option.choices is not None:
+                assert tuple(c["value"] for c in param["choices"]) == option.choices, (command, name)
+            assert param["description"] == option.description[:100], (command, name)
+
+
+def test_the_bounds_agree_everywhere():
+    """The RNG seed bound, the temperature range and the seed length: what Discord's parameters take, the
+    console takes, and so does the library; just past them, the console refuses with the option's name."""
+    import asyncio
+
+    from bot.commands import MAX_SEED_CHARS, MAX_TEMP, MIN_TEMP, OPTIONS, Commands, Invocation
+    from bot.console import reply_to
+    from bot.jobs import JobQueue
+    from generators import sampling, text
+    from tests.bot.conftest import FakeTextGenerator
+
+    rng = OPTIONS["lyrics"]["rng_seed"]
+    assert rng.max == sampling.MAX_RNG_SEED and MAX_SEED_CHARS == text.MAX_SEED_CHARS
+    for command in ("lyrics", "text", "compose"):
+        assert (OPTIONS[command]["temp"].min, OPTIONS[command]["temp"].max) == (MIN_TEMP, MAX_TEMP)
+    sampling.SamplingOptions(MIN_TEMP)  # the library takes the bot's whole range
+    sampling.SamplingOptions(MAX_TEMP)
+    sampling.make_rng(rng.max)
+    commands = Commands({"lyrics": FakeTextGenerator()}, JobQueue(2, 8, 8, user_burst=0))
+    ok = [f"rng_seed:{rng.max}", f"temp:{MIN_TEMP}", f"temp:{MAX_TEMP}", f"seed:{'x' * MAX_SEED_CHARS}"]
+    bad = [("rng_seed", f"rng_seed:{rng.max + 1}"), ("rng_seed", "rng_seed:-1"), ("temp", f"temp:{MIN_TEMP - 0.01}"),
+           ("temp", f"temp:{MAX_TEMP + 0.01}"), ("seed", f"seed:{'x' * (MAX_SEED_CHARS + 1)}")]
+    try:
+        for word in ok:
+            assert not asyncio.run(reply_to(commands, Invocation(1), f"/lyrics {word}")).ephemeral, word
+        for name, word in bad:
+            reply = asyncio.run(reply_to(commands, Invocation(1), f"/lyrics {word}"))
+            assert reply.ephemeral and f"`{name}`" in reply.content, word
+    finally:
+        commands.shutdown()
 
 
 def test_files_over_the_upload_limit_are_left_out():

@@ -1,0 +1,197 @@
+"""Generating: /lyrics, /text, the *Continue lyrics* menu, and /compose (new pieces and continuations)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from pathlib import Path
+
+from ..corpus import MIDI_SUFFIXES, _atomic_write, check_midi
+from ..render import JOIN_LEAD_S, piano_roll_png, preview_midi, render_audio
+from .base import CommandsBase
+from .core import MESSAGE_LIMIT, Attachment, Invocation, Reply, UserError
+from .options import MAX_PIECE_NOTES, MAX_PIECE_SECONDS, MAX_SEED_CHARS, OPTIONS
+
+CONTEXT_CHARS = MAX_SEED_CHARS  # a continuation keeps the result's end, as long a seed as the model takes
+
+
+def stem(rng_seed: int, gen_id: str | None) -> str:
+    """A result's file name without suffix: unique per stored generation, so files of two results (Vary keeps
+    the RNG seed) never overwrite each other in a folder."""
+    return f"compose-{rng_seed}" + (f"-{gen_id[:6]}" if gen_id else "")
+
+
+def _continuation_budget(previous: list, options: dict) -> tuple[int | None, int, str]:
+    """What a continuation of ``previous`` may add within a piece's caps: ``(notes, max_notes, note)``. The
+    default or asked-for notes are cut to what is left (``note`` says so); a piece at a cap is refused."""
+    spq = 4  # the MIDI files here are read on the sixteenth grid
+    so_far_s = max(n.onset + n.duration for n in previous) / spq * 60.0 / options["tempo"]
+    left_notes, left_s = MAX_PIECE_NOTES - len(previous), MAX_PIECE_SECONDS - so_far_s
+    if left_notes < 1 or left_s < 1:
+        raise UserError(f"This piece is already {len(previous):,} notes and {so_far_s:,.0f} s long; a piece here "
+                        f"has at most {MAX_PIECE_NOTES:,} notes and {MAX_PIECE_SECONDS} s, so it cannot be continued.")
+    asked_s = (options["bars"] * 240 / options["tempo"] if options.get("bars") is not None
+               else options.get("seconds"))
+    if asked_s is not None:
+        if asked_s > left_s:
+            raise UserError(f"This piece is {so_far_s:,.0f} s long: it can be continued by at most {left_s:,.0f} s "
+                            f"(a piece here lasts at most {MAX_PIECE_SECONDS} s).")
+        return None, left_notes, ""
+    wanted = options.get("notes") or 500
+    if wanted <= left_notes:
+        return wanted, left_notes, ""
+    return left_notes, left_notes, f"continued by {left_notes:,} notes: a piece here has at most {MAX_PIECE_NOTES:,}"
+
+
+class GeneratingCommands(CommandsBase):
+    async def write(self, inv: Invocation, model: str, seed: str | None = None, temp: float | None = None,
+                    length: int | None = None, rng_seed: int | None = None) -> Reply:
+        """`/lyrics` and `/text`: text that begins with the seed."""
+        opts = OPTIONS[model]
+        seed, temp, length, rng_seed = (opts[n].check(v) for n, v in
+                                        (("seed", seed), ("temp", temp), ("length", length), ("rng_seed", rng_seed)))
+        if "\x00" in seed:
+            raise UserError("`seed` must be text")
+        return await self._write(inv, model, {"seed": seed, "temp": temp, "length": length}, rng_seed)
+
+    async def continue_text(self, inv: Invocation, model: str, text: str) -> Reply:
+        """The *Continue lyrics* message menu: the message's text (its end, if long) is the seed."""
+        text = (text or "").replace("\x00", "").strip()
+        if not text:
+            raise UserError("that message has no text to continue")
+        opts = OPTIONS[model]
+        return await self._write(inv, model, {"seed": text[-MAX_SEED_CHARS:] + "\n", "temp": opts["temp"].default,
+                                              "length": opts["length"].default}, None, action="context")
+
+    async def _write(self, inv: Invocation, model: str, options: dict, rng_seed: int | None, *,
+                     action: str = "command", parent: str | None = None, note: str = "") -> Reply:
+        """Generate text from stored-form options (a seed of any length: continuing uses the whole result)."""
+        gen = self.generator(model)
+        seed, temp, length = options["seed"], options["temp"], options["length"]
+        head, seed_tail = seed[:-CONTEXT_CHARS] if len(seed) > CONTEXT_CHARS else "", seed[-CONTEXT_CHARS:]
+        start = self.clock()
+        result = await self._generate(inv, model, lambda: gen.generate(seed_tail, length=length, temperature=temp,
+                                                                        rng_seed=rng_seed))
+        text = head + result.text
+        gen_id = await self._remember(inv, model, model, options, result.rng_seed, text,
+                                      model_s=getattr(result, "seconds", None), total_s=self.clock() - start,
+                                      action=action, parent=parent)
+        return self._text_reply(model, text, result.rng_seed, temp, gen_id, note=note,
+                                replaced=getattr(result, "replaced", None), tail=action == "continue")
+
+    def _text_reply(self, model: str, text: str, rng_seed: int, temp: float, gen_id: str | None, *,
+                    note: str = "", replaced: dict | None = None, ephemeral: bool = False, tail: bool = False) -> Reply:
+        """The text with its footer; too long for one message, a preview (its end, with ``tail``) and the file."""
+        footer = f"\n-# rng_seed {rng_seed} · temp {temp:g}"
+        if replaced:
+            footer += " · replaced " + ", ".join(f"{k!r}→{v!r}" for k, v in list(replaced.items())[:8])
+        head = f"-# {note}\n" if note else ""
+        buttons = self._buttons(model, gen_id)
+        if len(head) + len(text) + len(footer) <= MESSAGE_LIMIT:
+            return Reply(head + text + footer, buttons=buttons, ephemeral=ephemeral)
+        keep = MESSAGE_LIMIT - len(head) - len(footer) - 40
+        shown = "…" + text[-keep:].split("\n", 1)[-1] if tail else text[:keep].rsplit("\n", 1)[0]
+        return Reply(head + shown + "\n…(full text attached)" + footer, buttons=buttons, ephemeral=ephemeral,
+                     files=[Attachment(f"{model}-{rng_seed}.txt", text.encode("utf-8"))])
+
+    async def compose(self, inv: Invocation, notes: int | None = None, temp: float | None = None,
+                      tempo: int | None = None, instrument: str | None = None, primer: str | None = None,
+                      rng_seed: int | None = None, key: str | None = None, bars: int | None = None,
+                      seconds: float | None = None, primer_file: tuple[str, bytes | None] | None = None,
+                      texture: str | None = None, register: str | None = None) -> Reply:
+        """`/compose`: a MIDI file, its piano roll and a summary; the audio preview follows (``Reply.later``).
+
+        ``primer_file``: ``(filename, data)`` of an uploaded MIDI sketch whose opening primes the model
+        (checked like a corpus upload)."""
+        opts = OPTIONS["compose"]
+        notes, bars, seconds, key, temp, tempo, instrument, primer, rng_seed, texture, register = (
+            opts[n].check(v) for n, v in (("notes", notes), ("bars", bars), ("seconds", seconds), ("key", key),
+                                          ("temp", temp), ("tempo", tempo), ("instrument", instrument),
+                                          ("primer", primer), ("rng_seed", rng_seed), ("texture", texture),
+                                          ("register", register)))
+        if primer.strip().lower().endswith((".mid", ".midi")):
+            raise UserError("`primer` must be 'random' or notes like `C4 E4 G4 C5` (attach a MIDI file as `primer_file`)")
+        given = [name for name, v in (("notes", notes), ("bars", bars), ("seconds", seconds)) if v is not None]
+        if len(given) > 1:
+            raise UserError(f"give one length: `notes`, `bars` or `seconds` (got {' and '.join(given)})")
+        if bars is not None and bars * 240 / tempo > MAX_PIECE_SECONDS:
+            raise UserError(f"{bars} bars at {tempo} BPM last {bars * 240 / tempo:,.0f} s; a piece here lasts at most "
+                            f"{MAX_PIECE_SECONDS} s")
+        primer = None if primer.strip().lower() in ("", "random") else primer
+        if primer_file is not None:
+            if primer is not None:
+                raise UserError("give `primer` or `primer_file`, not both")
+            primer = await self._store_primer(*primer_file)
+        options = {"notes": notes, "bars": bars, "seconds": seconds, "key": key, "temp": temp, "tempo": tempo,
+                   "instrument": instrument, "primer": primer}
+        options.update({k: v for k, v in (("texture", texture), ("register", register)) if v != "auto"})
+        return await self._compose(inv, options, rng_seed)
+
+    async def _store_primer(self, filename: str, data: bytes | None) -> str:
+        """Check an uploaded MIDI primer like a corpus upload; keep it (by content) so the result can be replayed."""
+        if not filename.lower().endswith(MIDI_SUFFIXES):
+            raise UserError(f"`primer_file` {filename}: not a MIDI file (.mid, .midi)")
+
+        def check() -> str:
+            _, reason = check_midi(data)
+            if reason is not None:
+                raise UserError(f"`primer_file` {filename}: {reason}")
+            path = self.primer_dir / f"{hashlib.sha256(data).hexdigest()[:16]}.mid"
+            if path.exists():
+                os.utime(path)  # used again: retention counts its age from now
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+                _atomic_write(path, data)
+            return str(path)
+
+        return await asyncio.get_running_loop().run_in_executor(self.jobs.executor, check)
+
+    async def _compose(self, inv: Invocation, options: dict, rng_seed: int | None, *, action: str = "command",
+                       parent: str | None = None, previous: list | None = None, note: str = "") -> Reply:
+        """Compose from stored-form options; with ``previous`` (notes), continue that piece instead."""
+        gen = self.generator("music")
+        o = options
+        common = dict(bars=o["bars"], seconds=o["seconds"], temperature=o["temp"], tempo=o["tempo"],
+                      instrument=o["instrument"], rng_seed=rng_seed)
+        common.update({k: o[k] for k in ("texture", "register") if o.get(k)})  # only when asked for
+
+        new_notes = o["notes"]
+        if o["primer"] and str(o["primer"]).endswith(".mid") and not Path(o["primer"]).is_file():
+            raise UserError("The MIDI sketch this piece was primed with is gone from the history; compose again "
+                            "with `primer_file`.")
+        if previous is not None:
+            new_notes, common["max_notes"], cut = _continuation_budget(previous, o)
+            note = "; ".join(filter(None, [note, cut]))
+        else:
+            common["max_notes"] = MAX_PIECE_NOTES
+
+        def work():
+            if previous is not None:
+                r = gen.continue_piece(previous, new_notes, piece_key=o.get("piece_key"), **common)
+            else:
+                r = gen.generate(new_notes, key=o["key"], primer=o["primer"], **common)
+            return r, piano_roll_png(r.notes, r.tempo)
+
+        start = self.clock()
+        result, png = await self._generate(inv, "compose", work)
+        options = {**options, "piece_key": getattr(result, "key", None)}  # a continuation reads the piece in this key
+        primer = o["primer"]
+        primer_desc = result.primer if not (primer and str(primer).endswith(".mid")) else "your MIDI file"
+        summary = f"🎹 {result.summary()} · primer {primer_desc}"
+        gen_id = await self._remember(inv, "compose", "music", options, result.rng_seed, summary, midi=result.midi,
+                                      model_s=getattr(result, "seconds", None), total_s=self.clock() - start, action=action,
+                                      parent=parent)
+        name = stem(result.rng_seed, gen_id)
+        files = [Attachment(f"{name}.mid", result.midi, "MIDI"), Attachment(f"{name}.png", png, "piano roll")]
+
+        async def audio() -> list[Attachment]:  # after the reply is out: a slow render never delays the MIDI
+            # A continuation is previewed from just before where it continues: the new part is what is new.
+            start_s = max(0.0, result.join_s - JOIN_LEAD_S) if previous is not None else 0.0
+            ogg = await asyncio.get_running_loop().run_in_executor(
+                None, lambda: render_audio(preview_midi(result, start_s=start_s)))
+            return [] if ogg is None else [Attachment(f"{name}.ogg", ogg, "audio preview")]
+
+        head = f"-# {note}\n" if note else ""
+        return Reply(f"{head}{summary}\n-# rng_seed {result.rng_seed} · temp {o['temp']:g}", files=files, later=audio,
+                     buttons=self._buttons("music", gen_id))

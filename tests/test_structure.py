@@ -1,0 +1,88 @@
+"""The shape the code keeps (tests and benchmarks aside): no module over 500 lines, no class over 300, no
+function over 80; no import cycle between the project's modules, imports inside functions included; the
+library never imports the bot or discord."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+MODULES = sorted(p for top in ("generators", "bot") for p in (REPO / top).rglob("*.py"))
+LIMITS = {"module": 500, "class": 300, "function": 80}
+
+
+def _name(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _tree(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(encoding="utf-8"), str(path))
+
+
+def _sizes():
+    for path in MODULES:
+        text = path.read_text(encoding="utf-8")
+        yield "module", _name(path), len(text.splitlines())
+        for node in ast.walk(_tree(path)):
+            if isinstance(node, ast.ClassDef):
+                yield "class", f"{_name(path)}.{node.name}", node.end_lineno - node.lineno + 1
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                yield "function", f"{_name(path)}.{node.name}", node.end_lineno - node.lineno + 1
+
+
+def test_no_module_class_or_function_is_too_long():
+    too_long = [f"{kind} {name}: {size} lines (at most {LIMITS[kind]})" for kind, name, size in _sizes()
+                if size > LIMITS[kind]]
+    assert not too_long, "\n".join(too_long)
+
+
+def _imports(path: Path) -> set[str]:
+    """The project modules ``path`` imports, anywhere in it."""
+    name = _name(path)
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    known = {_name(p) for p in MODULES}
+    found = set()
+    for node in ast.walk(_tree(path)):
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")
+                anchor = anchor[: len(anchor) - node.level + 1]
+                base = ".".join(anchor + ([base] if base else []))
+            targets = [base] + [f"{base}.{a.name}" for a in node.names]
+        else:
+            continue
+        found |= {t for t in targets if t in known and t != name}
+    return found
+
+
+def test_no_import_cycles():
+    graph = {_name(p): _imports(p) for p in MODULES}
+    cycles = []
+    for start in graph:
+        stack = [(start, [start])]
+        while stack:
+            node, path = stack.pop()
+            for nxt in graph.get(node, ()):
+                if nxt == start and not any(nxt.startswith(p + ".") for p in path[1:]):
+                    cycles.append(" -> ".join(path + [nxt]))
+                elif nxt not in path and len(path) < 8:
+                    stack.append((nxt, path + [nxt]))
+    # a package importing its own submodules (bot -> bot.app) is not a cycle of modules
+    cycles = [c for c in cycles if not all(a.startswith(b) or b.startswith(a)
+                                           for a, b in zip(c.split(" -> "), c.split(" -> ")[1:]))]
+    assert not cycles, "\n".join(sorted(set(cycles))[:20])
+
+
+@pytest.mark.parametrize("path", [p for p in MODULES if _name(p).startswith("generators")], ids=_name)
+def test_the_library_never_imports_the_bot_or_discord(path):
+    for node in ast.walk(_tree(path)):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            assert not any(n.split(".")[0] in ("bot", "discord") for n in names), _name(path)
