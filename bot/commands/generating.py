@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from ..corpus import MIDI_SUFFIXES, _atomic_write, check_midi
@@ -12,6 +13,7 @@ from ..render import JOIN_LEAD_S, piano_roll_png, preview_midi, render_audio
 from .base import CommandsBase
 from .core import MESSAGE_LIMIT, Attachment, Invocation, Reply, UserError
 from .options import MAX_PIECE_NOTES, MAX_PIECE_SECONDS, MAX_SEED_CHARS, OPTIONS
+from .requests import ComposeRequest, TextRequest
 
 CONTEXT_CHARS = MAX_SEED_CHARS  # a continuation keeps the result's end, as long a seed as the model takes
 
@@ -22,23 +24,22 @@ def stem(rng_seed: int, gen_id: str | None) -> str:
     return f"compose-{rng_seed}" + (f"-{gen_id[:6]}" if gen_id else "")
 
 
-def _continuation_budget(previous: list, options: dict) -> tuple[int | None, int, str]:
+def _continuation_budget(previous: list, request: ComposeRequest) -> tuple[int | None, int, str]:
     """What a continuation of ``previous`` may add within a piece's caps: ``(notes, max_notes, note)``. The
     default or asked-for notes are cut to what is left (``note`` says so); a piece at a cap is refused."""
     spq = 4  # the MIDI files here are read on the sixteenth grid
-    so_far_s = max(n.onset + n.duration for n in previous) / spq * 60.0 / options["tempo"]
+    so_far_s = max(n.onset + n.duration for n in previous) / spq * 60.0 / request.tempo
     left_notes, left_s = MAX_PIECE_NOTES - len(previous), MAX_PIECE_SECONDS - so_far_s
     if left_notes < 1 or left_s < 1:
         raise UserError(f"This piece is already {len(previous):,} notes and {so_far_s:,.0f} s long; a piece here "
                         f"has at most {MAX_PIECE_NOTES:,} notes and {MAX_PIECE_SECONDS} s, so it cannot be continued.")
-    asked_s = (options["bars"] * 240 / options["tempo"] if options.get("bars") is not None
-               else options.get("seconds"))
+    asked_s = request.bars * 240 / request.tempo if request.bars is not None else request.seconds
     if asked_s is not None:
         if asked_s > left_s:
             raise UserError(f"This piece is {so_far_s:,.0f} s long: it can be continued by at most {left_s:,.0f} s "
                             f"(a piece here lasts at most {MAX_PIECE_SECONDS} s).")
         return None, left_notes, ""
-    wanted = options.get("notes") or 500
+    wanted = request.notes or 500
     if wanted <= left_notes:
         return wanted, left_notes, ""
     return left_notes, left_notes, f"continued by {left_notes:,} notes: a piece here has at most {MAX_PIECE_NOTES:,}"
@@ -53,7 +54,7 @@ class GeneratingCommands(CommandsBase):
                                         (("seed", seed), ("temp", temp), ("length", length), ("rng_seed", rng_seed)))
         if "\x00" in seed:
             raise UserError("`seed` must be text")
-        return await self._write(inv, model, {"seed": seed, "temp": temp, "length": length}, rng_seed)
+        return await self._write(inv, model, TextRequest(seed, temp, length), rng_seed)
 
     async def continue_text(self, inv: Invocation, model: str, text: str) -> Reply:
         """The *Continue lyrics* message menu: the message's text (its end, if long) is the seed."""
@@ -61,20 +62,20 @@ class GeneratingCommands(CommandsBase):
         if not text:
             raise UserError("that message has no text to continue")
         opts = OPTIONS[model]
-        return await self._write(inv, model, {"seed": text[-MAX_SEED_CHARS:] + "\n", "temp": opts["temp"].default,
-                                              "length": opts["length"].default}, None, action="context")
+        request = TextRequest(text[-MAX_SEED_CHARS:] + "\n", opts["temp"].default, opts["length"].default)
+        return await self._write(inv, model, request, None, action="context")
 
-    async def _write(self, inv: Invocation, model: str, options: dict, rng_seed: int | None, *,
+    async def _write(self, inv: Invocation, model: str, request: TextRequest, rng_seed: int | None, *,
                      action: str = "command", parent: str | None = None, note: str = "") -> Reply:
-        """Generate text from stored-form options (a seed of any length: continuing uses the whole result)."""
+        """Generate text for a request (a seed of any length: continuing uses the whole result)."""
         gen = self.generator(model)
-        seed, temp, length = options["seed"], options["temp"], options["length"]
+        seed, temp, length = request.seed, request.temp, request.length
         head, seed_tail = seed[:-CONTEXT_CHARS] if len(seed) > CONTEXT_CHARS else "", seed[-CONTEXT_CHARS:]
         start = self.clock()
         result = await self._generate(inv, model, lambda: gen.generate(seed_tail, length=length, temperature=temp,
                                                                         rng_seed=rng_seed))
         text = head + result.text
-        gen_id = await self._remember(inv, model, model, options, result.rng_seed, text,
+        gen_id = await self._remember(inv, model, model, request.to_dict(), result.rng_seed, text,
                                       model_s=getattr(result, "seconds", None), total_s=self.clock() - start,
                                       action=action, parent=parent)
         return self._text_reply(model, text, result.rng_seed, temp, gen_id, note=note,
@@ -123,10 +124,10 @@ class GeneratingCommands(CommandsBase):
             if primer is not None:
                 raise UserError("give `primer` or `primer_file`, not both")
             primer = await self._store_primer(*primer_file)
-        options = {"notes": notes, "bars": bars, "seconds": seconds, "key": key, "temp": temp, "tempo": tempo,
-                   "instrument": instrument, "primer": primer}
-        options.update({k: v for k, v in (("texture", texture), ("register", register)) if v != "auto"})
-        return await self._compose(inv, options, rng_seed)
+        request = ComposeRequest(notes, bars, seconds, key, temp, tempo, instrument, primer,
+                                 texture=None if texture == "auto" else texture,
+                                 register=None if register == "auto" else register)
+        return await self._compose(inv, request, rng_seed)
 
     async def _store_primer(self, filename: str, data: bytes | None) -> str:
         """Check an uploaded MIDI primer like a corpus upload; keep it (by content) so the result can be replayed."""
@@ -147,17 +148,18 @@ class GeneratingCommands(CommandsBase):
 
         return await asyncio.get_running_loop().run_in_executor(self.jobs.executor, check)
 
-    async def _compose(self, inv: Invocation, options: dict, rng_seed: int | None, *, action: str = "command",
-                       parent: str | None = None, previous: list | None = None, note: str = "") -> Reply:
-        """Compose from stored-form options; with ``previous`` (notes), continue that piece instead."""
+    async def _compose(self, inv: Invocation, request: ComposeRequest, rng_seed: int | None, *,
+                       action: str = "command", parent: str | None = None, previous: list | None = None,
+                       note: str = "") -> Reply:
+        """Compose for a request; with ``previous`` (notes), continue that piece instead."""
         gen = self.generator("music")
-        o = options
-        common = dict(bars=o["bars"], seconds=o["seconds"], temperature=o["temp"], tempo=o["tempo"],
-                      instrument=o["instrument"], rng_seed=rng_seed)
-        common.update({k: o[k] for k in ("texture", "register") if o.get(k)})  # only when asked for
+        o = request
+        common = dict(bars=o.bars, seconds=o.seconds, temperature=o.temp, tempo=o.tempo, instrument=o.instrument,
+                      rng_seed=rng_seed)
+        common.update({k: v for k, v in (("texture", o.texture), ("register", o.register)) if v})  # when asked
 
-        new_notes = o["notes"]
-        if o["primer"] and str(o["primer"]).endswith(".mid") and not Path(o["primer"]).is_file():
+        new_notes = o.notes
+        if o.uploaded_primer and not Path(o.primer).is_file():
             raise UserError("The MIDI sketch this piece was primed with is gone from the history; compose again "
                             "with `primer_file`.")
         if previous is not None:
@@ -168,18 +170,18 @@ class GeneratingCommands(CommandsBase):
 
         def work():
             if previous is not None:
-                r = gen.continue_piece(previous, new_notes, piece_key=o.get("piece_key"), **common)
+                r = gen.continue_piece(previous, new_notes, piece_key=o.piece_key, **common)
             else:
-                r = gen.generate(new_notes, key=o["key"], primer=o["primer"], **common)
+                r = gen.generate(new_notes, key=o.key, primer=o.primer, **common)
             return r, piano_roll_png(r.notes, r.tempo)
 
         start = self.clock()
         result, png = await self._generate(inv, "compose", work)
-        options = {**options, "piece_key": getattr(result, "key", None)}  # a continuation reads the piece in this key
-        primer = o["primer"]
-        primer_desc = result.primer if not (primer and str(primer).endswith(".mid")) else "your MIDI file"
+        stored = replace(request, piece_key=getattr(result, "key", None))  # a continuation reads the piece in this key
+        primer_desc = "your MIDI file" if o.uploaded_primer else result.primer
         summary = f"🎹 {result.summary()} · primer {primer_desc}"
-        gen_id = await self._remember(inv, "compose", "music", options, result.rng_seed, summary, midi=result.midi,
+        gen_id = await self._remember(inv, "compose", "music", stored.to_dict(), result.rng_seed, summary,
+                                      midi=result.midi,
                                       model_s=getattr(result, "seconds", None), total_s=self.clock() - start, action=action,
                                       parent=parent)
         name = stem(result.rng_seed, gen_id)
@@ -193,5 +195,5 @@ class GeneratingCommands(CommandsBase):
             return [] if ogg is None else [Attachment(f"{name}.ogg", ogg, "audio preview")]
 
         head = f"-# {note}\n" if note else ""
-        return Reply(f"{head}{summary}\n-# rng_seed {result.rng_seed} · temp {o['temp']:g}", files=files, later=audio,
+        return Reply(f"{head}{summary}\n-# rng_seed {result.rng_seed} · temp {o.temp:g}", files=files, later=audio,
                      buttons=self._buttons("music", gen_id))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from generators.music.midi_io import midi_bytes_to_notes
 
@@ -14,6 +14,7 @@ from .base import ACTION_LABELS, CommandsBase
 from .core import MESSAGE_LIMIT, Attachment, Button, Invocation, Reply, UserError
 from .generating import stem
 from .options import MAX_TEMP, MIN_TEMP, USAGE_DAYS, VARY_STEP, number_text
+from .requests import ComposeRequest, TextRequest
 
 HISTORY_SHOWN = 10
 
@@ -62,27 +63,27 @@ class ResultsCommands(CommandsBase):
             gone = "is gone" if not self._version_exists(rec.model, rec.model_version) else "no longer serves"
             note = (f"made by {rec.model} version {rec.model_version}, which {gone}; this uses the serving version "
                     f"{current}")
-        options, rng_seed = dict(rec.options), rec.rng_seed
+        request = (ComposeRequest if rec.model == "music" else TextRequest).from_dict(rec.options)
+        rng_seed = rec.rng_seed
         if action == "again":
             rng_seed = None
         elif action in ("vary_up", "vary_down"):
             step = VARY_STEP if action == "vary_up" else -VARY_STEP
-            options["temp"] = round(min(MAX_TEMP, max(MIN_TEMP, options["temp"] + step)), 2)
+            request = replace(request, temp=round(min(MAX_TEMP, max(MIN_TEMP, request.temp + step)), 2))
         if action == "continue":
             note = "; ".join(filter(None, ["continued", note]))
-            if rec.model == "music":
-                options["continues"] = rec.id  # the piece this one continues (for Again and Vary on the result)
-                return await self._compose(inv, options, None, action=action, parent=rec.id,
-                                           previous=await self._notes_of(rec), note=note)
-            options["seed"] = rec.output_text
-            return await self._write(inv, rec.model, options, None, action=action, parent=rec.id, note=note)
+            if rec.model == "music":  # (continues: the piece this one extends, for Again and Vary on the result)
+                return await self._compose(inv, replace(request, continues=rec.id), None, action=action,
+                                           parent=rec.id, previous=await self._notes_of(rec), note=note)
+            return await self._write(inv, rec.model, replace(request, seed=rec.output_text), None, action=action,
+                                     parent=rec.id, note=note)
         if rec.model == "music":
             previous = None
-            if options.get("continues"):  # again/vary of a continuation: continue the same piece again
-                previous = await self._notes_of(await self._record(options["continues"]))
-            return await self._compose(inv, options, rng_seed, action=action, parent=rec.id, previous=previous,
+            if request.continues:  # again/vary of a continuation: continue the same piece again
+                previous = await self._notes_of(await self._record(request.continues))
+            return await self._compose(inv, request, rng_seed, action=action, parent=rec.id, previous=previous,
                                        note=note)
-        return await self._write(inv, rec.model, options, rng_seed, action=action, parent=rec.id, note=note)
+        return await self._write(inv, rec.model, request, rng_seed, action=action, parent=rec.id, note=note)
 
     async def _notes_of(self, rec) -> list:
         """The notes of a stored piece (read and parsed off the event loop)."""

@@ -296,3 +296,14 @@ def test_again_on_a_piece_whose_primer_was_pruned_says_so(tmp_path):
         path.unlink()
     reply = run(reply_to(commands, USER, f"/again {piece.buttons[0].target}"))
     assert reply.ephemeral and "primed with is gone" in reply.content and str(tmp_path) not in reply.content
+
+
+def test_requests_round_trip_and_read_older_rows():
+    from bot.commands.requests import ComposeRequest, TextRequest
+
+    request = ComposeRequest(bars=8, key="D minor", temp=0.7, texture="full", piece_key="D minor")
+    assert ComposeRequest.from_dict(request.to_dict()) == request
+    older = {"notes": 500, "bars": None, "seconds": None, "key": "random", "temp": 0.9, "tempo": 120,
+             "instrument": "piano", "primer": None, "piece_key": None, "retired_option": 3}
+    assert ComposeRequest.from_dict(older) == ComposeRequest(notes=500)
+    assert TextRequest.from_dict({"seed": "Hey", "temp": 0.5, "length": 60}) == TextRequest("Hey", 0.5, 60)
