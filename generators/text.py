@@ -20,6 +20,7 @@ import numpy as np
 
 from .config import CharConfig, preset
 from .data import read_text_corpus, split_ids
+from .decoding import Processor
 from .errors import CorpusError, GenerationError
 from .sampling import SamplingOptions, TokenStream, make_rng
 from .sequence import SequenceGenerator
@@ -45,6 +46,28 @@ class TextResult:
     @property
     def chars_per_second(self) -> float:
         return self.generated_chars / self.seconds if self.seconds > 0 else math.inf
+
+
+class LineStop(Processor):
+    """Ends text at a song's end (a blank line after the seed's lines, with ``until_song_end``) or once it has
+    ``max_lines`` lines; ``reason`` says which ("song end", "lines"; "length" while neither)."""
+
+    def __init__(self, newline: int | None, lines_in_seed: int, last: int | None, until_song_end: bool,
+                 max_lines: int | None):
+        self.newline, self.lines_in_seed, self.lines, self.last = newline, lines_in_seed, lines_in_seed, last
+        self.until_song_end, self.max_lines = until_song_end, max_lines
+        self.reason = "length"
+
+    def observe(self, token: int) -> None:
+        if token == self.newline:
+            self.lines += 1
+            if self.until_song_end and self.last == self.newline and self.lines > self.lines_in_seed + 1:
+                self.reason, self.done = "song end", True
+                return
+            if self.max_lines is not None and self.lines >= self.max_lines:
+                self.reason, self.done = "lines", True
+                return
+        self.last = token
 
 
 class CharGenerator(SequenceGenerator):
@@ -136,28 +159,15 @@ class CharGenerator(SequenceGenerator):
         seed_ids, replaced = self.vocab.encode_lenient(seed)
         context, _ = self.vocab.encode_lenient(START_CONTEXT)
         newline = self.vocab.index.get("\n")
-        lines_in_seed = seed.count("\n")
-        state = {"last": int(seed_ids[-1]) if len(seed_ids) else newline, "lines": lines_in_seed, "reason": "length"}
-
-        def stop(token: int) -> bool:
-            if token == newline:
-                state["lines"] += 1
-                if until_song_end and state["last"] == newline and state["lines"] > lines_in_seed + 1:
-                    state["reason"] = "song end"
-                    return True
-                if max_lines is not None and state["lines"] >= max_lines:
-                    state["reason"] = "lines"
-                    return True
-            state["last"] = token
-            return False
-
+        lines = LineStop(newline, seed.count("\n"), int(seed_ids[-1]) if len(seed_ids) else newline,
+                         until_song_end, max_lines)
         start = time.perf_counter()
-        tokens = self.decode(np.concatenate([context, seed_ids]), TokenStream(length, opts, rng, stop=stop))
+        tokens = self.decode(np.concatenate([context, seed_ids]), TokenStream(length, opts, rng, [lines]))
         seconds = time.perf_counter() - start
         generated = self.vocab.decode(tokens)
-        if state["reason"] in ("song end", "lines"):
+        if lines.reason != "length":
             generated = generated.rstrip("\n")
         return TextResult(
             text=seed + generated, seed=seed, rng_seed=rng_seed, generated_chars=len(tokens),
-            stop_reason=state["reason"], seconds=seconds, replaced=replaced,
+            stop_reason=lines.reason, seconds=seconds, replaced=replaced,
         )
