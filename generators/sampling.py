@@ -123,19 +123,24 @@ class TokenStream:
                  processors: Sequence[Processor] = (), stop: Callable[[int], bool] | None = None):
         self.count, self.opts, self.rng = count, opts, rng
         self.processors = list(processors) + ([StopWhen(stop)] if stop is not None else [])
+        # Each draw calls only what a processor defines (a step is a fraction of a millisecond: calls count).
+        self._shapers = [p for p in self.processors if type(p).process is not Processor.process]
+        self._observers = [p for p in self.processors if type(p).observe is not Processor.observe]
         self.tokens: list[int] = []
 
     def prepare(self, logits: np.ndarray) -> np.ndarray:
         """The logits to draw from (after every processor)."""
-        return run_processors(self.processors, logits)
+        return run_processors(self._shapers, logits)
 
     def accept(self, token: int) -> bool:
         """Take the drawn token; True when the stream is done (no further step needed)."""
         token = int(token)
         self.tokens.append(token)
-        for p in self.processors:
+        done = len(self.tokens) >= self.count
+        for p in self._observers:  # (a processor ends the stream only when it observes a token)
             p.observe(token)
-        return any(p.done for p in self.processors) or len(self.tokens) >= self.count
+            done = done or p.done
+        return done
 
     def choose(self, logits: np.ndarray) -> bool:
         """Draw the next token from ``logits`` and take it; True when the stream is done."""

@@ -69,6 +69,7 @@ class BatchedStepper:
         dtype = self.embedding.dtype  # float32 (float64 where a test casts the weights)
         self.h = [np.zeros((capacity, self.units), dtype) for _ in self.cells]
         self.c = [np.zeros((capacity, self.units), dtype) for _ in self.cells]
+        self._buffers = [np.zeros(fused.shape[0], dtype) for fused, _, _ in self.cells]  # a row stepped alone
 
     def reset(self, row: int) -> None:
         """Zero one row's state (a new stream takes the row)."""
@@ -92,14 +93,22 @@ class BatchedStepper:
         """Advance one row alone (its logits, 1-D), with :class:`LSTMStepper`'s arithmetic, in place on its state."""
         x = self.embedding[token]
         for layer, (fused, bias, _) in enumerate(self.cells):
-            x, self.c[layer][row] = _cell(x, self.h[layer][row], self.c[layer][row], fused, bias, self.units)
+            x, self.c[layer][row] = _cell(x, self.h[layer][row], self.c[layer][row], fused, bias, self.units,
+                                          self._buffers[layer])
             self.h[layer][row] = x
         return x @ self.dense_w + self.dense_b
 
 
-def _cell(x: np.ndarray, h: np.ndarray, c: np.ndarray, fused: np.ndarray, bias: np.ndarray, u: int):
-    """One LSTM cell step (Keras's equations) for one stream (vectors) or a batch (rows); returns (h, c)."""
-    z = np.concatenate([x, h], axis=-1) @ fused
+def _cell(x: np.ndarray, h: np.ndarray, c: np.ndarray, fused: np.ndarray, bias: np.ndarray, u: int,
+          buf: np.ndarray | None = None):
+    """One LSTM cell step (Keras's equations) for one stream (vectors) or a batch (rows); returns (h, c).
+    ``buf``: for one stream, a preallocated ``[x, h]`` vector (the same product, without an allocation)."""
+    if buf is None:
+        z = np.concatenate([x, h], axis=-1) @ fused
+    else:
+        buf[:x.shape[-1]] = x
+        buf[x.shape[-1]:] = h
+        z = buf @ fused
     z += bias
     i, f, o = _sigmoid(z[..., :u]), _sigmoid(z[..., u:2 * u]), _sigmoid(z[..., 3 * u:])
     c = f * c + i * np.tanh(z[..., 2 * u:3 * u])
@@ -119,6 +128,7 @@ class LSTMStepper:
     def __init__(self, weights: StepperWeights):
         self.embedding, self.cells = weights.embedding, weights.cells
         self.dense_w, self.dense_b, self.units = weights.dense_w, weights.dense_b, weights.units
+        self._buffers = [np.zeros(fused.shape[0], self.embedding.dtype) for fused, _, _ in self.cells]
         self.reset()
 
     def reset(self) -> None:
@@ -129,7 +139,7 @@ class LSTMStepper:
         """Advance one token; return the logits (float32, vocab) for the next one."""
         x = self.embedding[token]
         for layer, (fused, bias, _) in enumerate(self.cells):
-            x, self.c[layer] = _cell(x, self.h[layer], self.c[layer], fused, bias, self.units)
+            x, self.c[layer] = _cell(x, self.h[layer], self.c[layer], fused, bias, self.units, self._buffers[layer])
             self.h[layer] = x
         return x @ self.dense_w + self.dense_b
 
