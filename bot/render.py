@@ -38,6 +38,10 @@ _GLYPHS = {
     "0": (7, 5, 5, 5, 7), "1": (2, 6, 2, 2, 7), "2": (7, 1, 7, 4, 7), "3": (7, 1, 7, 1, 7), "4": (5, 5, 7, 1, 1),
     "5": (7, 4, 7, 1, 7), "6": (7, 4, 7, 5, 7), "7": (7, 1, 1, 1, 1), "8": (7, 5, 7, 5, 7), "9": (7, 5, 7, 1, 7),
     "C": (7, 4, 4, 4, 7), "s": (0, 7, 6, 3, 7), "-": (0, 0, 7, 0, 0),
+    # section letters of a form (A to P)
+    "A": (2, 5, 7, 5, 5), "B": (6, 5, 6, 5, 6), "D": (6, 5, 5, 5, 6), "E": (7, 4, 6, 4, 7), "F": (7, 4, 6, 4, 4),
+    "G": (7, 4, 5, 5, 7), "H": (5, 5, 7, 5, 5), "I": (7, 2, 2, 2, 7), "J": (1, 1, 1, 5, 7), "K": (5, 5, 6, 5, 5),
+    "L": (4, 4, 4, 4, 7), "M": (5, 7, 7, 5, 5), "N": (6, 5, 5, 5, 5), "O": (7, 5, 5, 5, 7), "P": (7, 5, 7, 4, 4),
 }
 ROLL_WIDTH, ROLL_HEIGHT = 1000, 320
 _MARGIN_LEFT, _MARGIN_BOTTOM, _SCALE = 28, 16, 2  # pixels; the font is drawn at 2x
@@ -69,9 +73,10 @@ def png_bytes(img: np.ndarray) -> bytes:
 
 
 def piano_roll_png(notes, tempo: float, steps_per_quarter: int = 4, width: int = ROLL_WIDTH,
-                   height: int = ROLL_HEIGHT) -> bytes:
+                   height: int = ROLL_HEIGHT, sections: tuple[str, int] = ("", 0)) -> bytes:
     """A piano roll: time across (bar lines dark, beats light, seconds labelled), pitch up (C rows shaded and
-    labelled C4 etc.), a bar per note. Drawn with NumPy (a few milliseconds; no plotting library)."""
+    labelled C4 etc.), a bar per note; ``sections`` (a form's letters and bars per section): each section's
+    letter at its start, above a line. Drawn with NumPy (a few milliseconds; no plotting library)."""
     img = np.full((height, width, 3), 255, np.uint8)
     plot_w, plot_h = width - _MARGIN_LEFT, height - _MARGIN_BOTTOM
     low = min((n.pitch for n in notes), default=57) - 2
@@ -97,6 +102,11 @@ def piano_roll_png(notes, tempo: float, steps_per_quarter: int = 4, width: int =
         colour = _BAR_LINE if q % 4 == 0 else _BEAT_LINE
         if q % 4 == 0 or px_per_step * steps_per_quarter >= 4:
             img[:plot_h, min(x_of(q * steps_per_quarter), width - 1)] = colour
+    letters, section_bars = sections
+    for i, letter in enumerate(letters if section_bars else ""):
+        x = min(x_of(i * section_bars * 4 * steps_per_quarter), width - 1)
+        img[:plot_h, max(_MARGIN_LEFT, x - 1):x + 1] = _TEXT
+        _text(img, min(x + 3, width - 8), 1, letter)
     for n in notes:
         top, bottom = y_of(n.pitch)
         x0 = x_of(n.onset)

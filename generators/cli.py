@@ -18,6 +18,7 @@ from .checkpoint import check_target
 from .config import preset
 from .errors import ConfigError, GenerationError, GeneratorError
 from .music.config import MUSIC
+from .music.form import SECTION_BARS
 from .music.generator import DEFAULT_TEMPERATURE, MusicGenerator
 from .paths import checkpoint_root
 from .text import CharGenerator
@@ -126,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="notes per onset the piece holds, from the training corpus's range (default: the primer's)")
     m.add_argument("--register", choices=("auto", "low", "middle", "high"),
                    help="register the piece holds, from the training corpus's range (default: the primer's)")
+    m.add_argument("--form", help="sections such as AABA or ABACA (a returning letter comes back), or 'through'; "
+                                  "default auto: a common form for pieces of 16 bars or more")
+    m.add_argument("--section-bars", type=_positive_int, help="bars per section of --form (default: 8)")
     m.add_argument("--tempo", type=_positive_float, help="tempo in BPM (default: 120)")
     m.add_argument("--instrument", help="General MIDI instrument name or program number 0-127 (default: piano)")
     m.add_argument("--primer", help="'random' (a corpus excerpt, default), a .mid file, or notes like 'C4 E4 G4 C5'")
@@ -140,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--checkpoint", type=Path, help="checkpoint folder (default: $CHECKPOINT_DIR/MODEL)")
     e.add_argument("--pieces", type=_positive_int, default=10, help="music: generated pieces to compare (default: 10)")
     e.add_argument("--notes", type=_positive_int, default=500, help="music: notes per generated piece (default: 500)")
+    e.add_argument("--bars", type=_positive_int, help="music: or bars per generated piece (and of each corpus piece)")
     e.add_argument("--temp", type=_float, help="music: sampling temperature of the generated pieces (default: 0.9)")
     e.add_argument("--rng-seed", type=_non_negative_int, default=1, help="music: RNG seed of the first piece (default: 1)")
     e.add_argument("--split", choices=("all", "val", "train"), default="all",
@@ -215,7 +220,7 @@ def _cmd_train(args) -> int:
 def _cmd_generate(args) -> int:
     _only_for(args, TEXT_MODELS, "--seed", "--length", "--until-song-end", "--lines")
     _only_for(args, ("music",), "--notes", "--bars", "--seconds", "--key", "--tempo", "--instrument", "--primer",
-              "--out", "--continue-from", "--texture", "--register")
+              "--out", "--continue-from", "--texture", "--register", "--form", "--section-bars")
     if args.model == "music" and args.continue_from is not None and args.primer:
         raise GenerationError("--continue-from takes no --primer: the piece is the primer")
     gen = _load(args)
@@ -224,7 +229,8 @@ def _cmd_generate(args) -> int:
         options = dict(bars=args.bars, seconds=args.seconds,
                        temperature=DEFAULT_TEMPERATURE if args.temp is None else args.temp, top_k=args.top_k,
                        top_p=args.top_p, rng_seed=args.rng_seed, tempo=args.tempo or 120.0, instrument=args.instrument,
-                       texture=args.texture, register=args.register)
+                       texture=args.texture, register=args.register, form=args.form,
+                       section_bars=args.section_bars or SECTION_BARS)
         if args.continue_from is not None:
             previous = gen.read_piece(args.continue_from)
             result = gen.continue_piece(previous, args.notes, piece_key=args.key, **options)
@@ -261,13 +267,14 @@ def _cmd_evaluate(args) -> int:
 
         temp = DEFAULT_TEMPERATURE if args.temp is None else args.temp
         r = gen.evaluate(args.corpus, pieces=args.pieces, notes=args.notes, temperature=temp, rng_seed=args.rng_seed,
-                         split=args.split)
+                         split=args.split, bars=args.bars)
         print(f"{args.corpus or 'bach chorales'} ({r['split']}: {r['pieces']} pieces, {r['notes']} notes): "
               f"{r['nats_per_note']:.4f} nats/note, {r['nats_per_event']:.4f} nats/event "
               f"({r['bits_per_event']:.4f} bits/event) over {r['events']} events "
               f"({r['unknown_events']} not in the vocabulary); {r['corpus_summary']}")
-        print(f"statistics: opening {args.notes} notes of each corpus piece vs {args.pieces} generated pieces of "
-              f"{args.notes} notes (temperature {temp:g}, RNG seeds {args.rng_seed}-{args.rng_seed + args.pieces - 1})")
+        size = f"{args.bars} bars" if args.bars else f"{args.notes} notes"
+        print(f"statistics: opening {size} of each corpus piece vs {args.pieces} generated pieces of {size} "
+              f"(temperature {temp:g}, RNG seeds {args.rng_seed}-{args.rng_seed + args.pieces - 1})")
         print(f"{'statistic':24s} {'corpus':>10s} {'generated':>10s}")
         for k in STAT_ROWS:
             print(f"{k:24s} {r['corpus_stats'][k]:>10} {r['generated_stats'][k]:>10}")
@@ -282,7 +289,8 @@ def _cmd_evaluate(args) -> int:
 #: The rows `evaluate music` prints (see generators/music/stats.py; collapsed: pieces with a collapsed
 #: quarter; longest_repeat: the largest over pieces; the rest: means).
 STAT_ROWS = ("scale_consistency", "local_scale_consistency", "pitch_class_entropy", "polyphony", "quarter_shift",
-             "collapsed", "distinct_4gram_share", "longest_repeat")
+             "collapsed", "distinct_4gram_share", "longest_repeat", "bar_best_earlier", "bar_exact_repeats",
+             "bar_sim_4", "bar_sim_8")
 
 COMMANDS = {"train": _cmd_train, "generate": _cmd_generate, "evaluate": _cmd_evaluate}
 

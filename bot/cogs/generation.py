@@ -13,13 +13,14 @@ from discord import app_commands
 from discord.ext import commands
 
 from ..commands import OPTIONS, USAGE_DAYS, instrument_suggestions, key_suggestions
+from ..commands.options import form_suggestions
 from ..corpus import MAX_MIDI_BYTES
 from ..respond import respond
 
 L, C = OPTIONS["lyrics"], OPTIONS["compose"]  # /text has /lyrics's bounds (a test checks)
 SEED, TEMP, LENGTH, RNG = L["seed"], L["temp"], L["length"], L["rng_seed"]
 NOTES, BARS, SECONDS, TEMPO = C["notes"], C["bars"], C["seconds"], C["tempo"]
-KEY, INSTRUMENT, PRIMER, CTEMP = C["key"], C["instrument"], C["primer"], C["temp"]
+KEY, INSTRUMENT, PRIMER, CTEMP, FORM = C["key"], C["instrument"], C["primer"], C["temp"], C["form"]
 Texture = Literal["auto", "sparse", "medium", "full"]  # (Discord's choices; a test checks they are the schema's)
 Register = Literal["auto", "low", "middle", "high"]
 CHOICES = {"texture": get_args(Texture), "register": get_args(Register)}
@@ -68,6 +69,7 @@ class Generation(commands.Cog):
                       temp: app_commands.Range[float, CTEMP.min, CTEMP.max] = CTEMP.default,
                       texture: Texture = C["texture"].default,
                       register: Register = C["register"].default,
+                      form: app_commands.Range[str, 1, FORM.max_length] = FORM.default,
                       tempo: app_commands.Range[int, TEMPO.min, TEMPO.max] = TEMPO.default,
                       instrument: app_commands.Range[str, 1, INSTRUMENT.max_length] = INSTRUMENT.default,
                       primer: app_commands.Range[str, 1, PRIMER.max_length] = PRIMER.default,
@@ -82,13 +84,17 @@ class Generation(commands.Cog):
                           None if primer_file.size > MAX_MIDI_BYTES else await primer_file.read())
             return await self.bot.core.compose(inv, notes, temp, tempo, instrument, primer, rng_seed, key=key,
                                                bars=bars, seconds=seconds, primer_file=upload, texture=texture,
-                                               register=register)
+                                               register=register, form=form)
 
         await respond(interaction, work)
 
     @compose.autocomplete("instrument")
     async def instrument_autocomplete(self, interaction: discord.Interaction, current: str):
         return [app_commands.Choice(name=n, value=n[:INSTRUMENT.max_length]) for n in instrument_suggestions(current)]
+
+    @compose.autocomplete("form")
+    async def form_autocomplete(self, interaction: discord.Interaction, current: str):
+        return [app_commands.Choice(name=f, value=f) for f in form_suggestions(current)]
 
     @compose.autocomplete("key")
     async def key_autocomplete(self, interaction: discord.Interaction, current: str):

@@ -8,6 +8,8 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
+from generators.music.form import SECTION_BARS, parse_form
+
 from ..corpus import MIDI_SUFFIXES, _atomic_write, check_midi
 from ..render import JOIN_LEAD_S, piano_roll_png, preview_midi, render_audio
 from .base import CommandsBase
@@ -100,7 +102,7 @@ class GeneratingCommands(CommandsBase):
                       tempo: int | None = None, instrument: str | None = None, primer: str | None = None,
                       rng_seed: int | None = None, key: str | None = None, bars: int | None = None,
                       seconds: float | None = None, primer_file: tuple[str, bytes | None] | None = None,
-                      texture: str | None = None, register: str | None = None) -> Reply:
+                      texture: str | None = None, register: str | None = None, form: str | None = None) -> Reply:
         """`/compose`: a MIDI file, its piano roll and a summary; the audio preview follows (``Reply.later``).
 
         ``primer_file``: ``(filename, data)`` of an uploaded MIDI sketch whose opening primes the model
@@ -116,6 +118,12 @@ class GeneratingCommands(CommandsBase):
         given = [name for name, v in (("notes", notes), ("bars", bars), ("seconds", seconds)) if v is not None]
         if len(given) > 1:
             raise UserError(f"give one length: `notes`, `bars` or `seconds` (got {' and '.join(given)})")
+        form = opts["form"].check(form)
+        letters = parse_form(form)  # (a malformed form is refused here, in the library's words)
+        if letters not in (None, "auto"):
+            if notes is not None or seconds is not None:
+                raise UserError("a form sets the length in bars: give `bars` (shared among its sections) or none")
+            bars = bars or len(letters) * SECTION_BARS
         if bars is not None and bars * 240 / tempo > MAX_PIECE_SECONDS:
             raise UserError(f"{bars} bars at {tempo} BPM last {bars * 240 / tempo:,.0f} s; a piece here lasts at most "
                             f"{MAX_PIECE_SECONDS} s")
@@ -126,7 +134,8 @@ class GeneratingCommands(CommandsBase):
             primer = await self._store_primer(*primer_file)
         request = ComposeRequest(notes, bars, seconds, key, temp, tempo, instrument, primer,
                                  texture=None if texture == "auto" else texture,
-                                 register=None if register == "auto" else register)
+                                 register=None if register == "auto" else register,
+                                 form=None if form == "auto" else form)
         return await self._compose(inv, request, rng_seed)
 
     async def _store_primer(self, filename: str, data: bytes | None) -> str:
@@ -157,6 +166,8 @@ class GeneratingCommands(CommandsBase):
         common = dict(bars=o.bars, seconds=o.seconds, temperature=o.temp, tempo=o.tempo, instrument=o.instrument,
                       rng_seed=rng_seed)
         common.update({k: v for k, v in (("texture", o.texture), ("register", o.register)) if v})  # when asked
+        if o.form and previous is None:  # (a continuation goes on through-composed)
+            common["form"] = o.form
 
         new_notes = o.notes
         if o.uploaded_primer and not Path(o.primer).is_file():
@@ -173,7 +184,7 @@ class GeneratingCommands(CommandsBase):
                 r = gen.continue_piece(previous, new_notes, piece_key=o.piece_key, **common)
             else:
                 r = gen.generate(new_notes, key=o.key, primer=o.primer, **common)
-            return r, piano_roll_png(r.notes, r.tempo)
+            return r, piano_roll_png(r.notes, r.tempo, sections=getattr(r, "sections", ("", 0)))
 
         start = self.clock()
         result, png = await self._generate(inv, "compose", work)

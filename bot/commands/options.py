@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from generators.music.form import FORMS, MAX_SECTIONS
 from generators.music.midi_io import GM_NAMES
 from generators.sampling import MAX_RNG_SEED
 from generators.text import MAX_SEED_CHARS
@@ -88,6 +89,8 @@ OPTIONS: dict[str, dict[str, Option]] = {
                choices=("auto", "sparse", "medium", "full")),
         Option("register", str, "low, middle or high on the keyboard (default: the primer's)", "auto",
                choices=("auto", "low", "middle", "high")),
+        Option("form", str, "sections such as AABA or ABACA, 8 bars each (a letter that returns comes back), or "
+               "through; default auto", "auto", max_length=MAX_SECTIONS),
         Option("tempo", int, "tempo in BPM", 120, 20, 300),
         Option("instrument", str, "General MIDI instrument name or number", "piano", max_length=40),
         Option("primer", str, "'random', or notes like C4 E4 G4", "random", max_length=200),
@@ -113,3 +116,9 @@ def key_suggestions(current: str, limit: int = 25) -> list[str]:
     typed = (current or "").strip().lower()
     found = [k for k in keys if typed in k.lower()]
     return sorted(found, key=lambda k: not k.lower().startswith(typed))[:limit]
+
+
+def form_suggestions(current: str) -> list[str]:
+    """Forms for autocomplete ("auto", "through" and the common forms), filtered by what was typed."""
+    typed = (current or "").strip().lower()
+    return [f for f in ("auto", "through", *FORMS) if typed in f.lower()]

@@ -5,7 +5,7 @@ A piece is drawn through, in this order:
 - :class:`~generators.decoding.Block`: never ``START`` or ``END`` (a piece ends when it has its notes) nor a
   plan token (plans are forced, never drawn);
 - :class:`OnePitchPerOnset`: one note per pitch and onset;
-- :class:`RepeatGuard`: one onset struck at most :data:`MAX_REPEATS` times in a row;
+- :class:`RepeatGuard`: one onset (its pitches) struck at most :data:`MAX_REPEATS` times in a row;
 - :class:`StallGuard`: a note after at most :data:`MAX_SILENT_EVENTS` events without one;
 - :class:`BarClock`: waits stop at bar lines, where the plan's tokens are forced (last: forcing overrides all);
 - :class:`PieceLength`: counts notes and time and ends the piece (or says the note cap came first).
@@ -32,7 +32,7 @@ MAX_BARS = 1_000
 MAX_SECONDS = 3_600.0
 BEATS_PER_BAR = 4  # bars are 4/4
 
-#: The longest run of one repeated onset (the same notes with the same durations) a piece may hold.
+#: The longest run of one repeated onset (the same pitches) a piece may hold.
 #: The held-out classical pieces' longest is 7; at low temperatures the model otherwise strikes one
 #: chord dozens of times in a row.
 MAX_REPEATS = 8
@@ -62,24 +62,22 @@ class OnePitchPerOnset(Processor):
 class RepeatGuard(Processor):
     """Caps runs of one repeated onset at :data:`MAX_REPEATS`.
 
-    It follows the drawn events (``D`` sets the duration of the notes that follow, ``P`` adds a note to the
-    onset being written, a wait ends it). Once the last ``MAX_REPEATS`` onsets held the same notes, every wait
-    is forbidden while the onset being written holds exactly those notes again, so it gains or changes a note
-    instead of repeating once more.
+    It follows the drawn events (``P`` adds a pitch to the onset being written, a wait ends it). Once the last
+    ``MAX_REPEATS`` onsets held the same pitches, every wait is forbidden while the onset being written holds
+    exactly those pitches again, so it gains or changes a note instead of repeating once more. Durations are
+    not told apart: a note struck again before it ends is cut where it is struck (see ``resolve_overlaps``),
+    so onsets whose written durations differ often sound, and are counted by the statistics, as the same.
     """
 
     def __init__(self, vocab: EventVocab):
-        self.is_note, self.is_wait, self.is_duration = vocab.mask("P"), vocab.mask("W"), vocab.mask("D")
-        self.last: tuple | None = None  # the notes of the last finished onset...
+        self.is_note, self.is_wait = vocab.mask("P"), vocab.mask("W")
+        self.last: tuple | None = None  # the pitches of the last finished onset...
         self.run = 0  # ...and how many onsets in a row held them
-        self.notes: list[tuple[int, int]] = []  # (pitch token, duration token) of the onset being written
-        self.duration = -1
+        self.notes: list[int] = []  # the pitch tokens of the onset being written
 
     def observe(self, token: int) -> None:
-        if self.is_duration[token]:
-            self.duration = token
-        elif self.is_note[token]:
-            self.notes.append((token, self.duration))
+        if self.is_note[token]:
+            self.notes.append(token)
         elif self.is_wait[token] and self.notes:  # (a wait with no notes continues the last gap)
             onset = tuple(sorted(self.notes))
             self.run = self.run + 1 if onset == self.last else 1
@@ -150,18 +148,21 @@ class BarClock(Processor):
 
 
 class PieceLength(Processor):
-    """Ends a piece at ``notes`` notes, or at ``steps`` of music (counted from its first note); with ``steps``,
-    reaching ``max_notes`` first ends it too, marked ``capped`` (the caller refuses it: never a shorter piece)."""
+    """Ends a piece at ``notes`` notes, or at ``steps`` of music (counted from its first note, or from its start
+    with ``from_start``: a piece in sections starts at a bar line); with ``steps``, reaching ``max_notes`` first
+    ends it too, marked ``capped`` (the caller refuses it: never a shorter piece)."""
 
-    def __init__(self, vocab: EventVocab, notes: int | None, steps: int | None, max_notes: int):
+    def __init__(self, vocab: EventVocab, notes: int | None, steps: int | None, max_notes: int,
+                 from_start: bool = False):
         self.is_note, self.waits = vocab.mask("P"), vocab.amounts("W")
         self.target_notes, self.target_steps, self.max_notes = notes, steps, max_notes
+        self.from_start = from_start
         self.notes = self.time = 0
         self.finished = self.capped = False
 
     def observe(self, token: int) -> None:
         self.notes += int(self.is_note[token])
-        if self.notes:
+        if self.notes or self.from_start:
             self.time += int(self.waits[token])
         if self.target_notes is not None:
             self.finished = self.notes >= self.target_notes

@@ -26,9 +26,10 @@ from .config import MUSIC, MusicConfig
 from .constraints import (BEATS_PER_BAR, MAX_NOTES, BarClock, Length, OnePitchPerOnset, PieceLength, RepeatGuard,
                           StallGuard, check_finished, requested_length)
 from .corpus import augment, corpus_credit, corpus_digest, load_corpus, model_space, split_pieces
-from .encoder import END, PLAN_KINDS, START, EventCodec, EventVocab, Note, resolve_overlaps
+from .encoder import END, PLAN_KINDS, START, EventCodec, EventVocab, Note, parse_token, resolve_overlaps
+from .form import SECTION_BARS, Form, FormPlan, auto_form, parse_form
 from .midi_io import notes_to_midi_bytes, resolve_instrument
-from .primers import Primer, PrimerBuilder, key_option, primer_excerpts
+from .primers import PrimerBuilder, key_option, primer_excerpts
 from .stats import estimate_key, format_key, mean_stats, shift_between, transpose
 
 DEFAULT_TEMPERATURE = 0.9
@@ -54,11 +55,14 @@ class MusicResult:
     bars: float = 0.0  # length in 4/4 bars
     training_data: str = ""
     join_s: float = 0.0  # a continued piece: where the new part begins, in seconds
+    form: str = ""  # "form AABA (8-bar sections)", or "" (through-composed)
+    sections: tuple[str, int] = ("", 0)  # the form's letters and bars per section (the piano roll marks them)
 
     def summary(self) -> str:
         trained = f", trained on {self.training_data}" if self.training_data else ""
-        return (f"{self.note_count} notes in {self.key}, {self.bars:g} bars ({self.seconds_of_music:.1f} s) at "
-                f"{self.tempo:g} BPM, {self.instrument}, RNG seed {self.rng_seed}{trained}")
+        shape = f", {self.form}" if self.form else ""
+        return (f"{self.note_count} notes in {self.key}, {self.bars:g} bars ({self.seconds_of_music:.1f} s){shape} "
+                f"at {self.tempo:g} BPM, {self.instrument}, RNG seed {self.rng_seed}{trained}")
 
 
 class MusicVocab(EventVocab):
@@ -169,6 +173,8 @@ class MusicGenerator(SequenceGenerator):
         texture: str | None = None,
         register: str | None = None,
         max_notes: int = MAX_NOTES,
+        form: str | None = None,
+        section_bars: int = SECTION_BARS,
     ) -> MusicResult:
         """Generate a piece after a primer, of ``notes`` notes (each note of a chord counts; default 500),
         or ``bars`` bars of 4/4, or ``seconds`` seconds at ``tempo`` (only one of the three).
@@ -176,44 +182,43 @@ class MusicGenerator(SequenceGenerator):
         ``max_notes`` caps the piece (at most :data:`MAX_NOTES`): more ``notes`` are refused, and a piece
         of ``bars`` or ``seconds`` that would need more notes than that is an error, never a shorter piece.
 
-        ``primer``: ``None`` or ``"random"`` (an excerpt of the training corpus
-        stored in the checkpoint, chosen with the RNG seed), a path to a MIDI
-        file (its opening), or a note list like ``"C4 E4 G4 C5"``. The primer
-        conditions the model but is not part of the output. Primer events the
-        vocabulary lacks map to the nearest known ones (``result.replaced``).
+        ``primer``: ``None`` or ``"random"`` (an excerpt of the training corpus stored in the checkpoint, chosen
+        with the RNG seed), a path to a MIDI file (its opening), or a note list like ``"C4 E4 G4 C5"``. The
+        primer conditions the model but is not part of the output. Primer events the vocabulary lacks map to
+        the nearest known ones (``result.replaced``).
 
-        ``key`` (``"D minor"``, ``"F#"``, ``"random"``): the key of the piece;
-        without it, the key of a note-list or MIDI primer, else a random one.
-        A key-normalised model composes in C major / A minor and the piece is
-        transposed; a model with absolute pitches has its output transposed
-        from the key it chose. A mode the primer does not share gives the
-        relative key (the same scale).
+        ``key`` (``"D minor"``, ``"F#"``, ``"random"``): the key of the piece; without it, the key of a
+        note-list or MIDI primer, else a random one. A key-normalised model composes in C major / A minor and
+        the piece is transposed; a model with absolute pitches has its output transposed from the key it chose.
+        A mode the primer does not share gives the relative key (the same scale). ``primer_key``: the key of a
+        note-list, MIDI or notes primer when known (a continuation knows its piece's); else estimated.
 
-        ``primer_key``: the key of a note-list, MIDI or notes primer when it is
-        known (a continuation knows its whole piece's key); by default it is
-        estimated from the primer's notes.
+        ``texture`` (``sparse``, ``medium``, ``full``) and ``register`` (``low``, ``middle``, ``high``), for a
+        model with plans (``plan_bars``): the notes per onset and the register the piece holds, as the training
+        corpus's 10th, 50th and 90th percentile; by default (``None`` or ``"auto"``) the primer's.
 
-        ``texture`` (``sparse``, ``medium``, ``full``) and ``register`` (``low``,
-        ``middle``, ``high``), for a model with plans (``plan_bars``): the notes
-        per onset and the register the piece holds, as the training corpus's
-        10th, 50th and 90th percentile; by default (``None`` or ``"auto"``) the
-        primer's (see :meth:`_plan_of`).
+        ``form`` (``"AABA"``, ``"ABACA"``, ...; ``"through"``: none): sections of ``section_bars`` bars, a
+        returning letter replaying its first time (see :mod:`generators.music.form`); the piece is as many bars
+        as its sections, or ``bars`` shared among them. By default (``None``, ``"auto"``) a piece of 16 bars or
+        more, asked for in bars, gets a common form drawn to fit.
         """
         opts = SamplingOptions(temperature, top_k, top_p)
+        rng, rng_seed = make_rng(rng_seed)
+        shape, notes, bars = _form_of(parse_form(form), notes, bars, seconds, section_bars, rng, self.codec.bar_steps)
         length = requested_length(notes, bars, seconds, tempo, self.config.steps_per_quarter, max_notes)
         program, instrument_name = resolve_instrument(instrument)
-        rng, rng_seed = make_rng(rng_seed)
         primers = self.primers
         primed = primers.prime(primer, rng, key_option(key), key_option(primer_key))
-        prime_ids, replaced = self.vocab.encode_lenient(primed.tokens)
         plan = primers.chosen_plan(primers.plan_of(primed), texture, register)
+        prime_tokens, origin = self._sections_start(primed.tokens, plan) if shape else (primed.tokens, None)
+        prime_ids, replaced = self.vocab.encode_lenient(prime_tokens)
         start = time.perf_counter()
-        rules, counted = self._rules(primed, prime_ids, plan, length, max_notes)
+        rules, counted = self._rules(prime_ids, plan, length, max_notes, shape, origin)
         tokens = self.decode(prime_ids, TokenStream(50 * (length.notes or max_notes) + 100, opts, rng, rules))
         seconds_taken = time.perf_counter() - start
         check_finished(counted, len(tokens), BEATS_PER_BAR * self.config.steps_per_quarter)
-        out_notes, key_label = self._to_key(self._new_notes(prime_ids, tokens, length), primed.composed,
-                                            primed.target)
+        out_notes, key_label = to_key(self._new_notes(prime_ids, tokens, length, origin), primed.composed,
+                                      primed.target)
         spq = self.config.steps_per_quarter
         end_steps = length.steps or max((n.onset + n.duration for n in out_notes), default=0)
         midi = notes_to_midi_bytes(out_notes, steps_per_quarter=spq, tempo=float(tempo), program=program)
@@ -223,28 +228,44 @@ class MusicGenerator(SequenceGenerator):
             instrument=instrument_name, key=key_label, rng_seed=rng_seed, primer=primed.description,
             events=len(tokens), seconds=seconds_taken, replaced=replaced,
             bars=round(end_steps / (BEATS_PER_BAR * spq), 1), training_data=self.training_data,
+            form=shape.describe() if shape else "", sections=(shape.letters, shape.section_bars) if shape else ("", 0),
         )
 
-    def _rules(self, primed: Primer, prime_ids: list[int], plan: list[str], length: Length,
-               max_notes: int) -> tuple[list[Processor], PieceLength]:
+    def _rules(self, prime_ids: list[int], plan: list[str], length: Length, max_notes: int,
+               shape: Form | None = None, origin: int | None = None) -> tuple[list[Processor], PieceLength]:
         """The processors a piece is drawn through (see :mod:`generators.music.constraints`), and its length rule."""
         vocab = self.vocab
-        counted = PieceLength(vocab, length.notes, length.steps, max_notes)
+        counted = PieceLength(vocab, length.notes, length.steps, max_notes, from_start=shape is not None)
         rules: list[Processor] = [Block(vocab.mask(START, END, *PLAN_KINDS)), OnePitchPerOnset(vocab),
                                   RepeatGuard(vocab), StallGuard(vocab)]
         if plan:  # bar lines: waits stop at the next one, where the plan's tokens are forced
             bar = self.codec.bar_steps
+            if shape is not None:  # sections: the first section's events are recorded, a returning one replayed
+                rules.append(FormPlan(vocab, shape, bar, origin))
             time_so_far = int(vocab.amounts("W")[prime_ids].sum())
             on_bar_line = time_so_far % bar == 0 and vocab.kind(prime_ids[-1]) == "W"
             rules.append(BarClock(vocab, bar, vocab.encode_lenient(plan)[0], time_so_far, forcing=on_bar_line))
         return rules + [counted], counted
 
-    def _new_notes(self, prime_ids: list[int], tokens: list[int], length: Length) -> list[Note]:
-        """The notes the drawn tokens add after the primer, from time 0, cut at the length's end (bars, seconds)."""
+    def _sections_start(self, tokens: list[str], plan: list[str]) -> tuple[list[str], int]:
+        """A piece in sections starts at a bar line: the primer's time is carried on to the next one (with the
+        plan there). Returns the primer's tokens and that bar line's step."""
+        if not plan:
+            raise GenerationError("this music model has no bar lines, which a form needs (it was trained before "
+                                  "plans existed; retrain it to get them)")
+        now = sum(value for kind, value in map(parse_token, tokens) if kind == "W")
+        bar = self.codec.bar_steps
+        line = -(-now // bar) * bar
+        return (tokens + self.codec.advance(now, line, lambda _: plan) if line > now else tokens), line
+
+    def _new_notes(self, prime_ids: list[int], tokens: list[int], length: Length,
+                   origin: int | None = None) -> list[Note]:
+        """The notes the drawn tokens add after the primer, from time 0 (the first note, or ``origin``: the bar
+        line a piece in sections starts at), cut at the length's end (bars, seconds)."""
         # Keep the duration state the primer left: decode primer + output, then drop the primer's notes.
         primer_notes = EventCodec.decode(self.vocab.decode(prime_ids))
         out_notes = EventCodec.decode(self.vocab.decode(prime_ids) + self.vocab.decode(tokens))[len(primer_notes):]
-        first_onset = min((n.onset for n in out_notes), default=0)
+        first_onset = min((n.onset for n in out_notes), default=0) if origin is None else origin
         out_notes = resolve_overlaps(n._replace(onset=n.onset - first_onset) for n in out_notes)
         if length.steps is not None:  # bars or seconds: cut at the end, notes held past it end there
             return [n._replace(duration=min(n.duration, length.steps - n.onset)) for n in out_notes
@@ -268,24 +289,6 @@ class MusicGenerator(SequenceGenerator):
     @property
     def normalized(self) -> bool:
         return self.config.augment == "normalize"
-
-    @staticmethod
-    def _to_key(notes: list[Note], composed: tuple[int, str] | None, wanted: tuple[int, str] | None):
-        """Transpose the output from the key it was composed in to the wanted one; return it and its key's name.
-
-        ``composed``: the key a normalised model was steered to (C major / A minor), or None: then
-        it is estimated from the notes. A wanted mode other than the composed one gives its
-        relative key (the same scale).
-        """
-        tonic, mode = composed if composed is not None else estimate_key(notes)
-        if wanted is None:
-            return notes, format_key(tonic, mode)
-        target = wanted[0] if wanted[1] == mode else (wanted[0] + (3 if mode == "major" else -3)) % 12
-        shift = shift_between(tonic, target)
-        moved = transpose(notes, shift) or transpose(notes, shift + 12) or transpose(notes, shift - 12)
-        if moved is None:
-            raise GenerationError(f"cannot move this piece to {format_key(*wanted)} inside the MIDI range")
-        return moved, format_key(target, mode)
 
     def continue_piece(self, previous: list[Note], notes: int | None = None, *, bars: int | None = None,
                        seconds: float | None = None, tempo: float = 120.0, piece_key: str | None = None,
@@ -332,14 +335,15 @@ class MusicGenerator(SequenceGenerator):
     # -- evaluation --------------------------------------------------------
     def evaluate(self, corpus: str | Path | None = None, *, pieces: int = 10, notes: int = 500,
                  temperature: float = DEFAULT_TEMPERATURE, rng_seed: int = 1, workers: int | None = None,
-                 split: str = "all") -> dict:
+                 split: str = "all", bars: int | None = None) -> dict:
         """Likelihood of a MIDI folder, and musical statistics of generated pieces next to the corpus's.
 
         ``split``: ``all`` pieces of the folder, or the ``val`` (held-out) or ``train`` pieces of the
         split training makes with this model's ``val_fraction`` (by content hash, so the same pieces).
         Loss is in nats per event and per note (total nats over the pieces / their notes), so models
         with different encodings compare. The corpus statistics are of each piece's opening
-        ``notes`` notes; the generated ones of ``pieces`` pieces of ``notes`` notes at ``temperature``,
+        ``notes`` notes (or first ``bars`` bars); the generated ones of ``pieces`` pieces of ``notes`` notes (or
+        ``bars`` bars, where a form is drawn as by default) at ``temperature``,
         RNG seeds ``rng_seed`` onwards, primers drawn as by default.
         """
         if split not in SPLITS:
@@ -352,15 +356,61 @@ class MusicGenerator(SequenceGenerator):
         ids, replaced = self.vocab.encode_lenient(tokens)
         loss = self.loss_on(np.asarray(ids, np.int32))
         note_total = sum(len(p.notes) for p in chosen)
-        generated = [self.generate(notes, temperature=temperature, rng_seed=rng_seed + i).notes for i in range(pieces)]
+        if bars is None:
+            generated = [self.generate(notes, temperature=temperature, rng_seed=rng_seed + i).notes
+                         for i in range(pieces)]
+            openings = [p.notes[:notes] for p in chosen]
+        else:  # pieces of so many bars (default settings: a form is drawn for 16 bars or more)
+            generated = [self.generate(bars=bars, temperature=temperature, rng_seed=rng_seed + i).notes
+                         for i in range(pieces)]
+            steps = bars * BEATS_PER_BAR * self.config.steps_per_quarter
+            openings = [[n for n in p.notes if n.onset < p.notes[0].onset + steps] for p in chosen]
         return {"nats_per_event": loss, "bits_per_event": loss / math.log(2), "events": len(ids),
                 "nats_per_note": loss * len(ids) / note_total, "notes": note_total, "pieces": len(chosen),
                 "split": split, "unknown_events": sum(tokens.count(t) for t in replaced),
-                "corpus_summary": loaded.summary(), "corpus_stats": mean_stats([p.notes[:notes] for p in chosen]),
+                "corpus_summary": loaded.summary(), "corpus_stats": mean_stats(openings),
                 "generated_stats": mean_stats(generated), "generated": generated}
 
 
 SPLITS = ("all", "val", "train")
+
+
+def to_key(notes: list[Note], composed: tuple[int, str] | None, wanted: tuple[int, str] | None):
+    """Transpose the output from the key it was composed in to the wanted one; return it and its key's name.
+
+    ``composed``: the key a normalised model was steered to (C major / A minor), or None: then
+    it is estimated from the notes. A wanted mode other than the composed one gives its
+    relative key (the same scale).
+    """
+    tonic, mode = composed if composed is not None else estimate_key(notes)
+    if wanted is None:
+        return notes, format_key(tonic, mode)
+    target = wanted[0] if wanted[1] == mode else (wanted[0] + (3 if mode == "major" else -3)) % 12
+    shift = shift_between(tonic, target)
+    moved = transpose(notes, shift) or transpose(notes, shift + 12) or transpose(notes, shift - 12)
+    if moved is None:
+        raise GenerationError(f"cannot move this piece to {format_key(*wanted)} inside the MIDI range")
+    return moved, format_key(target, mode)
+
+
+def _form_of(letters: str | None, notes, bars, seconds, section_bars, rng, bar_steps: int):
+    """``(form, notes, bars)``: the form asked for, with its section length (``bars``, if given, shared among
+    the sections) and the piece's length; ``auto``: one drawn to fit ``bars`` (a model with bar lines)."""
+    if letters == "auto":
+        return (auto_form(bars, rng) if bars is not None and bar_steps else None), notes, bars
+    if letters is None:
+        return None, notes, bars
+    if notes is not None or seconds is not None:
+        raise GenerationError("a form sets the length in bars: give bars (shared among the sections) or "
+                              "section_bars, not notes or seconds")
+    if not isinstance(section_bars, int) or isinstance(section_bars, bool) or not 1 <= section_bars <= 64:
+        raise GenerationError(f"section_bars must be between 1 and 64, got {section_bars!r}")
+    if bars is not None:
+        if not isinstance(bars, int) or bars % len(letters) or bars < len(letters):
+            raise GenerationError(f"{bars!r} bars do not divide into the {len(letters)} sections of {letters}")
+        section_bars = bars // len(letters)
+    shape = Form(letters, section_bars)
+    return shape, None, shape.bars
 
 
 def codec_for(config: MusicConfig) -> EventCodec:

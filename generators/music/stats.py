@@ -28,6 +28,7 @@ import re
 import numpy as np
 
 from .encoder import Note, notes_in_scale
+from .form import form_stats
 
 # Krumhansl-Kessler key profiles.
 MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
@@ -163,7 +164,7 @@ def piece_stats(notes: list[Note]) -> dict[str, float]:
     if not notes:
         return {"notes": 0, "pitch_class_entropy": 0.0, "scale_consistency": 0.0, "local_scale_consistency": 0.0,
                 "polyphony": 0.0, "quarter_shift": 0.0, "collapsed": 0, "distinct_4gram_share": 0.0,
-                "longest_repeat": 0}
+                "longest_repeat": 0, **form_stats([])}
     counts = pitch_class_histogram(notes, weighted=False)
     p = counts[counts > 0] / counts.sum()
     entropy = abs(float(-(p * np.log2(p)).sum()))
@@ -179,7 +180,7 @@ def piece_stats(notes: list[Note]) -> dict[str, float]:
             "local_scale_consistency": round(local_scale_consistency(notes), 3),
             "polyphony": round(len(notes) / len(events), 3), "quarter_shift": round(quarter_shift(notes), 2),
             "collapsed": int(bool(collapsed_quarters(notes))), "distinct_4gram_share": round(distinct, 3),
-            "longest_repeat": longest}
+            "longest_repeat": longest, **form_stats(notes)}
 
 
 def mean_stats(pieces: list[list[Note]]) -> dict[str, float]:

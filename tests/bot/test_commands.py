@@ -307,3 +307,18 @@ def test_requests_round_trip_and_read_older_rows():
              "instrument": "piano", "primer": None, "piece_key": None, "retired_option": 3}
     assert ComposeRequest.from_dict(older) == ComposeRequest(notes=500)
     assert TextRequest.from_dict({"seed": "Hey", "temp": 0.5, "length": 60}) == TextRequest("Hey", 0.5, 60)
+
+
+def test_compose_form_is_checked_and_passed_through(commands, fakes):
+    run(commands.compose(USER, form="aaba"))
+    assert fakes["music"].last["bars"] == 32 and fakes["music"].last["form"] == "aaba"
+    run(commands.compose(USER, form="ABAB", bars=16))
+    assert fakes["music"].last["bars"] == 16
+    for form, fragment in (("AXQ9", "section letters"), ("A" * 17, "too long"), ("ACAB", "order")):
+        with pytest.raises((UserError, GeneratorError), match=fragment):
+            run(commands.compose(USER, form=form))
+    with pytest.raises(UserError, match="sets the length in bars"):
+        run(commands.compose(USER, form="AABA", notes=100))
+    from bot.commands.options import form_suggestions
+
+    assert form_suggestions("aa") == ["AABA", "AABB"] and form_suggestions("")[:2] == ["auto", "through"]

@@ -43,12 +43,12 @@ def test_repeat_guard_forbids_ending_the_onset_after_a_run():
         for t in chord + ["W2"]:
             guard.observe(ID[t])
     guard.observe(ID["W4"])  # a wait with no notes (a bar line) neither breaks nor extends the run
-    for t in chord:
+    for t in ["D4", "P60", "P64"]:  # the same pitches with another duration: the same onset, once cut
         guard.observe(ID[t])
     masked = guard.process(free())
     assert np.isinf(masked[[ID["W2"], ID["W4"]]]).all() and np.isfinite(masked[[ID["P60"], ID["D4"]]]).all()
-    guard.observe(ID["D4"])  # another duration for a note changes the onset: free again
-    guard.observe(ID["P60"])
+    guard.observe(ID["D4"])
+    guard.observe(ID["P60"])  # another pitch... (P60 twice: the onset now differs from the run's)
     assert np.isfinite(guard.process(free())).all()
     only_waits = np.full(len(VOCAB), -np.inf, np.float32)
     only_waits[ID["W2"]] = 0.0

@@ -1,0 +1,57 @@
+"""Musical form: sections parsed and refused in one line; a returning section comes back; lengths and statistics."""
+
+from __future__ import annotations
+
+import pytest
+
+from generators.errors import GenerationError
+from generators.music.encoder import Note
+from generators.music.form import MAX_SECTIONS, bar_similarity, bars_of, form_stats, parse_form
+
+
+@pytest.mark.parametrize("text, letters", [("aaba", "AABA"), ("ABACA", "ABACA"), (" AB ", "AB"), ("through", None),
+                                           ("none", None), (None, "auto"), ("auto", "auto")])
+def test_forms_are_parsed(text, letters):
+    assert parse_form(text) == letters
+
+
+@pytest.mark.parametrize("text, fragment", [("AXQ9", "section letters"), ("", "section letters"),
+                                            ("A" * 40, f"at most {MAX_SECTIONS} sections"),
+                                            ("ACAB", "in the order they first come"), ("BA", "in the order")])
+def test_malformed_forms_are_refused_in_one_line(text, fragment):
+    with pytest.raises(GenerationError, match=fragment) as err:
+        parse_form(text)
+    assert "\n" not in str(err.value)
+
+
+def test_form_statistics_see_what_comes_back():
+    bar = [Note(0, 60, 4), Note(4, 64, 4), Note(8, 67, 4)]
+    other = [Note(0, 62, 4), Note(8, 65, 4)]
+    piece = [n._replace(onset=n.onset + 16 * i) for i, b in enumerate([bar, other, bar, other]) for n in b]
+    stats = form_stats(piece)
+    assert stats["bar_exact_repeats"] == pytest.approx(2 / 3, abs=1e-3) and stats["bar_best_earlier"] == pytest.approx(2 / 3, abs=1e-3)
+    assert bar_similarity(bars_of(piece)[0], bars_of(piece)[1]) == 0.0 and form_stats(bar)["bar_sim_8"] == 0.0
+
+
+def test_a_returning_section_comes_back(music_planned):
+    gen = music_planned
+    piece = gen.generate(form="AABA", section_bars=4, rng_seed=3)
+    assert piece.bars == 16 and "form AABA (4-bar sections)" in piece.summary() and piece.sections == ("AABA", 4)
+    bars = bars_of(piece.notes)
+    bars += [set()] * (16 - len(bars))
+    for first, again in ((0, 4), (0, 12)):  # the first 3 bars of each A are replayed; the 4th closes afresh
+        assert all(bars[first + i] == bars[again + i] for i in range(3)), (first, again)
+    assert max(n.onset for n in piece.notes) < 16 * 16
+
+
+def test_form_lengths_and_refusals(music_planned, music_trained):
+    gen = music_planned
+    assert gen.generate(form="AB", bars=6, rng_seed=1).sections == ("AB", 3)
+    with pytest.raises(GenerationError, match="do not divide"):
+        gen.generate(form="AB", bars=7)
+    with pytest.raises(GenerationError, match="sets the length in bars"):
+        gen.generate(100, form="AABA")
+    with pytest.raises(GenerationError, match="no bar lines"):
+        music_trained[0].generate(form="AABA", section_bars=2)
+    assert gen.generate(bars=16, rng_seed=2).form.startswith("form ")  # auto: a form drawn to fit 16 bars or more
+    assert gen.generate(bars=8, rng_seed=2).form == "" and gen.generate(bars=16, form="through", rng_seed=2).form == ""
