@@ -89,8 +89,8 @@ OPTIONS: dict[str, dict[str, Option]] = {
                choices=("auto", "sparse", "medium", "full")),
         Option("register", str, "low, middle or high on the keyboard (default: the primer's)", "auto",
                choices=("auto", "low", "middle", "high")),
-        Option("form", str, "sections such as AABA or ABACA, 8 bars each (a letter that returns comes back), or "
-               "through; default auto", "auto", max_length=MAX_SECTIONS),
+        Option("form", str, "sections like AABA or ABACA, 8 bars each (a returning letter comes back), or through",
+               "auto", max_length=MAX_SECTIONS),
         Option("tempo", int, "tempo in BPM", 120, 20, 300),
         Option("instrument", str, "General MIDI instrument name or number", "piano", max_length=40),
         Option("primer", str, "'random', or notes like C4 E4 G4", "random", max_length=200),

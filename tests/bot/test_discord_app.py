@@ -103,3 +103,9 @@ def test_the_bounds_agree_everywhere():
 def test_files_over_the_upload_limit_are_left_out():
     files, dropped = to_files(Reply("x", [Attachment("a.mid", b"1" * 10), Attachment("b.ogg", b"1" * 100)]), limit=50)
     assert [f.filename for f in files] == ["a.mid"] and dropped == ["b.ogg"]
+
+
+def test_every_description_fits_discord():
+    from bot.commands import OPTIONS
+
+    assert all(len(o.description) <= 100 for options in OPTIONS.values() for o in options.values())
