@@ -130,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--form", help="sections such as AABA or ABACA (a returning letter comes back), or 'through'; "
                                   "default auto: a common form for pieces of 16 bars or more")
     m.add_argument("--section-bars", type=_positive_int, help="bars per section of --form (default: 8)")
+    m.add_argument("--chords", help="a chord per bar, repeated, e.g. 'C G Am F' or 'Dm7 G7 Cmaj7' (the key is the "
+                                    "one they imply unless --key)")
     m.add_argument("--tempo", type=_positive_float, help="tempo in BPM (default: 120)")
     m.add_argument("--instrument", help="General MIDI instrument name or program number 0-127 (default: piano)")
     m.add_argument("--primer", help="'random' (a corpus excerpt, default), a .mid file, or notes like 'C4 E4 G4 C5'")
@@ -220,7 +222,7 @@ def _cmd_train(args) -> int:
 def _cmd_generate(args) -> int:
     _only_for(args, TEXT_MODELS, "--seed", "--length", "--until-song-end", "--lines")
     _only_for(args, ("music",), "--notes", "--bars", "--seconds", "--key", "--tempo", "--instrument", "--primer",
-              "--out", "--continue-from", "--texture", "--register", "--form", "--section-bars")
+              "--out", "--continue-from", "--texture", "--register", "--form", "--section-bars", "--chords")
     if args.model == "music" and args.continue_from is not None and args.primer:
         raise GenerationError("--continue-from takes no --primer: the piece is the primer")
     gen = _load(args)
@@ -230,7 +232,7 @@ def _cmd_generate(args) -> int:
                        temperature=DEFAULT_TEMPERATURE if args.temp is None else args.temp, top_k=args.top_k,
                        top_p=args.top_p, rng_seed=args.rng_seed, tempo=args.tempo or 120.0, instrument=args.instrument,
                        texture=args.texture, register=args.register, form=args.form,
-                       section_bars=args.section_bars or SECTION_BARS)
+                       section_bars=args.section_bars or SECTION_BARS, chords=args.chords)
         if args.continue_from is not None:
             previous = gen.read_piece(args.continue_from)
             result = gen.continue_piece(previous, args.notes, piece_key=args.key, **options)

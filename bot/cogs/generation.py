@@ -20,7 +20,7 @@ from ..respond import respond
 L, C = OPTIONS["lyrics"], OPTIONS["compose"]  # /text has /lyrics's bounds (a test checks)
 SEED, TEMP, LENGTH, RNG = L["seed"], L["temp"], L["length"], L["rng_seed"]
 NOTES, BARS, SECONDS, TEMPO = C["notes"], C["bars"], C["seconds"], C["tempo"]
-KEY, INSTRUMENT, PRIMER, CTEMP, FORM = C["key"], C["instrument"], C["primer"], C["temp"], C["form"]
+KEY, INSTRUMENT, PRIMER, CTEMP, FORM, CHORDS = C["key"], C["instrument"], C["primer"], C["temp"], C["form"], C["chords"]
 Texture = Literal["auto", "sparse", "medium", "full"]  # (Discord's choices; a test checks they are the schema's)
 Register = Literal["auto", "low", "middle", "high"]
 CHOICES = {"texture": get_args(Texture), "register": get_args(Register)}
@@ -70,6 +70,7 @@ class Generation(commands.Cog):
                       texture: Texture = C["texture"].default,
                       register: Register = C["register"].default,
                       form: app_commands.Range[str, 1, FORM.max_length] = FORM.default,
+                      chords: app_commands.Range[str, 0, CHORDS.max_length] = CHORDS.default,
                       tempo: app_commands.Range[int, TEMPO.min, TEMPO.max] = TEMPO.default,
                       instrument: app_commands.Range[str, 1, INSTRUMENT.max_length] = INSTRUMENT.default,
                       primer: app_commands.Range[str, 1, PRIMER.max_length] = PRIMER.default,
@@ -84,7 +85,7 @@ class Generation(commands.Cog):
                           None if primer_file.size > MAX_MIDI_BYTES else await primer_file.read())
             return await self.bot.core.compose(inv, notes, temp, tempo, instrument, primer, rng_seed, key=key,
                                                bars=bars, seconds=seconds, primer_file=upload, texture=texture,
-                                               register=register, form=form)
+                                               register=register, form=form, chords=chords)
 
         await respond(interaction, work)
 

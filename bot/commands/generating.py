@@ -8,6 +8,7 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
+from generators.music.chords import parse_progression
 from generators.music.form import SECTION_BARS, parse_form
 
 from ..corpus import MIDI_SUFFIXES, _atomic_write, check_midi
@@ -102,7 +103,8 @@ class GeneratingCommands(CommandsBase):
                       tempo: int | None = None, instrument: str | None = None, primer: str | None = None,
                       rng_seed: int | None = None, key: str | None = None, bars: int | None = None,
                       seconds: float | None = None, primer_file: tuple[str, bytes | None] | None = None,
-                      texture: str | None = None, register: str | None = None, form: str | None = None) -> Reply:
+                      texture: str | None = None, register: str | None = None, form: str | None = None,
+                      chords: str | None = None) -> Reply:
         """`/compose`: a MIDI file, its piano roll and a summary; the audio preview follows (``Reply.later``).
 
         ``primer_file``: ``(filename, data)`` of an uploaded MIDI sketch whose opening primes the model
@@ -118,7 +120,8 @@ class GeneratingCommands(CommandsBase):
         given = [name for name, v in (("notes", notes), ("bars", bars), ("seconds", seconds)) if v is not None]
         if len(given) > 1:
             raise UserError(f"give one length: `notes`, `bars` or `seconds` (got {' and '.join(given)})")
-        form = opts["form"].check(form)
+        form, chords = opts["form"].check(form), opts["chords"].check(chords)
+        parse_progression(chords)  # (unknown chords are refused here, in the library's words)
         letters = parse_form(form)  # (a malformed form is refused here, in the library's words)
         if letters not in (None, "auto"):
             if notes is not None or seconds is not None:
@@ -135,7 +138,7 @@ class GeneratingCommands(CommandsBase):
         request = ComposeRequest(notes, bars, seconds, key, temp, tempo, instrument, primer,
                                  texture=None if texture == "auto" else texture,
                                  register=None if register == "auto" else register,
-                                 form=None if form == "auto" else form)
+                                 form=None if form == "auto" else form, chords=chords.strip() or None)
         return await self._compose(inv, request, rng_seed)
 
     async def _store_primer(self, filename: str, data: bytes | None) -> str:
@@ -168,6 +171,8 @@ class GeneratingCommands(CommandsBase):
         common.update({k: v for k, v in (("texture", o.texture), ("register", o.register)) if v})  # when asked
         if o.form and previous is None:  # (a continuation goes on through-composed)
             common["form"] = o.form
+        if o.chords and previous is None:
+            common["chords"] = o.chords
 
         new_notes = o.notes
         if o.uploaded_primer and not Path(o.primer).is_file():

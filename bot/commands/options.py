@@ -91,6 +91,8 @@ OPTIONS: dict[str, dict[str, Option]] = {
                choices=("auto", "low", "middle", "high")),
         Option("form", str, "sections like AABA or ABACA, 8 bars each (a returning letter comes back), or through",
                "auto", max_length=MAX_SECTIONS),
+        Option("chords", str, "a chord per bar, repeated, e.g. 'C G Am F' (the key: theirs unless given)", "",
+               max_length=200),
         Option("tempo", int, "tempo in BPM", 120, 20, 300),
         Option("instrument", str, "General MIDI instrument name or number", "piano", max_length=40),
         Option("primer", str, "'random', or notes like C4 E4 G4", "random", max_length=200),

@@ -37,7 +37,7 @@ class TextRequest:
 class ComposeRequest:
     """/compose: one length (``notes``, ``bars`` or ``seconds``; none: 500 notes), key, temperature, tempo,
     instrument, primer (None: a corpus excerpt; notes; or a stored upload's path), the plan controls
-    (None: the primer's), the form (None: auto), and, once composed, ``piece_key`` (the key the piece was composed in, which a
+    (None: the primer's), the form (None: auto), the chords (None: none), and, once composed, ``piece_key`` (the key the piece was composed in, which a
     continuation reads it in) and ``continues`` (the result a continuation extends, for Again and Vary)."""
 
     notes: int | None = None
@@ -51,6 +51,7 @@ class ComposeRequest:
     texture: str | None = None
     register: str | None = None
     form: str | None = None
+    chords: str | None = None
     piece_key: str | None = None
     continues: str | None = None
 

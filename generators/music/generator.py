@@ -27,9 +27,11 @@ from .constraints import (BEATS_PER_BAR, MAX_NOTES, BarClock, Length, OnePitchPe
                           StallGuard, check_finished, requested_length)
 from .corpus import augment, corpus_credit, corpus_digest, load_corpus, model_space, split_pieces
 from .encoder import END, PLAN_KINDS, START, EventCodec, EventVocab, Note, parse_token, resolve_overlaps
+from .chords import ChordFollower, implied_key, parse_progression
+from .chords import describe as describe_chords
 from .form import SECTION_BARS, Form, FormPlan, auto_form, parse_form
 from .midi_io import notes_to_midi_bytes, resolve_instrument
-from .primers import PrimerBuilder, key_option, primer_excerpts
+from .primers import Primer, PrimerBuilder, key_option, primer_excerpts
 from .stats import estimate_key, format_key, mean_stats, shift_between, transpose
 
 DEFAULT_TEMPERATURE = 0.9
@@ -56,11 +58,12 @@ class MusicResult:
     training_data: str = ""
     join_s: float = 0.0  # a continued piece: where the new part begins, in seconds
     form: str = ""  # "form AABA (8-bar sections)", or "" (through-composed)
+    chords: str = ""  # "chords C G Am F", or "" (none given)
     sections: tuple[str, int] = ("", 0)  # the form's letters and bars per section (the piano roll marks them)
 
     def summary(self) -> str:
         trained = f", trained on {self.training_data}" if self.training_data else ""
-        shape = f", {self.form}" if self.form else ""
+        shape = "".join(f", {part}" for part in (self.form, self.chords) if part)
         return (f"{self.note_count} notes in {self.key}, {self.bars:g} bars ({self.seconds_of_music:.1f} s){shape} "
                 f"at {self.tempo:g} BPM, {self.instrument}, RNG seed {self.rng_seed}{trained}")
 
@@ -175,6 +178,7 @@ class MusicGenerator(SequenceGenerator):
         max_notes: int = MAX_NOTES,
         form: str | None = None,
         section_bars: int = SECTION_BARS,
+        chords: str | None = None,
     ) -> MusicResult:
         """Generate a piece after a primer, of ``notes`` notes (each note of a chord counts; default 500),
         or ``bars`` bars of 4/4, or ``seconds`` seconds at ``tempo`` (only one of the three).
@@ -200,20 +204,25 @@ class MusicGenerator(SequenceGenerator):
         ``form`` (``"AABA"``, ``"ABACA"``, ...; ``"through"``: none): sections of ``section_bars`` bars, a
         returning letter replaying its first time (see :mod:`generators.music.form`); the piece is as many bars
         as its sections, or ``bars`` shared among them. By default (``None``, ``"auto"``) a piece of 16 bars or
-        more, asked for in bars, gets a common form drawn to fit.
+        more, asked for in bars, gets a common form drawn to fit. ``chords`` (``"C G Am F"``): a chord per bar,
+        repeated, that the notes keep to (see :mod:`generators.music.chords`), in the key it implies.
         """
         opts = SamplingOptions(temperature, top_k, top_p)
         rng, rng_seed = make_rng(rng_seed)
         shape, notes, bars = _form_of(parse_form(form), notes, bars, seconds, section_bars, rng, self.codec.bar_steps)
         length = requested_length(notes, bars, seconds, tempo, self.config.steps_per_quarter, max_notes)
         program, instrument_name = resolve_instrument(instrument)
+        progression = parse_progression(chords)
         primers = self.primers
-        primed = primers.prime(primer, rng, key_option(key), key_option(primer_key))
+        primed = primers.prime(primer, rng, key_option(key) or (progression and implied_key(progression)),
+                               key_option(primer_key))
         plan = primers.chosen_plan(primers.plan_of(primed), texture, register)
-        prime_tokens, origin = self._sections_start(primed.tokens, plan) if shape else (primed.tokens, None)
+        at_bar = shape is not None or progression is not None  # sections and chords fall on the output's bars
+        prime_tokens, origin = self._sections_start(primed.tokens, plan) if at_bar else (primed.tokens, None)
         prime_ids, replaced = self.vocab.encode_lenient(prime_tokens)
         start = time.perf_counter()
-        rules, counted = self._rules(prime_ids, plan, length, max_notes, shape, origin)
+        rules, counted = self._rules(prime_ids, plan, length, max_notes, shape, origin,
+                                     self._in_composed_frame(progression, primed))
         tokens = self.decode(prime_ids, TokenStream(50 * (length.notes or max_notes) + 100, opts, rng, rules))
         seconds_taken = time.perf_counter() - start
         check_finished(counted, len(tokens), BEATS_PER_BAR * self.config.steps_per_quarter)
@@ -229,10 +238,12 @@ class MusicGenerator(SequenceGenerator):
             events=len(tokens), seconds=seconds_taken, replaced=replaced,
             bars=round(end_steps / (BEATS_PER_BAR * spq), 1), training_data=self.training_data,
             form=shape.describe() if shape else "", sections=(shape.letters, shape.section_bars) if shape else ("", 0),
+            chords=describe_chords(chords) if progression else "",
         )
 
     def _rules(self, prime_ids: list[int], plan: list[str], length: Length, max_notes: int,
-               shape: Form | None = None, origin: int | None = None) -> tuple[list[Processor], PieceLength]:
+               shape: Form | None = None, origin: int | None = None,
+               progression: list | None = None) -> tuple[list[Processor], PieceLength]:
         """The processors a piece is drawn through (see :mod:`generators.music.constraints`), and its length rule."""
         vocab = self.vocab
         counted = PieceLength(vocab, length.notes, length.steps, max_notes, from_start=shape is not None)
@@ -240,6 +251,8 @@ class MusicGenerator(SequenceGenerator):
                                   RepeatGuard(vocab), StallGuard(vocab)]
         if plan:  # bar lines: waits stop at the next one, where the plan's tokens are forced
             bar = self.codec.bar_steps
+            if progression:
+                rules.append(ChordFollower(vocab, progression, bar, origin))
             if shape is not None:  # sections: the first section's events are recorded, a returning one replayed
                 rules.append(FormPlan(vocab, shape, bar, origin))
             time_so_far = int(vocab.amounts("W")[prime_ids].sum())
@@ -247,12 +260,26 @@ class MusicGenerator(SequenceGenerator):
             rules.append(BarClock(vocab, bar, vocab.encode_lenient(plan)[0], time_so_far, forcing=on_bar_line))
         return rules + [counted], counted
 
+    def _in_composed_frame(self, progression: list | None, primed: Primer) -> list | None:
+        """The chords moved to the key the model composes in (the output is moved from there to the key asked
+        for, so the chords sound where they were written)."""
+        if progression is None:
+            return None
+        if primed.composed is None:
+            raise GenerationError("chords need a model that composes in one key (augment=normalize); this one "
+                                  "uses absolute pitches")
+        tonic, mode = primed.composed
+        target = primed.target or primed.composed
+        moved_to = target[0] if target[1] == mode else (target[0] + (3 if mode == "major" else -3)) % 12
+        shift = moved_to - tonic
+        return [frozenset((pc - shift) % 12 for pc in chord) for chord in progression]
+
     def _sections_start(self, tokens: list[str], plan: list[str]) -> tuple[list[str], int]:
         """A piece in sections starts at a bar line: the primer's time is carried on to the next one (with the
         plan there). Returns the primer's tokens and that bar line's step."""
         if not plan:
-            raise GenerationError("this music model has no bar lines, which a form needs (it was trained before "
-                                  "plans existed; retrain it to get them)")
+            raise GenerationError("this music model has no bar lines, which a form or chords need (it was trained "
+                                  "before plans existed; retrain it to get them)")
         now = sum(value for kind, value in map(parse_token, tokens) if kind == "W")
         bar = self.codec.bar_steps
         line = -(-now // bar) * bar
@@ -305,9 +332,10 @@ class MusicGenerator(SequenceGenerator):
         """
         if not previous:
             raise GenerationError("there is no piece to continue (no notes)")
-        for name in ("primer", "key"):
-            if name in options:
-                raise GenerationError(f"continuing a piece takes no {name} (the piece is the primer)")
+        for name in ("primer", "key", "form", "chords"):
+            if options.get(name) is not None:
+                raise GenerationError(f"continuing a piece takes no {name} (the piece is the primer; the new part "
+                                      "goes on through-composed)")
         previous = sorted(previous)
         last_onset = previous[-1].onset
         window = CONTINUE_QUARTERS * self.config.steps_per_quarter
@@ -316,8 +344,9 @@ class MusicGenerator(SequenceGenerator):
         tail = [n._replace(onset=n.onset - first) for n in tail]
         # The tail is read in the whole piece's key (its last bars alone may sound like another one).
         piece_key = format_key(*(key_option(piece_key) or estimate_key(previous)))
+        options = {k: v for k, v in options.items() if k not in ("form", "chords")}
         part = self.generate(notes, bars=bars, seconds=seconds, tempo=tempo, primer=tail, primer_key=piece_key,
-                             **options)
+                             form="through", **options)
         # The primer ended with a wait of the last note's duration (see _primer): the new part starts there.
         start = last_onset + min(tail[-1].duration, self.config.max_wait)
         whole = resolve_overlaps(previous + [n._replace(onset=n.onset + start) for n in part.notes])

@@ -322,3 +322,10 @@ def test_compose_form_is_checked_and_passed_through(commands, fakes):
     from bot.commands.options import form_suggestions
 
     assert form_suggestions("aa") == ["AABA", "AABB"] and form_suggestions("")[:2] == ["auto", "through"]
+
+
+def test_compose_chords_are_checked_and_passed_through(commands, fakes):
+    run(commands.compose(USER, chords="C G Am F", bars=8))
+    assert fakes["music"].last["chords"] == "C G Am F"
+    reply = run(reply_to(commands, USER, '/compose chords:"C Zm"'))
+    assert reply.ephemeral and "unknown chord 'Zm'" in reply.content

@@ -55,3 +55,34 @@ def test_form_lengths_and_refusals(music_planned, music_trained):
         music_trained[0].generate(form="AABA", section_bars=2)
     assert gen.generate(bars=16, rng_seed=2).form.startswith("form ")  # auto: a form drawn to fit 16 bars or more
     assert gen.generate(bars=8, rng_seed=2).form == "" and gen.generate(bars=16, form="through", rng_seed=2).form == ""
+
+
+@pytest.mark.parametrize("text, pcs", [("C", {0, 4, 7}), ("Am", {9, 0, 4}), ("G7", {7, 11, 2, 5}),
+                                       ("Dm7", {2, 5, 9, 0}), ("Cmaj7", {0, 4, 7, 11}), ("F#m", {6, 9, 1}),
+                                       ("Bb/D", {10, 2, 5}), ("Bdim", {11, 2, 5})])
+def test_chords_are_parsed(text, pcs):
+    from generators.music.chords import parse_chord
+
+    assert parse_chord(text) == frozenset(pcs)
+
+
+@pytest.mark.parametrize("text", ["H", "Cx", "C G Zm", "Am/Q"])
+def test_unknown_chords_are_refused_in_one_line(text):
+    from generators.music.chords import parse_progression
+
+    with pytest.raises(GenerationError, match="unknown chord") as err:
+        parse_progression(text)
+    assert "\n" not in str(err.value)
+
+
+def test_chord_bars_hold_their_chord_tones(music_planned):
+    from generators.music.chords import chord_tone_shares, implied_key, parse_progression
+
+    progression = parse_progression("C G Am F")
+    assert implied_key(progression) == (0, "major")
+    piece = music_planned.generate(bars=8, chords="C G Am F", rng_seed=4)
+    assert "chords C G Am F" in piece.summary() and piece.key == "C major"
+    shares = chord_tone_shares(piece.notes, progression)
+    assert sum(shares) / len(shares) >= 0.7
+    with pytest.raises(GenerationError, match="takes no chords"):
+        music_planned.continue_piece(piece.notes, 10, chords="C")

@@ -1,0 +1,121 @@
+"""A chord progression to follow: chord names parsed, the key they imply, and a processor that keeps each bar's
+notes on its chord.
+
+``"C G Am F"`` is one chord per bar, repeated as long as the piece lasts. :class:`ChordFollower` lowers the
+logits of every pitch outside the bar's chord by :data:`OUTSIDE_PENALTY` (passing and neighbour notes stay
+possible, only rarer), so the model writes its own voicing and figuration over the given harmony.
+:func:`chord_tone_share` measures how much of each bar lies on a chord: the given one, or for a corpus piece
+the triad that covers most of the bar.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from ..decoding import Processor
+from ..errors import GenerationError
+from .encoder import EventVocab, Note
+from .stats import estimate_key
+
+#: Logit lowered for a pitch outside the bar's chord (e^-3: about 20 times rarer than it was).
+OUTSIDE_PENALTY = 3.0
+MAX_CHORDS = 64
+_CHORD = re.compile(r"^([A-Ga-g])(#|b|♯|♭)?(maj7|M7|maj|m7b5|m7|m6|min|m|dim7|dim|°|aug|\+|sus2|sus4|add9|7|6|9)?"
+                    r"(?:/([A-Ga-g])(#|b|♯|♭)?)?$")
+_LETTER = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+_SHIFT = {None: 0, "#": 1, "♯": 1, "b": -1, "♭": -1}
+#: Intervals above the root, by quality.
+QUALITIES = {None: (0, 4, 7), "maj": (0, 4, 7), "m": (0, 3, 7), "min": (0, 3, 7), "7": (0, 4, 7, 10),
+             "maj7": (0, 4, 7, 11), "M7": (0, 4, 7, 11), "m7": (0, 3, 7, 10), "m6": (0, 3, 7, 9), "6": (0, 4, 7, 9),
+             "dim": (0, 3, 6), "°": (0, 3, 6), "dim7": (0, 3, 6, 9), "m7b5": (0, 3, 6, 10), "aug": (0, 4, 8),
+             "+": (0, 4, 8), "sus2": (0, 2, 7), "sus4": (0, 5, 7), "add9": (0, 2, 4, 7), "9": (0, 2, 4, 7, 10)}
+
+
+def parse_chord(name: str) -> frozenset[int]:
+    """``"Am"`` -> its pitch classes ({9, 0, 4}); a slash bass (``"Bb/D"``) joins them. Unknown: one-line error."""
+    m = _CHORD.match(name.strip())
+    if not m:
+        raise GenerationError(f"unknown chord {name!r} (expected names like C, Am, G7, Dm7, Cmaj7, F#m, Bbdim, "
+                              "Bb/D)")
+    letter, accidental, quality, bass, bass_accidental = m.groups()
+    root = (_LETTER[letter.upper()] + _SHIFT[accidental]) % 12
+    pcs = {(root + i) % 12 for i in QUALITIES[quality]}
+    if bass:
+        pcs.add((_LETTER[bass.upper()] + _SHIFT[bass_accidental]) % 12)
+    return frozenset(pcs)
+
+
+def parse_progression(text: str | None) -> list[frozenset[int]] | None:
+    """``"C G Am F"`` (spaces, commas or bars ``|`` between chords) -> one pitch-class set per bar; None: none."""
+    if text is None or not str(text).strip():
+        return None
+    names = [n for n in re.split(r"[\s,|]+", str(text).strip()) if n]
+    if len(names) > MAX_CHORDS:
+        raise GenerationError(f"a progression has at most {MAX_CHORDS} chords, got {len(names)}")
+    return [parse_chord(n) for n in names]
+
+
+def implied_key(chords: list[frozenset[int]]) -> tuple[int, str]:
+    """The key a progression implies: the one whose Krumhansl-Kessler profile fits its chords' tones (each chord
+    once) best. (C major and A minor share a scale, so either composes the same notes.)"""
+    notes = [Note(i, 60 + pc, 1) for i, chord in enumerate(chords) for pc in sorted(chord)]
+    return estimate_key(notes)
+
+
+def describe(chords_text: str) -> str:
+    return "chords " + " ".join(n for n in re.split(r"[\s,|]+", chords_text.strip()) if n)
+
+
+class ChordFollower(Processor):
+    """Each bar's notes on its chord: pitches outside it lose :data:`OUTSIDE_PENALTY` of logit. ``chords`` are
+    pitch-class sets in the frame the model composes in; bars count from ``start`` (a bar line's step)."""
+
+    def __init__(self, vocab: EventVocab, chords: list[frozenset[int]], bar_steps: int, start: int):
+        self.waits = vocab.amounts("W")
+        notes = vocab.mask("P")
+        pitch_class = vocab.amounts("P") % 12
+        self.outside = [notes & ~np.isin(pitch_class, sorted(chord)) for chord in chords]
+        self.bar, self.time, self.start = bar_steps, start, start
+
+    def process(self, logits: np.ndarray) -> np.ndarray:
+        bar = max(0, self.time - self.start) // self.bar
+        logits[self.outside[bar % len(self.outside)]] -= OUTSIDE_PENALTY
+        return logits
+
+    def observe(self, token: int) -> None:
+        self.time += int(self.waits[token])
+
+
+TRIADS = [frozenset({r, (r + third) % 12, (r + 7) % 12}) for r in range(12) for third in (3, 4)]
+
+
+def chord_tone_shares(notes: list[Note], chords: list[frozenset[int]] | None = None,
+                      bar_steps: int = 16) -> list[float]:
+    """Each bar's share of notes on its chord: ``chords`` (one per bar, repeated), or, without them, the major or
+    minor triad that covers most of the bar (what a corpus piece's own harmony scores)."""
+    by_bar: dict[int, list[int]] = {}
+    for n in notes:
+        by_bar.setdefault(n.onset // bar_steps, []).append(n.pitch % 12)
+    shares = []
+    for bar, pcs in sorted(by_bar.items()):
+        candidates = [chords[bar % len(chords)]] if chords else TRIADS
+        shares.append(max(sum(pc in c for pc in pcs) for c in candidates) / len(pcs))
+    return shares
+
+
+def chord_tone_share(notes: list[Note], chords: list[frozenset[int]] | None = None, bar_steps: int = 16) -> float:
+    """The share of all notes that lie on their bar's chord (see :func:`chord_tone_shares`)."""
+    by_bar_counts = [0, 0]
+    for bar_share, count in zip(chord_tone_shares(notes, chords, bar_steps), _bar_sizes(notes, bar_steps)):
+        by_bar_counts[0] += bar_share * count
+        by_bar_counts[1] += count
+    return round(by_bar_counts[0] / by_bar_counts[1], 3) if by_bar_counts[1] else 0.0
+
+
+def _bar_sizes(notes: list[Note], bar_steps: int) -> list[int]:
+    sizes: dict[int, int] = {}
+    for n in notes:
+        sizes[n.onset // bar_steps] = sizes.get(n.onset // bar_steps, 0) + 1
+    return [sizes[b] for b in sorted(sizes)]
