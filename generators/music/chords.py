@@ -57,11 +57,26 @@ def parse_progression(text: str | None) -> list[frozenset[int]] | None:
     return [parse_chord(n) for n in names]
 
 
-def implied_key(chords: list[frozenset[int]]) -> tuple[int, str]:
+def implied_key(chords: list[frozenset[int]] | None) -> tuple[int, str] | None:
     """The key a progression implies: the one whose Krumhansl-Kessler profile fits its chords' tones (each chord
-    once) best. (C major and A minor share a scale, so either composes the same notes.)"""
+    once) best (C major and A minor share a scale, so either composes the same notes); None without chords."""
+    if not chords:
+        return None
     notes = [Note(i, 60 + pc, 1) for i, chord in enumerate(chords) for pc in sorted(chord)]
     return estimate_key(notes)
+
+
+def in_composed_frame(chords: list[frozenset[int]], composed: tuple[int, str] | None,
+                      target: tuple[int, str] | None) -> list[frozenset[int]]:
+    """The chords moved to the key the model composes in (``composed``), from the key the output is moved to
+    (``target``, or its relative key when the modes differ, as the generator moves it), so they sound as written."""
+    if composed is None:
+        raise GenerationError("chords need a model that composes in one key (augment=normalize); this one uses "
+                              "absolute pitches")
+    tonic, mode = composed
+    target = target or composed
+    moved_to = target[0] if target[1] == mode else (target[0] + (3 if mode == "major" else -3)) % 12
+    return [frozenset((pc - (moved_to - tonic)) % 12 for pc in chord) for chord in chords]
 
 
 def describe(chords_text: str) -> str:

@@ -27,11 +27,11 @@ from .constraints import (BEATS_PER_BAR, MAX_NOTES, BarClock, Length, OnePitchPe
                           StallGuard, check_finished, requested_length)
 from .corpus import augment, corpus_credit, corpus_digest, load_corpus, model_space, split_pieces
 from .encoder import END, PLAN_KINDS, START, EventCodec, EventVocab, Note, parse_token, resolve_overlaps
-from .chords import ChordFollower, implied_key, parse_progression
+from .chords import ChordFollower, implied_key, in_composed_frame, parse_progression
 from .chords import describe as describe_chords
 from .form import SECTION_BARS, Form, FormPlan, auto_form, parse_form
 from .midi_io import notes_to_midi_bytes, resolve_instrument
-from .primers import Primer, PrimerBuilder, key_option, primer_excerpts
+from .primers import PrimerBuilder, key_option, primer_excerpts
 from .stats import estimate_key, format_key, mean_stats, shift_between, transpose
 
 DEFAULT_TEMPERATURE = 0.9
@@ -183,8 +183,8 @@ class MusicGenerator(SequenceGenerator):
         """Generate a piece after a primer, of ``notes`` notes (each note of a chord counts; default 500),
         or ``bars`` bars of 4/4, or ``seconds`` seconds at ``tempo`` (only one of the three).
 
-        ``max_notes`` caps the piece (at most :data:`MAX_NOTES`): more ``notes`` are refused, and a piece
-        of ``bars`` or ``seconds`` that would need more notes than that is an error, never a shorter piece.
+        ``max_notes`` caps the piece (at most :data:`MAX_NOTES`): more ``notes`` are refused, and a piece of ``bars``
+        or ``seconds`` needing more notes is an error, never a shorter piece.
 
         ``primer``: ``None`` or ``"random"`` (an excerpt of the training corpus stored in the checkpoint, chosen
         with the RNG seed), a path to a MIDI file (its opening), or a note list like ``"C4 E4 G4 C5"``. The
@@ -212,17 +212,15 @@ class MusicGenerator(SequenceGenerator):
         shape, notes, bars = _form_of(parse_form(form), notes, bars, seconds, section_bars, rng, self.codec.bar_steps)
         length = requested_length(notes, bars, seconds, tempo, self.config.steps_per_quarter, max_notes)
         program, instrument_name = resolve_instrument(instrument)
-        progression = parse_progression(chords)
-        primers = self.primers
-        primed = primers.prime(primer, rng, key_option(key) or (progression and implied_key(progression)),
-                               key_option(primer_key))
+        progression, primers = parse_progression(chords), self.primers
+        primed = primers.prime(primer, rng, key_option(key) or implied_key(progression), key_option(primer_key))
         plan = primers.chosen_plan(primers.plan_of(primed), texture, register)
         at_bar = shape is not None or progression is not None  # sections and chords fall on the output's bars
         prime_tokens, origin = self._sections_start(primed.tokens, plan) if at_bar else (primed.tokens, None)
         prime_ids, replaced = self.vocab.encode_lenient(prime_tokens)
         start = time.perf_counter()
         rules, counted = self._rules(prime_ids, plan, length, max_notes, shape, origin,
-                                     self._in_composed_frame(progression, primed))
+                                     progression and in_composed_frame(progression, primed.composed, primed.target))
         tokens = self.decode(prime_ids, TokenStream(50 * (length.notes or max_notes) + 100, opts, rng, rules))
         seconds_taken = time.perf_counter() - start
         check_finished(counted, len(tokens), BEATS_PER_BAR * self.config.steps_per_quarter)
@@ -259,20 +257,6 @@ class MusicGenerator(SequenceGenerator):
             on_bar_line = time_so_far % bar == 0 and vocab.kind(prime_ids[-1]) == "W"
             rules.append(BarClock(vocab, bar, vocab.encode_lenient(plan)[0], time_so_far, forcing=on_bar_line))
         return rules + [counted], counted
-
-    def _in_composed_frame(self, progression: list | None, primed: Primer) -> list | None:
-        """The chords moved to the key the model composes in (the output is moved from there to the key asked
-        for, so the chords sound where they were written)."""
-        if progression is None:
-            return None
-        if primed.composed is None:
-            raise GenerationError("chords need a model that composes in one key (augment=normalize); this one "
-                                  "uses absolute pitches")
-        tonic, mode = primed.composed
-        target = primed.target or primed.composed
-        moved_to = target[0] if target[1] == mode else (target[0] + (3 if mode == "major" else -3)) % 12
-        shift = moved_to - tonic
-        return [frozenset((pc - shift) % 12 for pc in chord) for chord in progression]
 
     def _sections_start(self, tokens: list[str], plan: list[str]) -> tuple[list[str], int]:
         """A piece in sections starts at a bar line: the primer's time is carried on to the next one (with the
