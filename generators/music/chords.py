@@ -17,7 +17,7 @@ import numpy as np
 from ..decoding import Processor
 from ..errors import GenerationError
 from .encoder import EventVocab, Note
-from .stats import estimate_key
+from .stats import estimate_key, tonic_in_mode
 
 #: Logit lowered for a pitch outside the bar's chord (e^-3: about 20 times rarer than it was).
 OUTSIDE_PENALTY = 3.0
@@ -74,9 +74,8 @@ def in_composed_frame(chords: list[frozenset[int]], composed: tuple[int, str] | 
         raise GenerationError("chords need a model that composes in one key (augment=normalize); this one uses "
                               "absolute pitches")
     tonic, mode = composed
-    target = target or composed
-    moved_to = target[0] if target[1] == mode else (target[0] + (3 if mode == "major" else -3)) % 12
-    return [frozenset((pc - (moved_to - tonic)) % 12 for pc in chord) for chord in chords]
+    shift = tonic_in_mode(target or composed, mode) - tonic
+    return [frozenset((pc - shift) % 12 for pc in chord) for chord in chords]
 
 
 def describe(chords_text: str) -> str:
@@ -106,31 +105,27 @@ class ChordFollower(Processor):
 TRIADS = [frozenset({r, (r + third) % 12, (r + 7) % 12}) for r in range(12) for third in (3, 4)]
 
 
-def chord_tone_shares(notes: list[Note], chords: list[frozenset[int]] | None = None,
-                      bar_steps: int = 16) -> list[float]:
-    """Each bar's share of notes on its chord: ``chords`` (one per bar, repeated), or, without them, the major or
-    minor triad that covers most of the bar (what a corpus piece's own harmony scores)."""
+def _on_chord(notes: list[Note], chords: list[frozenset[int]] | None, bar_steps: int) -> list[tuple[int, int]]:
+    """``(notes on the chord, notes)`` for each bar that has notes: ``chords`` (one per bar, repeated), or, without
+    them, the major or minor triad that covers most of the bar (what a corpus piece's own harmony scores)."""
     by_bar: dict[int, list[int]] = {}
     for n in notes:
         by_bar.setdefault(n.onset // bar_steps, []).append(n.pitch % 12)
-    shares = []
+    counts = []
     for bar, pcs in sorted(by_bar.items()):
         candidates = [chords[bar % len(chords)]] if chords else TRIADS
-        shares.append(max(sum(pc in c for pc in pcs) for c in candidates) / len(pcs))
-    return shares
+        counts.append((max(sum(pc in c for pc in pcs) for c in candidates), len(pcs)))
+    return counts
+
+
+def chord_tone_shares(notes: list[Note], chords: list[frozenset[int]] | None = None,
+                      bar_steps: int = 16) -> list[float]:
+    """Each bar's share of notes on its chord (see :func:`_on_chord`)."""
+    return [on / total for on, total in _on_chord(notes, chords, bar_steps)]
 
 
 def chord_tone_share(notes: list[Note], chords: list[frozenset[int]] | None = None, bar_steps: int = 16) -> float:
-    """The share of all notes that lie on their bar's chord (see :func:`chord_tone_shares`)."""
-    by_bar_counts = [0, 0]
-    for bar_share, count in zip(chord_tone_shares(notes, chords, bar_steps), _bar_sizes(notes, bar_steps)):
-        by_bar_counts[0] += bar_share * count
-        by_bar_counts[1] += count
-    return round(by_bar_counts[0] / by_bar_counts[1], 3) if by_bar_counts[1] else 0.0
-
-
-def _bar_sizes(notes: list[Note], bar_steps: int) -> list[int]:
-    sizes: dict[int, int] = {}
-    for n in notes:
-        sizes[n.onset // bar_steps] = sizes.get(n.onset // bar_steps, 0) + 1
-    return [sizes[b] for b in sorted(sizes)]
+    """The share of all notes that lie on their bar's chord (see :func:`_on_chord`)."""
+    counts = _on_chord(notes, chords, bar_steps)
+    total = sum(t for _, t in counts)
+    return round(sum(on for on, _ in counts) / total, 3) if total else 0.0

@@ -151,6 +151,11 @@ class EventCodec:
         tokens.append(END)
         return tokens
 
+    @staticmethod
+    def time_of(tokens: Iterable[str]) -> int:
+        """The grid steps a token list covers (the sum of its waits)."""
+        return sum(value for kind, value in map(parse_token, tokens) if kind == "W")
+
     def advance(self, time: int, target: int, plan=None) -> list[str]:
         """Wait tokens from ``time`` to ``target``; with bar lines, split at each one and followed there
         by ``plan(bar_line)`` (a list of plan tokens, or None)."""

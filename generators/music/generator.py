@@ -26,13 +26,13 @@ from .config import MUSIC, MusicConfig
 from .constraints import (BEATS_PER_BAR, MAX_NOTES, BarClock, Length, OnePitchPerOnset, PieceLength, RepeatGuard,
                           StallGuard, check_finished, requested_length)
 from .corpus import augment, corpus_credit, corpus_digest, load_corpus, model_space, split_pieces
-from .encoder import END, PLAN_KINDS, START, EventCodec, EventVocab, Note, parse_token, resolve_overlaps
+from .encoder import END, PLAN_KINDS, START, EventCodec, EventVocab, Note, resolve_overlaps
 from .chords import ChordFollower, implied_key, in_composed_frame, parse_progression
 from .chords import describe as describe_chords
 from .form import SECTION_BARS, Form, FormPlan, auto_form, parse_form
 from .midi_io import notes_to_midi_bytes, resolve_instrument
 from .primers import PrimerBuilder, key_option, primer_excerpts
-from .stats import estimate_key, format_key, mean_stats, shift_between, transpose
+from .stats import estimate_key, format_key, mean_stats, shift_between, tonic_in_mode, transpose
 
 DEFAULT_TEMPERATURE = 0.9
 CONTINUE_QUARTERS = 16  # a continuation is primed with the piece's last 4 bars...
@@ -264,7 +264,7 @@ class MusicGenerator(SequenceGenerator):
         if not plan:
             raise GenerationError("this music model has no bar lines, which a form or chords need (it was trained "
                                   "before plans existed; retrain it to get them)")
-        now = sum(value for kind, value in map(parse_token, tokens) if kind == "W")
+        now = EventCodec.time_of(tokens)
         bar = self.codec.bar_steps
         line = -(-now // bar) * bar
         return (tokens + self.codec.advance(now, line, lambda _: plan) if line > now else tokens), line
@@ -398,7 +398,7 @@ def to_key(notes: list[Note], composed: tuple[int, str] | None, wanted: tuple[in
     tonic, mode = composed if composed is not None else estimate_key(notes)
     if wanted is None:
         return notes, format_key(tonic, mode)
-    target = wanted[0] if wanted[1] == mode else (wanted[0] + (3 if mode == "major" else -3)) % 12
+    target = tonic_in_mode(wanted, mode)
     shift = shift_between(tonic, target)
     moved = transpose(notes, shift) or transpose(notes, shift + 12) or transpose(notes, shift - 12)
     if moved is None:

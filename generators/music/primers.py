@@ -101,7 +101,7 @@ class PrimerBuilder:
         if kind == "midi":
             return Primer(kind, tokens[: PRIMER_EVENTS * 2], desc, composed, target)
         # time moves past the last primer note (to the start of the first bar it may cross, with bars)
-        now = sum(value for kind, value in map(parse_token, tokens) if kind == "W")
+        now = EventCodec.time_of(tokens)
         head = Primer(kind, tokens, desc, composed, target)
         tokens += codec.advance(now, now + min(primer_notes[-1].duration, self.config.max_wait),
                                 lambda _: self.plan_of(head))

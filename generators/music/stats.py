@@ -84,6 +84,12 @@ def parse_key(text: str) -> tuple[int, str]:
     return tonic, "minor" if mode and mode.lower() in ("minor", "min", "m") else "major"
 
 
+def tonic_in_mode(key: tuple[int, str], mode: str) -> int:
+    """The tonic ``key`` has in ``mode``: its own, or its relative key's where the modes differ (the same scale)."""
+    tonic, key_mode = key
+    return tonic if key_mode == mode else (tonic + (3 if mode == "major" else -3)) % 12
+
+
 def shift_between(from_tonic: int, to_tonic: int) -> int:
     """Semitones from one tonic to another the nearer way, in -6..5 (so the register moves least)."""
     return (to_tonic - from_tonic + 6) % 12 - 6
