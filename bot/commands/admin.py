@@ -9,7 +9,7 @@ from typing import Any, Callable
 from ..render import loss_curve_png, piano_roll_png
 from .base import CommandsBase
 from .core import MESSAGE_LIMIT, MODELS, Attachment, Invocation, Reply, UserError, user_message
-from .options import RETRAIN_EPOCHS, RETRAIN_MINUTES
+from .options import RETRAIN_EPOCHS, RETRAIN_MINUTES, options_help
 
 log = logging.getLogger("bot.commands")
 REPORT_SAMPLE_NOTES = 100  # the retrain report's music sample
@@ -169,7 +169,7 @@ class AdminCommands(CommandsBase):
 
     @staticmethod
     def help() -> Reply:
-        return Reply(HELP, ephemeral=True)
+        return Reply(f"{HELP}\n**Options**\n{options_help()}", ephemeral=True)
 
 
 HELP = """**Ghostwriter** writes lyrics, prose and music.
@@ -182,4 +182,4 @@ HELP = """**Ghostwriter** writes lyrics, prose and music.
 - `/status`: the models, the queue and any retraining
 - `/retrain music` (admins): retrain a model on the team corpus; `/retrain cancel music`, `/retrain rollback music`
 Every reply shows its `rng_seed`; pass it back (`rng_seed:1234`) to get the same result again.
-`temp` runs from 0.1 (safe, repetitive) to 2.0 (wild)."""
+`temp` runs from safe and repetitive (low) to wild (high)."""

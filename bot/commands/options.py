@@ -124,3 +124,21 @@ def form_suggestions(current: str) -> list[str]:
     """Forms for autocomplete ("auto", "through" and the common forms), filtered by what was typed."""
     typed = (current or "").strip().lower()
     return [f for f in ("auto", "through", *FORMS) if typed in f.lower()]
+
+
+def options_help() -> str:
+    """/help's option lines, derived from :data:`OPTIONS` (bounds, defaults and choices, as the checks apply them).
+    Commands with the same options share a line."""
+    lines: dict[str, list[str]] = {}
+    for command, options in OPTIONS.items():
+        parts = []
+        for o in options.values():
+            if o.choices is not None:
+                parts.append(f"{o.name} {'|'.join(o.choices)}")
+            elif o.min is not None:
+                default = "" if o.default is None else f" ({number_text(o.default)})"
+                parts.append(f"{o.name} {number_text(o.min)}–{number_text(o.max)}{default}")
+            else:
+                parts.append(o.name)
+        lines.setdefault(" · ".join(parts), []).append(f"`/{command}`")
+    return "\n".join(f"{', '.join(commands)}: {body}" for body, commands in lines.items())

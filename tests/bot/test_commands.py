@@ -329,3 +329,14 @@ def test_compose_chords_are_checked_and_passed_through(commands, fakes):
     assert fakes["music"].last["chords"] == "C G Am F"
     reply = run(reply_to(commands, USER, '/compose chords:"C Zm"'))
     assert reply.ephemeral and "unknown chord 'Zm'" in reply.content
+
+
+def test_help_lists_every_option_from_the_schema_and_fits_one_message():
+    from bot.commands import MESSAGE_LIMIT, OPTIONS
+
+    text = Commands.help().content
+    assert len(text) <= MESSAGE_LIMIT
+    for options in OPTIONS.values():
+        for o in options.values():
+            assert o.name in text
+    assert "temp 0.1–2 (0.5)" in text and "tempo 20–300 (120)" in text and "texture auto|sparse|medium|full" in text
