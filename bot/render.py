@@ -72,10 +72,16 @@ def png_bytes(img: np.ndarray) -> bytes:
             + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
 
 
+def _shade(velocity: int) -> np.ndarray:
+    """A note's colour: from a pale tint (velocity 1) to the full note colour (127)."""
+    strength = 0.2 + 0.8 * min(127, max(1, int(velocity))) / 127
+    return np.round(255 - strength * (255 - np.array(_NOTE))).astype(np.uint8)
+
+
 def piano_roll_png(notes, tempo: float, steps_per_quarter: int = 4, width: int = ROLL_WIDTH,
                    height: int = ROLL_HEIGHT, sections: tuple[str, int] = ("", 0)) -> bytes:
     """A piano roll: time across (bar lines dark, beats light, seconds labelled), pitch up (C rows shaded and
-    labelled C4 etc.), a bar per note; ``sections`` (a form's letters and bars per section): each section's
+    labelled C4 etc.), a bar per note, darker the louder it is struck (its velocity); ``sections`` (a form's letters and bars per section): each section's
     letter at its start, above a line. Drawn with NumPy (a few milliseconds; no plotting library)."""
     img = np.full((height, width, 3), 255, np.uint8)
     plot_w, plot_h = width - _MARGIN_LEFT, height - _MARGIN_BOTTOM
@@ -111,7 +117,7 @@ def piano_roll_png(notes, tempo: float, steps_per_quarter: int = 4, width: int =
         top, bottom = y_of(n.pitch)
         x0 = x_of(n.onset)
         x1 = max(x0 + 1, x_of(n.onset + n.duration) - 1)  # a pixel's gap between repeated notes
-        img[top + (1 if bottom - top > 2 else 0):bottom, x0:x1] = _NOTE
+        img[top + (1 if bottom - top > 2 else 0):bottom, x0:x1] = _shade(getattr(n, "velocity", 80))
     img[plot_h, _MARGIN_LEFT:] = _TEXT  # the time axis, labelled in seconds
     seconds = end / steps_per_quarter * 60.0 / tempo
     tick = next(t for t in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600) if seconds / t <= 12)
@@ -222,6 +228,29 @@ def _synthesizer(sf2: str):
     return symusic.Synthesizer(sf2, SAMPLE_RATE, 0), threading.Lock()
 
 
+#: Loudness layers of the symusic render: its synthesizer plays every note at one loudness, so notes are rendered
+#: in layers of 16 velocities and mixed with the SoundFont's usual velocity curve, gain (v / 127)^2, set to 1 at
+#: the velocity a piece without dynamics is written at (80).
+VELOCITY_LAYER = 16
+
+
+def _with_dynamics(synth, score) -> np.ndarray:
+    """Render ``score`` with each note as loud as its velocity (see :data:`VELOCITY_LAYER`); never clipped."""
+    velocities = sorted({(n.velocity - 1) // VELOCITY_LAYER for t in score.tracks for n in t.notes})
+    layers = []
+    for layer in velocities or [0]:
+        part = score.copy()
+        for track in part.tracks:
+            track.notes.filter(lambda n: (n.velocity - 1) // VELOCITY_LAYER == layer, inplace=True)
+        centre = min(127.0, layer * VELOCITY_LAYER + (VELOCITY_LAYER + 1) / 2)
+        layers.append(synth.render(part, stereo=True) * (centre / 80.0) ** 2)
+    mix = np.zeros((2, max(a.shape[1] for a in layers)), np.float32)
+    for audio in layers:
+        mix[:, : audio.shape[1]] += audio
+    peak = float(np.abs(mix).max()) if mix.size else 0.0
+    return mix / peak * 0.99 if peak > 0.99 else mix
+
+
 def _symusic_ogg(midi: bytes, sf2: str) -> bytes:
     """Render with symusic and encode OGG Vorbis with soundfile (runs in a render process)."""
     import soundfile
@@ -229,7 +258,7 @@ def _symusic_ogg(midi: bytes, sf2: str) -> bytes:
 
     synth, lock = _synthesizer(sf2)
     with lock:  # one render at a time per loaded SoundFont
-        audio = synth.render(symusic.Score.from_midi(midi), stereo=True)
+        audio = _with_dynamics(synth, symusic.Score.from_midi(midi))
     frames = np.ascontiguousarray(audio.T[: int(MAX_AUDIO_SECONDS * SAMPLE_RATE)])
     buf = io.BytesIO()
     with soundfile.SoundFile(buf, "w", SAMPLE_RATE, frames.shape[1], format="OGG", subtype="VORBIS") as out:

@@ -288,11 +288,11 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
-#: The rows `evaluate music` prints (see generators/music/stats.py; collapsed: pieces with a collapsed
-#: quarter; longest_repeat: the largest over pieces; the rest: means).
+#: The rows `evaluate music` prints (see generators/music/stats.py; collapsed: pieces with a collapsed quarter,
+#: velocity_out_of_range: notes, both totals; longest_repeat: the largest over pieces; the rest: means).
 STAT_ROWS = ("scale_consistency", "local_scale_consistency", "pitch_class_entropy", "polyphony", "quarter_shift",
              "collapsed", "distinct_4gram_share", "longest_repeat", "bar_best_earlier", "bar_exact_repeats",
-             "bar_sim_4", "bar_sim_8")
+             "bar_sim_4", "bar_sim_8", "velocity_spread", "distinct_velocities", "velocity_out_of_range")
 
 COMMANDS = {"train": _cmd_train, "generate": _cmd_generate, "evaluate": _cmd_evaluate}
 

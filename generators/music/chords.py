@@ -16,6 +16,7 @@ import numpy as np
 
 from ..decoding import Processor
 from ..errors import GenerationError
+from .encoder import TRIADS as NAMED_TRIADS
 from .encoder import EventVocab, Note
 from .stats import estimate_key, tonic_in_mode
 
@@ -33,7 +34,25 @@ QUALITIES = {None: (0, 4, 7), "maj": (0, 4, 7), "m": (0, 3, 7), "min": (0, 3, 7)
              "+": (0, 4, 8), "sus2": (0, 2, 7), "sus4": (0, 5, 7), "add9": (0, 2, 4, 7), "9": (0, 2, 4, 7, 10)}
 
 
-def parse_chord(name: str) -> frozenset[int]:
+#: Qualities whose third is minor: their triad (an ``H`` token) is the minor one on the root.
+MINOR_QUALITIES = {"m", "min", "m7", "m6", "dim", "°", "dim7", "m7b5"}
+
+
+class Chord(frozenset):
+    """A chord's pitch classes, and ``triad``: the ``H`` value (see :data:`~generators.music.encoder.TRIADS`) of
+    the major or minor triad on its root (``Am7`` -> A minor, 21; ``Bdim`` -> B minor, 23)."""
+
+    def __new__(cls, tones, triad: int):
+        chord = super().__new__(cls, tones)
+        chord.triad = triad
+        return chord
+
+    def moved(self, shift: int) -> "Chord":
+        """The chord ``shift`` semitones away."""
+        return Chord({(pc + shift) % 12 for pc in self}, (self.triad + shift) % 12 + 12 * (self.triad >= 12))
+
+
+def parse_chord(name: str) -> Chord:
     """``"Am"`` -> its pitch classes ({9, 0, 4}); a slash bass (``"Bb/D"``) joins them. Unknown: one-line error."""
     m = _CHORD.match(name.strip())
     if not m:
@@ -44,10 +63,10 @@ def parse_chord(name: str) -> frozenset[int]:
     pcs = {(root + i) % 12 for i in QUALITIES[quality]}
     if bass:
         pcs.add((_LETTER[bass.upper()] + _SHIFT[bass_accidental]) % 12)
-    return frozenset(pcs)
+    return Chord(pcs, root + 12 * (quality in MINOR_QUALITIES))
 
 
-def parse_progression(text: str | None) -> list[frozenset[int]] | None:
+def parse_progression(text: str | None) -> list[Chord] | None:
     """``"C G Am F"`` (spaces, commas or bars ``|`` between chords) -> one pitch-class set per bar; None: none."""
     if text is None or not str(text).strip():
         return None
@@ -66,8 +85,8 @@ def implied_key(chords: list[frozenset[int]] | None) -> tuple[int, str] | None:
     return estimate_key(notes)
 
 
-def in_composed_frame(chords: list[frozenset[int]], composed: tuple[int, str] | None,
-                      target: tuple[int, str] | None) -> list[frozenset[int]]:
+def in_composed_frame(chords: list[Chord], composed: tuple[int, str] | None,
+                      target: tuple[int, str] | None) -> list[Chord]:
     """The chords moved to the key the model composes in (``composed``), from the key the output is moved to
     (``target``, or its relative key when the modes differ, as the generator moves it), so they sound as written."""
     if composed is None:
@@ -75,11 +94,18 @@ def in_composed_frame(chords: list[frozenset[int]], composed: tuple[int, str] | 
                               "absolute pitches")
     tonic, mode = composed
     shift = tonic_in_mode(target or composed, mode) - tonic
-    return [frozenset((pc - shift) % 12 for pc in chord) for chord in chords]
+    return [chord.moved(-shift) for chord in chords]
 
 
 def describe(chords_text: str) -> str:
     return "chords " + " ".join(n for n in re.split(r"[\s,|]+", chords_text.strip()) if n)
+
+
+def bar_chords(vocab: EventVocab, chords: list[Chord], bar_steps: int, start: int):
+    """For :class:`~generators.music.constraints.BarClock`: a bar line's step -> the ``H`` token of its chord
+    (``chords``, one per bar from ``start``, repeated), or None where the model has no such token."""
+    ids = [vocab.index.get(f"H{chord.triad}") for chord in chords]
+    return lambda step: ids[max(0, step - start) // bar_steps % len(ids)]
 
 
 class ChordFollower(Processor):

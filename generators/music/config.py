@@ -18,6 +18,12 @@ class MusicConfig(ModelConfig):
     steps_per_quarter: the quantization grid (4 = sixteenth notes).
     max_duration:      longest note, in steps (longer notes are shortened).
     max_wait:          longest single wait token; longer gaps use several.
+    plan_bars:         bar lines with a plan (register, texture, key) of the
+                       coming plan_bars bars; 0: no bar lines.
+    velocity_bins:     dynamics: note velocities in this many bins (V tokens);
+                       0: none (every note at one velocity).
+    chord_plan:        each bar line's plan ends with the bar's triad (H), so a
+                       progression can be followed (needs plan_bars).
     augment:           key handling: ``normalize`` (every piece, training and
                        validation alike, is transposed so that its estimated key
                        is C major or A minor; generation transposes the output
@@ -42,9 +48,18 @@ class MusicConfig(ModelConfig):
     max_wait: int = 16
     augment: str = "normalize"
     plan_bars: int = 0
+    velocity_bins: int = 0
+    chord_plan: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if not isinstance(self.velocity_bins, int) or isinstance(self.velocity_bins, bool) \
+                or not 0 <= self.velocity_bins <= 127:
+            raise ConfigError(f"config velocity_bins must be between 0 and 127, got {self.velocity_bins!r}")
+        if not isinstance(self.chord_plan, bool):
+            raise ConfigError(f"config chord_plan must be true or false, got {self.chord_plan!r}")
+        if self.chord_plan and not self.plan_bars:
+            raise ConfigError("config chord_plan needs plan_bars (bar lines)")
         self._require_positive_ints("steps_per_quarter", "max_duration", "max_wait")
         if TICKS_PER_QUARTER % self.steps_per_quarter:  # the grid must fit the MIDI files written
             raise ConfigError(f"config steps_per_quarter must divide {TICKS_PER_QUARTER} "
@@ -55,4 +70,4 @@ class MusicConfig(ModelConfig):
             raise ConfigError(f"config augment must be one of {AUGMENT}, got {self.augment!r}")
 
 
-MUSIC = MusicConfig(plan_bars=1)
+MUSIC = MusicConfig(plan_bars=1, velocity_bins=32, chord_plan=True)

@@ -3,11 +3,12 @@
 A piece is drawn through, in this order:
 
 - :class:`~generators.decoding.Block`: never ``START`` or ``END`` (a piece ends when it has its notes) nor a
-  plan token (plans are forced, never drawn);
+  plan token (plans are forced, never drawn; a bar's chord is forced or drawn only at its bar line);
 - :class:`OnePitchPerOnset`: one note per pitch and onset;
 - :class:`RepeatGuard`: one onset (its pitches) struck at most :data:`MAX_REPEATS` times in a row;
 - :class:`StallGuard`: a note after at most :data:`MAX_SILENT_EVENTS` events without one;
-- :class:`BarClock`: waits stop at bar lines, where the plan's tokens are forced (last: forcing overrides all);
+- :class:`BarClock`: waits stop at bar lines, where the plan's tokens are forced, then the bar's chord
+  (last: forcing overrides all);
 - :class:`PieceLength`: counts notes and time and ends the piece (or says the note cap came first).
 
 :func:`requested_length` validates the length a caller asks for (notes, bars or seconds, within the caps here)
@@ -25,7 +26,7 @@ import numpy as np
 
 from ..decoding import Processor, force
 from ..errors import GenerationError
-from .encoder import EventVocab
+from .encoder import PLAN_KINDS, EventVocab
 
 MAX_NOTES = 20_000
 MAX_BARS = 1_000
@@ -98,7 +99,7 @@ class StallGuard(Processor):
 
     def __init__(self, vocab: EventVocab):
         self.is_note, self.is_duration = vocab.mask("P"), vocab.mask("D")
-        self.counted = vocab.mask("P", "D", "W")  # (plan tokens are forced at bar lines: not the model's stalling)
+        self.counted = vocab.mask("P", "D", "W", "V")  # (plans are forced at bar lines: not the model's stalling)
         self.silent = 0
         self.after_duration = False
 
@@ -117,21 +118,39 @@ class StallGuard(Processor):
 
 class BarClock(Processor):
     """Bar lines (see :class:`~generators.music.encoder.EventCodec`): no wait crosses the next one (unless no
-    known wait fits before it), and at each one the plan's tokens are forced, in order.
+    known wait fits before it), and at each one the plan's tokens are forced, in order, then (a model with
+    ``chord_plan``) the bar's chord: ``harmony(bar_line_step)``'s ``H`` token, or where it gives None one the
+    model draws among the ``H`` tokens (unless a rule before it forced another token: a section replayed from
+    where it first began without one). Elsewhere no ``H`` is drawn.
 
-    ``time``: the steps the primer already covered; ``forcing``: whether the primer ended on a bar line, so the
-    piece starts with the plan.
+    ``time``: the steps the primer already covered; ``opening``: the part of the bar line's plan still to come
+    when the primer ended on one (all of it after a wait; only the chord after the plan's tokens), else [].
     """
 
-    def __init__(self, vocab: EventVocab, bar_steps: int, plan_ids: list[int], time: int, forcing: bool):
+    CHORD = -1  # in the forced queue: the bar's chord comes here
+
+    def __init__(self, vocab: EventVocab, bar_steps: int, plan_ids: list[int], time: int, opening: list[int],
+                 harmony=None):
         self.waits = vocab.amounts("W")
         self.shortest_wait = int(self.waits[self.waits > 0].min())
-        self.bar, self.plan_ids, self.time = bar_steps, list(plan_ids), time
-        self.forced = list(plan_ids) if forcing else []
+        self.is_chord = vocab.mask("H")
+        self.harmony = harmony or (lambda _: None)
+        self.bar, self.time = bar_steps, time
+        self.plan_ids = list(plan_ids) + ([self.CHORD] if self.is_chord.any() else [])
+        self.forced = list(opening)
 
     def process(self, logits: np.ndarray) -> np.ndarray:
         if self.forced:
-            return force(logits, self.forced[0])
+            if self.forced[0] != self.CHORD:
+                return force(logits, self.forced[0])
+            chord = self.harmony(self.time)
+            if chord is not None:
+                return force(logits, chord)
+            if (np.isfinite(logits) & self.is_chord).any():  # the model's own chord (a form may replay one)
+                logits[~self.is_chord] = -np.inf
+                return logits
+            self.forced.pop(0)  # a replayed section that began without a chord at this bar line: none here
+        logits[self.is_chord] = -np.inf
         left = self.bar - self.time % self.bar
         if left >= self.shortest_wait:  # (else no wait fits: let one cross)
             logits[self.waits > left] = -np.inf
@@ -145,6 +164,17 @@ class BarClock(Processor):
             self.time += int(self.waits[token])
             if self.time % self.bar == 0:
                 self.forced = list(self.plan_ids)
+
+    @classmethod
+    def opening_of(cls, vocab: EventVocab, prime_ids: list[int], bar_steps: int, plan_ids: list[int]) -> list[int]:
+        """What of the bar line's plan the primer left to come (see the class docstring)."""
+        if int(vocab.amounts("W")[prime_ids].sum()) % bar_steps:
+            return []
+        chord = [cls.CHORD] if vocab.mask("H").any() else []
+        last = vocab.kind(prime_ids[-1])
+        if last == "W":
+            return list(plan_ids) + chord
+        return chord if last in PLAN_KINDS else []
 
 
 class PieceLength(Processor):

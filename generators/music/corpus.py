@@ -27,7 +27,7 @@ from .midi_io import read_midi_notes, score_to_notes
 from .stats import estimate_key, normalizing_shift, transpose
 
 #: Bump when parsing changes, so stale cache entries are not reused.
-PARSER_VERSION = 1
+PARSER_VERSION = 2  # 2: notes carry their velocities
 MIDI_SUFFIXES = (".mid", ".midi")
 
 
@@ -79,14 +79,14 @@ def bach_chorale_files() -> list[Path]:
 
 
 def _parse_one(path: str, steps_per_quarter: int) -> np.ndarray:
-    """Worker: one file -> (N, 3) int32 array of onset, pitch, duration."""
+    """Worker: one file -> (N, 4) int32 array of onset, pitch, duration, velocity."""
     if path.lower().endswith(MIDI_SUFFIXES):
         notes = read_midi_notes(path, steps_per_quarter)
     else:
         from music21 import converter
 
         notes = score_to_notes(converter.parse(path, forceSource=True), steps_per_quarter)
-    return np.array(notes, dtype=np.int32).reshape(-1, 3)
+    return np.array(notes, dtype=np.int32).reshape(-1, 4)
 
 
 def load_corpus(

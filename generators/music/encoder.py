@@ -11,6 +11,8 @@ notes). :class:`EventCodec` turns it into tokens and back::
     R<r>                     plan: the notes of the coming ``plan_bars`` bars centre on pitch r
     T<t>                     plan: ... and have t/10 notes per onset
     K<k>                     plan: ... and fit the major scale on pitch class k best (0 = C)
+    H<h>                     plan: the coming bar's chord: the triad on root h (h < 12, major) or h - 12 (minor)
+    V<v>                     the velocity (loudness, 1-127) of the notes that follow, a bin's centre
     END                      end of a piece
 
 A chord is several ``P`` tokens at one onset, so chords keep their octaves and
@@ -32,6 +34,14 @@ at the bar line before the first note. The example above, with bars::
 
     START R69 T15 K0 D4 P60 P67 W6 D2 P76 END
 
+With ``velocity_bins`` (32, as in Performance RNN), a ``V`` token comes before
+a note whose velocity, rounded to the centre of one of ``velocity_bins`` equal
+bins of 1-127, differs from the last one written (notes start at
+:data:`DEFAULT_VELOCITY`); decoding gives each note the velocity in force.
+With ``chord_plan``, each bar line's plan ends with ``H``: the major or minor
+triad holding most of that bar's notes (weighted by duration), so a
+progression can be asked for bar by bar.
+
 A generator forces the plan tokens at every bar line, so the piece holds the
 register, texture and key it is given instead of drifting (see ``MusicGenerator``).
 :class:`EventVocab` is the fixed index table of the tokens seen in training,
@@ -42,7 +52,9 @@ from __future__ import annotations
 
 import math
 import re
+from bisect import bisect_left
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Iterable, NamedTuple
 
 import numpy as np
@@ -50,11 +62,13 @@ import numpy as np
 from ..errors import CheckpointError, GenerationError
 
 START, END = "START", "END"
-_TOKEN = re.compile(r"^(START|END|([PDWRTK])(\d+))$")
+_TOKEN = re.compile(r"^(START|END|([PDWRTKVH])(\d+))$")
 #: Plan token kinds (register, texture, key): written at bar lines, never decoded to notes.
 PLAN_KINDS = ("R", "T", "K")
 REGISTER_STEP = 3  # semitones per register band
 TEXTURE_MAX = 60  # T tokens run from T10 (one note per onset) to T60 (six or more), in halves
+HARMONY = "H"  # the bar's chord: written after the plan at bar lines, never decoded to notes
+DEFAULT_VELOCITY = 80  # a note's velocity where nothing sets it (a note-list primer, an encoding without V)
 
 
 #: Pitch classes of the major scale on C (its relative natural minor, A, has the same set).
@@ -81,6 +95,21 @@ class Note(NamedTuple):
     onset: int  # grid steps from the start of the piece
     pitch: int  # MIDI pitch, 0..127
     duration: int  # grid steps, >= 1
+    velocity: int = DEFAULT_VELOCITY  # MIDI velocity, 1..127
+
+
+#: The 24 triads an ``H`` token names: ``H0``-``H11`` major on C..B, ``H12``-``H23`` minor on C..B (pitch classes).
+TRIADS = tuple(frozenset({r % 12, (r + (4 if h < 12 else 3)) % 12, (r + 7) % 12}) for h, r in
+               ((h, h % 12) for h in range(24)))
+
+
+def bar_triad(pitches_weights) -> int:
+    """The ``H`` value of the triad holding most of a bar's weight (``(pitch, weight)`` pairs); ties go to the
+    triad whose root sounds most, then to the lower ``H`` value."""
+    by_class = np.zeros(12)
+    for pitch, weight in pitches_weights:
+        by_class[pitch % 12] += weight
+    return max(range(24), key=lambda h: (sum(by_class[pc] for pc in TRIADS[h]), by_class[h % 12], -h))
 
 
 def resolve_overlaps(notes: Iterable[Note]) -> list[Note]:
@@ -89,16 +118,16 @@ def resolve_overlaps(notes: Iterable[Note]) -> list[Note]:
     MIDI cannot tell two overlapping notes of one pitch apart, so notes are kept
     in this form everywhere; duplicates at one onset keep the longest.
     """
-    longest: dict[tuple[int, int], int] = {}
+    longest: dict[tuple[int, int], tuple[int, int]] = {}
     for n in notes:
-        if n.duration > longest.get((n.pitch, n.onset), 0):
-            longest[(n.pitch, n.onset)] = n.duration
+        if n.duration > longest.get((n.pitch, n.onset), (0, 0))[0]:
+            longest[(n.pitch, n.onset)] = (n.duration, n.velocity)
     out = []
     ordered = sorted(longest.items())
-    for i, ((pitch, onset), duration) in enumerate(ordered):
+    for i, ((pitch, onset), (duration, velocity)) in enumerate(ordered):
         if i + 1 < len(ordered) and ordered[i + 1][0][0] == pitch:
             duration = min(duration, ordered[i + 1][0][1] - onset)
-        out.append(Note(onset, pitch, duration))
+        out.append(Note(onset, pitch, duration, velocity))
     return sorted(out)
 
 
@@ -117,14 +146,26 @@ class EventCodec:
     max_wait: int = 16
     bar_steps: int = 0  # 0: no bar lines or plan tokens
     plan_bars: int = 4
+    velocity_bins: int = 0  # 0: no velocity tokens (every note decodes at DEFAULT_VELOCITY)
+    chord_plan: bool = False  # an H token (the bar's triad) after each bar line's plan
 
     def __post_init__(self) -> None:
         for name in ("max_duration", "max_wait", "plan_bars"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not isinstance(self.bar_steps, int) or self.bar_steps < 0:
-            raise ValueError(f"bar_steps must be 0 or a positive integer, got {self.bar_steps!r}")
+        for name in ("bar_steps", "velocity_bins"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{name} must be 0 or a positive integer, got {value!r}")
+        if self.velocity_bins > 127:
+            raise ValueError(f"velocity_bins must be at most 127, got {self.velocity_bins!r}")
+        if self.chord_plan and not self.bar_steps:
+            raise ValueError("chord_plan needs bar lines (bar_steps)")
+
+    def velocity_of(self, velocity: int) -> int:
+        """A MIDI velocity (clamped to 1-127) moved to its bin's centre: the value its ``V`` token carries."""
+        return _velocity_centres(self.velocity_bins)[min(127, max(1, int(velocity)))]
 
     def encode(self, notes: Iterable[Note]) -> list[str]:
         by_onset: dict[int, list[Note]] = {}
@@ -133,6 +174,7 @@ class EventCodec:
                 raise ValueError(f"pitch out of MIDI range: {n.pitch!r}")
             by_onset.setdefault(n.onset, []).append(n)
         tokens = [START]
+        velocity = DEFAULT_VELOCITY
         onsets = sorted(by_onset)
         plan = self._plans(onsets, by_onset) if self.bar_steps and onsets else {}
         time = onsets[0] - onsets[0] % self.bar_steps if self.bar_steps and onsets else None
@@ -142,12 +184,16 @@ class EventCodec:
             if time is not None:
                 tokens += self.advance(time, onset, plan.get)
             time = onset
-            groups: dict[int, set[int]] = {}
+            groups: dict[int, dict[int, int]] = {}
             for n in by_onset[onset]:
-                groups.setdefault(min(max(1, n.duration), self.max_duration), set()).add(n.pitch)
+                groups.setdefault(min(max(1, n.duration), self.max_duration), {})[n.pitch] = n.velocity
             for duration in sorted(groups):
                 tokens.append(f"D{duration}")
-                tokens += [f"P{p}" for p in sorted(groups[duration])]
+                for p, v in sorted(groups[duration].items()):
+                    if self.velocity_bins and (v := self.velocity_of(v)) != velocity:
+                        tokens.append(f"V{v}")
+                        velocity = v
+                    tokens.append(f"P{p}")
         tokens.append(END)
         return tokens
 
@@ -189,28 +235,54 @@ class EventCodec:
                 notes = int(note_cum[b] - note_cum[a])
                 plan[bar] = plan_tokens(float(pitch_cum[b] - pitch_cum[a]) / notes, notes, int(b - a),
                                         class_cum[b] - class_cum[a])
+                if self.chord_plan:
+                    plan[bar].append(f"H{self._bar_chord(onsets, by_onset, bar)}")
         return plan
+
+    def _bar_chord(self, onsets: list[int], by_onset: dict[int, list[Note]], bar: int) -> int:
+        """The bar's triad (:func:`bar_triad`), each note weighted by the part of it sounding in the bar;
+        a silent bar takes the chord still sounding, else the next bar's notes."""
+        end = bar + self.bar_steps
+        a, b, c = bisect_left(onsets, bar - self.max_duration), bisect_left(onsets, end), \
+            bisect_left(onsets, end + self.bar_steps)
+        sounding = [(n.pitch, min(n.onset + n.duration, end) - max(n.onset, bar)) for o in onsets[a:b]
+                    for n in by_onset[o] if n.onset + n.duration > bar]
+        if not sounding:
+            sounding = [(n.pitch, n.duration) for o in onsets[b:c] for n in by_onset[o]]
+        return bar_triad(sounding)
 
     @staticmethod
     def decode(tokens: Iterable[str], default_duration: int = 4) -> list[Note]:
         """Tokens -> notes. Tolerant of model output: a ``P`` before any ``D`` uses ``default_duration``;
         everything after the first ``END`` that follows a note is ignored."""
         notes: list[Note] = []
-        time, duration = 0, default_duration
+        time, duration, velocity = 0, default_duration, DEFAULT_VELOCITY
         for token in tokens:
             kind, value = parse_token(token)
             if kind == "END":
                 if notes:
                     break
-            elif kind == "START" or kind in PLAN_KINDS:
+            elif kind == "START" or kind in PLAN_KINDS or kind == HARMONY:
                 continue
             elif kind == "D":
                 duration = value
             elif kind == "W":
                 time += value
+            elif kind == "V":
+                velocity = value
             else:
-                notes.append(Note(time, value, duration))
+                notes.append(Note(time, value, duration, velocity))
         return notes
+
+
+@lru_cache(maxsize=None)
+def _velocity_centres(bins: int) -> tuple[int, ...]:
+    """Index v (1-127) -> the centre (rounded mean) of the bin of ``bins`` equal bins of 1-127 holding v."""
+    members: dict[int, list[int]] = {}
+    for v in range(1, 128):
+        members.setdefault((v - 1) * bins // 127, []).append(v)
+    centre = {v: int(round(sum(vs) / len(vs))) for vs in members.values() for v in vs}
+    return (0,) + tuple(centre[v] for v in range(1, 128))
 
 
 def parse_token(token: str) -> tuple[str, int]:
@@ -221,7 +293,8 @@ def parse_token(token: str) -> tuple[str, int]:
     if m.group(2) is None:
         return m.group(1), 0
     kind, value = m.group(2), int(m.group(3))
-    if (kind in "PR" and value > 127) or (kind == "K" and value > 11) or (kind in "DWT" and value < 1):
+    if ((kind in "PRV" and value > 127) or (kind == "K" and value > 11) or (kind == "H" and value > 23)
+            or (kind in "DWTV" and value < 1)):
         raise ValueError(f"music event out of range: {token!r}")
     return kind, value
 
@@ -236,12 +309,14 @@ class EventVocab:
         ...        W<w>  every wait seen, ascending
         ...        R<r>  every register seen, ascending (models with bar lines only)
         ...        T<t>  every texture seen, ascending (ditto)
-        ... last   K<k>  every scale seen, ascending (ditto)
+        ...        K<k>  every scale seen, ascending (ditto)
+        ...        V<v>  every velocity seen, ascending (models with velocity_bins only)
+        ... last   H<h>  every bar chord seen, ascending (models with chord_plan only)
 
     Built from training data (:meth:`from_tokens`) and saved in the checkpoint.
     """
 
-    ORDER = {"START": 0, "END": 1, "P": 2, "D": 3, "W": 4, "R": 5, "T": 6, "K": 7}
+    ORDER = {"START": 0, "END": 1, "P": 2, "D": 3, "W": 4, "R": 5, "T": 6, "K": 7, "V": 8, "H": 9}
 
     def __init__(self, tokens: Iterable[str]):
         tokens = list(tokens)
@@ -261,15 +336,16 @@ class EventVocab:
                 raise ValueError(f"vocabulary has no {kind} tokens")
         expected = sorted(tokens, key=lambda t: (self.ORDER[parse_token(t)[0]], parse_token(t)[1]))
         if tokens != expected:
-            raise ValueError("vocabulary tokens are not in index-table order (START, END, P, D, W, R, T ascending)")
+            raise ValueError("vocabulary tokens are not in index-table order (START, END, P, D, W, R, T, K, V, H "
+                             "ascending)")
         self.tokens = tokens
         self.index = {t: i for i, t in enumerate(tokens)}
-        self.values: dict[str, list[int]] = {k: sorted(v for kk, v in parsed if kk == k) for k in "PDWRTK"}
+        self.values: dict[str, list[int]] = {k: sorted(v for kk, v in parsed if kk == k) for k in "PDWRTKVH"}
         self._kinds = [k for k, _ in parsed]
         self._amounts = np.array([v for _, v in parsed])
 
     def kind(self, token_id: int) -> str:
-        """What token ``token_id`` is: ``START``, ``END``, or one of ``P D W R T K`` (see the module table)."""
+        """What token ``token_id`` is: ``START``, ``END``, or one of ``P D W R T K V H`` (see the module table)."""
         return self._kinds[token_id]
 
     def mask(self, *kinds: str) -> np.ndarray:
@@ -298,13 +374,13 @@ class EventVocab:
 
     def nearest(self, token: str) -> list[str]:
         """Known token(s) closest to ``token``: a pitch moves by octaves first, then to the nearest pitch;
-        a duration or plan value to the nearest one; a wait is rebuilt from known waits (so time is
-        kept); a plan token the model has no kind of is dropped."""
+        a duration, velocity or plan value to the nearest one; a wait is rebuilt from known waits (so time is
+        kept); a plan, chord or velocity token the model has no kind of is dropped."""
         if token in self.index:
             return [token]
         kind, value = parse_token(token)
         known = self.values[kind]
-        if kind in PLAN_KINDS:
+        if kind in PLAN_KINDS or kind in "VH":
             return [f"{kind}{min(known, key=lambda v: (abs(v - value), v))}"] if known else []
         if kind == "P":
             octaves = [p for p in known if (p - value) % 12 == 0]

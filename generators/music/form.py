@@ -96,6 +96,7 @@ class FormPlan(Processor):
     def __init__(self, vocab: EventVocab, form: Form, bar_steps: int, start: int):
         self.waits = vocab.amounts("W")
         self.is_plan = vocab.mask(*PLAN_KINDS)  # forced by the bar clock at every bar line: not the section's own
+        self.is_chord = vocab.mask("H")  # a bar's chord: the section's own (recorded and replayed) where it drew one
         self.form, self.bar = form, bar_steps
         self.section_steps = form.section_bars * bar_steps
         varied_bars = form.section_bars // 4  # 2 of 8: a returning section closes afresh
@@ -125,6 +126,9 @@ class FormPlan(Processor):
             elapsed += int(self.waits[token])
         return out
 
+    def _replaying_chord(self) -> bool:
+        return self.position < len(self.replay) and bool(self.is_chord[self.replay[self.position]])
+
     def process(self, logits: np.ndarray) -> np.ndarray:
         if self.position < len(self.replay):
             return force(logits, self.replay[self.position])
@@ -132,6 +136,10 @@ class FormPlan(Processor):
 
     def observe(self, token: int) -> None:
         if self.is_plan[token]:
+            return
+        if self.is_chord[token] and not self.recording:  # a returning section's chord: the recorded one, or one
+            if self._replaying_chord():  # given in its place (a progression); where the section first began
+                self.position += 1  # without one, the bar clock's alone
             return
         if self.recording:
             self.recorded[self.form.letters[self.section]].append(token)

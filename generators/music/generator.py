@@ -27,7 +27,7 @@ from .constraints import (BEATS_PER_BAR, MAX_NOTES, BarClock, Length, OnePitchPe
                           StallGuard, check_finished, requested_length)
 from .corpus import augment, corpus_credit, corpus_digest, load_corpus, model_space, split_pieces
 from .encoder import END, PLAN_KINDS, START, EventCodec, EventVocab, Note, resolve_overlaps
-from .chords import ChordFollower, implied_key, in_composed_frame, parse_progression
+from .chords import ChordFollower, bar_chords, implied_key, in_composed_frame, parse_progression
 from .chords import describe as describe_chords
 from .form import SECTION_BARS, Form, FormPlan, auto_form, parse_form
 from .midi_io import notes_to_midi_bytes, resolve_instrument
@@ -254,8 +254,9 @@ class MusicGenerator(SequenceGenerator):
             if shape is not None:  # sections: the first section's events are recorded, a returning one replayed
                 rules.append(FormPlan(vocab, shape, bar, origin))
             time_so_far = int(vocab.amounts("W")[prime_ids].sum())
-            on_bar_line = time_so_far % bar == 0 and vocab.kind(prime_ids[-1]) == "W"
-            rules.append(BarClock(vocab, bar, vocab.encode_lenient(plan)[0], time_so_far, forcing=on_bar_line))
+            plan_ids = vocab.encode_lenient(plan)[0]
+            rules.append(BarClock(vocab, bar, plan_ids, time_so_far, BarClock.opening_of(vocab, prime_ids, bar, plan_ids),
+                                  harmony=progression and bar_chords(vocab, progression, bar, origin)))
         return rules + [counted], counted
 
     def _sections_start(self, tokens: list[str], plan: list[str]) -> tuple[list[str], int]:
@@ -430,6 +431,7 @@ def codec_for(config: MusicConfig) -> EventCodec:
     """The event codec of a config (bar lines with plans when ``plan_bars`` is set)."""
     return EventCodec(max_duration=config.max_duration, max_wait=config.max_wait,
                       bar_steps=BEATS_PER_BAR * config.steps_per_quarter if config.plan_bars else 0,
-                      plan_bars=config.plan_bars or 4)
+                      plan_bars=config.plan_bars or 4, velocity_bins=config.velocity_bins,
+                      chord_plan=config.chord_plan)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import GenerationError
-from .encoder import Note, quantize, resolve_overlaps
+from .encoder import DEFAULT_VELOCITY, Note, quantize, resolve_overlaps
 
 GM_PROGRAMS_MAX = 127
 
@@ -34,7 +34,7 @@ def score_to_notes(score, steps_per_quarter: int = 4) -> list[Note]:
     from music21 import chord, note, stream
 
     parts = list(score.parts) if isinstance(score, stream.Score) and score.parts else [score]
-    best: dict[tuple[int, int], int] = {}
+    best: dict[tuple[int, int], tuple[int, int]] = {}
     for part in parts:
         if _is_drum_part(part):
             continue
@@ -46,10 +46,12 @@ def score_to_notes(score, steps_per_quarter: int = 4) -> list[Note]:
             else:  # unpitched percussion
                 continue
             onset, duration = quantize(float(el.offset), float(el.quarterLength), steps_per_quarter)
+            velocity = el.volume.velocity if el.hasVolumeInformation() and el.volume.velocity else DEFAULT_VELOCITY
             for p in pitches:
-                if 0 <= p <= 127 and duration > best.get((onset, p), 0):
-                    best[(onset, p)] = duration
-    return resolve_overlaps(Note(onset, pitch, duration) for (onset, pitch), duration in best.items())
+                if 0 <= p <= 127 and duration > best.get((onset, p), (0, 0))[0]:
+                    best[(onset, p)] = (duration, min(127, max(1, int(velocity))))
+    return resolve_overlaps(Note(onset, pitch, duration, velocity)
+                            for (onset, pitch), (duration, velocity) in best.items())
 
 
 DRUM_CHANNEL = 10  # music21 numbers channels 1-16
@@ -80,10 +82,10 @@ def midi_file_to_notes(mf, steps_per_quarter: int = 4) -> list[Note]:
     if not tpq or tpq <= 0:
         raise MidiReadError("MIDI file uses SMPTE time division, which is not supported")
     longest = MAX_QUARTERS * tpq
-    best: dict[tuple[int, int], int] = {}
+    best: dict[tuple[int, int], tuple[int, int]] = {}
     for track in mf.tracks:
         time = 0
-        sounding: dict[tuple[int, int], list[int]] = {}
+        sounding: dict[tuple[int, int], list[tuple[int, int]]] = {}
         for event in track.events:
             if isinstance(event, midi.DeltaTime):
                 time += event.time
@@ -95,15 +97,16 @@ def midi_file_to_notes(mf, steps_per_quarter: int = 4) -> list[Note]:
                                     "is not read)")
             key = (event.channel, event.pitch)
             if event.type == midi.ChannelVoiceMessages.NOTE_ON and event.velocity:
-                sounding.setdefault(key, []).append(time)
+                sounding.setdefault(key, []).append((time, min(127, int(event.velocity))))
             elif event.type in (midi.ChannelVoiceMessages.NOTE_OFF, midi.ChannelVoiceMessages.NOTE_ON):
                 starts = sounding.get(key)
                 if starts:
-                    start = starts.pop(0)
+                    start, velocity = starts.pop(0)
                     onset, duration = quantize(start / tpq, (time - start) / tpq, steps_per_quarter)
-                    if duration > best.get((onset, event.pitch), 0):
-                        best[(onset, event.pitch)] = duration
-    return resolve_overlaps(Note(onset, pitch, duration) for (onset, pitch), duration in best.items())
+                    if duration > best.get((onset, event.pitch), (0, 0))[0]:
+                        best[(onset, event.pitch)] = (duration, velocity)
+    return resolve_overlaps(Note(onset, pitch, duration, velocity)
+                            for (onset, pitch), (duration, velocity) in best.items())
 
 
 def read_midi_notes(path: str | Path, steps_per_quarter: int = 4) -> list[Note]:
@@ -113,11 +116,11 @@ def read_midi_notes(path: str | Path, steps_per_quarter: int = 4) -> list[Note]:
 
 #: Ticks per quarter note of the MIDI files written here (any multiple of the grid works).
 TICKS_PER_QUARTER = 480
-VELOCITY = 80
 
 
 def notes_to_midi_bytes(notes: list[Note], *, steps_per_quarter: int = 4, tempo: float = 120.0, program: int = 0) -> bytes:
-    """A standard MIDI file: one track with the tempo, the instrument (General MIDI ``program``) and the notes.
+    """A standard MIDI file: one track with the tempo, the instrument (General MIDI ``program``) and the notes,
+    each at its velocity (clamped to 1-127).
 
     Written with symusic (a C++ MIDI library): about a millisecond for 500 notes, where music21's stream
     writer took most of a second. Overlapping notes of one pitch are cut first (:func:`resolve_overlaps`),
@@ -132,7 +135,8 @@ def notes_to_midi_bytes(notes: list[Note], *, steps_per_quarter: int = 4, tempo:
     score.tempos.append(symusic.Tempo(0, qpm=float(tempo)))
     track = symusic.Track(name="Ghostwriter", program=int(program), is_drum=False)
     for n in resolve_overlaps(notes):
-        track.notes.append(symusic.Note(n.onset * per_step, n.duration * per_step, n.pitch, VELOCITY))
+        velocity = min(127, max(1, int(n.velocity)))
+        track.notes.append(symusic.Note(n.onset * per_step, n.duration * per_step, n.pitch, velocity))
     score.tracks.append(track)
     return bytes(score.dumps_midi())
 

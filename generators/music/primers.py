@@ -214,5 +214,17 @@ def primer_excerpts(pieces_tokens: list[list[str]], modes: list[str], rng,
         else:
             starts = [i for i in range(1, len(body) - PRIMER_EVENTS) if kinds[i] == "D" and kinds[i - 1] == "W"]
         i = int(rng.choice(starts)) if starts else 0
-        excerpts.append(body[i: i + PRIMER_EVENTS])
+        excerpts.append(_with_velocity(body, i, body[i: i + PRIMER_EVENTS]))
     return excerpts, excerpt_modes
+
+
+def _with_velocity(body: list[str], start: int, excerpt: list[str]) -> list[str]:
+    """An excerpt from ``body[start:]`` that states the velocity in force where it starts (the last ``V`` before it),
+    before its first note, unless it sets its own first."""
+    before = [t for t in body[:start] if t[0] == "V"]
+    for j, token in enumerate(excerpt):
+        if token[0] == "V":
+            return excerpt
+        if token[0] == "P":
+            return excerpt[:j] + before[-1:] + excerpt[j:]
+    return excerpt

@@ -18,7 +18,10 @@ Statistics of one piece (a list of :class:`Note`):
 * ``distinct_4gram_share``: distinct 4-grams of onset events over all
   4-grams (an onset event = the notes, durations and gap at one onset); a
   model stuck in a loop scores near 0;
-* ``longest_repeat``: the longest run of one identical onset event.
+* ``longest_repeat``: the longest run of one identical onset event;
+* ``velocity_spread``: the standard deviation of the notes' velocities (0: every note struck alike);
+* ``distinct_velocities``: how many different velocities the piece uses;
+* ``velocity_out_of_range``: notes at velocity 0 or above 127 (never wanted: 0 is a note-off in MIDI).
 """
 
 from __future__ import annotations
@@ -170,7 +173,7 @@ def piece_stats(notes: list[Note]) -> dict[str, float]:
     if not notes:
         return {"notes": 0, "pitch_class_entropy": 0.0, "scale_consistency": 0.0, "local_scale_consistency": 0.0,
                 "polyphony": 0.0, "quarter_shift": 0.0, "collapsed": 0, "distinct_4gram_share": 0.0,
-                "longest_repeat": 0, **form_stats([])}
+                "longest_repeat": 0, **form_stats([]), **velocity_stats([])}
     counts = pitch_class_histogram(notes, weighted=False)
     p = counts[counts > 0] / counts.sum()
     entropy = abs(float(-(p * np.log2(p)).sum()))
@@ -186,7 +189,15 @@ def piece_stats(notes: list[Note]) -> dict[str, float]:
             "local_scale_consistency": round(local_scale_consistency(notes), 3),
             "polyphony": round(len(notes) / len(events), 3), "quarter_shift": round(quarter_shift(notes), 2),
             "collapsed": int(bool(collapsed_quarters(notes))), "distinct_4gram_share": round(distinct, 3),
-            "longest_repeat": longest, **form_stats(notes)}
+            "longest_repeat": longest, **form_stats(notes), **velocity_stats(notes)}
+
+
+def velocity_stats(notes: list[Note]) -> dict[str, float]:
+    """The dynamics of a piece (see the module docstring)."""
+    velocities = np.array([n.velocity for n in notes])
+    return {"velocity_spread": round(float(velocities.std()), 2) if len(notes) else 0.0,
+            "distinct_velocities": len(set(velocities.tolist())),
+            "velocity_out_of_range": int(((velocities < 1) | (velocities > 127)).sum())}
 
 
 def mean_stats(pieces: list[list[Note]]) -> dict[str, float]:
@@ -195,7 +206,7 @@ def mean_stats(pieces: list[list[Note]]) -> dict[str, float]:
     if not rows:
         return piece_stats([])
     out = {k: round(float(np.mean([r[k] for r in rows])), 3) for k in rows[0]}
-    for k in ("notes", "collapsed"):
+    for k in ("notes", "collapsed", "velocity_out_of_range"):
         out[k] = sum(r[k] for r in rows)
     out["longest_repeat"] = max(r["longest_repeat"] for r in rows)
     out["pieces"] = len(rows)

@@ -36,7 +36,9 @@ def _decode_png(data: bytes) -> np.ndarray:
 
 
 def test_piano_roll_is_a_png_with_a_bar_per_note():
-    from bot.render import ROLL_HEIGHT, ROLL_WIDTH, _NOTE
+    from bot.render import ROLL_HEIGHT, ROLL_WIDTH, _shade
+
+    _NOTE = _shade(Note(0, 60, 1).velocity)
 
     img = _decode_png(piano_roll_png(NOTES, 120))
     assert img.shape == (ROLL_HEIGHT, ROLL_WIDTH, 3)
@@ -52,6 +54,38 @@ def test_piano_roll_is_a_png_with_a_bar_per_note():
     assert not (empty == _NOTE).all(axis=2).any()
     long_piece = [Note(i * 3, 40 + (i * 7) % 50, 2) for i in range(3000)]
     assert _decode_png(piano_roll_png(long_piece, 200)).shape == (ROLL_HEIGHT, ROLL_WIDTH, 3)
+
+
+def test_piano_roll_shades_notes_by_velocity():
+    from bot.render import _NOTE
+
+    img = _decode_png(piano_roll_png([Note(0, 60, 8, 20), Note(16, 60, 8, 127)], 120))
+    row = img[img.shape[0] // 2]
+    soft, loud = row[100:300], row[600:900]  # the first half of the roll, then the second
+    darkest = lambda pixels: pixels.sum(axis=1).min()  # noqa: E731
+    assert (loud == _NOTE).all(axis=1).any()  # full colour at 127
+    assert darkest(soft) > darkest(loud) + 150  # a soft note is paler
+    assert darkest(soft) < 3 * 255  # but still drawn
+
+
+def test_preview_keeps_velocities_and_sounds_louder_for_louder_notes(monkeypatch):
+    import io
+
+    import soundfile
+
+    monkeypatch.setattr(shutil, "which", lambda name: None)  # the same renderer everywhere
+    notes = [Note(i * 4, 60 + (i * 5) % 12, 4, 30 if i < 8 else 120) for i in range(16)]
+
+    class Dynamic(Result):
+        pass
+
+    Dynamic.notes, Dynamic.midi = notes, notes_to_midi_bytes(notes)
+    midi = preview_midi(Dynamic())
+    assert [n.velocity for n in midi_bytes_to_notes(midi)] == [30] * 8 + [120] * 8
+    audio, rate = soundfile.read(io.BytesIO(render_audio(midi)))
+    mono = audio if audio.ndim == 1 else audio.mean(axis=1)
+    soft, loud = mono[: 4 * rate], mono[4 * rate: 8 * rate]  # 8 quarter notes at 120 BPM = 4 s each
+    assert np.sqrt((loud ** 2).mean()) > 2 * np.sqrt((soft ** 2).mean())
 
 
 def test_preview_keeps_the_first_30_seconds():

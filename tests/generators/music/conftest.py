@@ -17,19 +17,20 @@ SCALE = [0, 2, 4, 5, 7, 9, 11]
 
 
 def make_piece(seed: int, tonic: int = 60) -> list[Note]:
-    """Melody over chords, with rests and varied durations."""
+    """Melody over chords, with rests, varied durations and dynamics (a soft chord, a melody louder bar by bar)."""
     rnd = random.Random(seed)
     notes, t = [], 0
-    for _bar in range(8):
+    for bar in range(8):
         root = tonic + SCALE[rnd.choice([0, 3, 4, 5])] - 12
-        notes += [Note(t, root, 16), Note(t, root + 4, 16), Note(t, root + 7, 16)]
+        notes += [Note(t, root, 16, 50), Note(t, root + 4, 16, 50), Note(t, root + 7, 16, 50)]
         beat = t
         while beat < t + 16:
             dur = rnd.choice([2, 2, 4, 4, 6, 8])
             if rnd.random() < 0.15:
                 beat += dur  # a rest
                 continue
-            notes.append(Note(beat, tonic + SCALE[rnd.randrange(7)] + 12 * rnd.choice([0, 0, 1]), min(dur, t + 16 - beat)))
+            notes.append(Note(beat, tonic + SCALE[rnd.randrange(7)] + 12 * rnd.choice([0, 0, 1]), min(dur, t + 16 - beat),
+                              60 + 8 * bar))
             beat += dur
         t += 16
     return notes
@@ -69,10 +70,10 @@ def music_normalized(tmp_path_factory, midi_corpus, music_trained):
 
 @pytest.fixture(scope="session")
 def music_planned(tmp_path_factory, midi_corpus, music_trained):
-    """A tiny key-normalised music model with bar lines and register/texture plans."""
+    """A tiny key-normalised music model with bar lines, register/texture plans, bar chords and dynamics."""
     import dataclasses
 
     from generators.music.generator import MusicGenerator
 
-    config = dataclasses.replace(TINY_MUSIC, augment="normalize", plan_bars=2)
+    config = dataclasses.replace(TINY_MUSIC, augment="normalize", plan_bars=2, velocity_bins=16, chord_plan=True)
     return MusicGenerator.train(midi_corpus, config=config, epochs=4, progress="none", workers=1)

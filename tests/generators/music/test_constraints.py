@@ -82,7 +82,7 @@ def test_stall_guard_asks_for_a_note_after_silent_events_and_ignores_plans():
 
 def test_bar_clock_stops_waits_at_bar_lines_and_forces_the_plan():
     plan = [ID["R60"], ID["T20"], ID["K0"]]
-    clock = BarClock(VOCAB, 16, plan, time=12, forcing=False)
+    clock = BarClock(VOCAB, 16, plan, time=12, opening=[])
     out = clock.process(free())
     assert np.isinf(out[ID["W16"]]) and np.isfinite(out[[ID["W2"], ID["W4"]]]).all()  # 4 steps to the bar line
     clock.observe(ID["W4"])
@@ -108,3 +108,31 @@ def test_piece_length_by_notes_by_steps_and_the_cap():
     for t in ("D2", "P60", "P64"):
         capped.observe(ID[t])
     assert capped.done and capped.capped and not capped.finished
+
+
+def test_bar_clock_ends_each_plan_with_the_bar_s_chord():
+    vocab = EventVocab(["START", "END", "P60", "D4", "W4", "W16", "R60", "T20", "K0", "V60", "H0", "H7", "H21"])
+    ids = vocab.index
+    is_chord = vocab.mask("H")
+    plan = [ids["R60"], ids["T20"], ids["K0"]]
+    given = {0: ids["H7"], 16: None}  # bar 1's chord given, bar 2's the model's own
+    clock = BarClock(vocab, 16, plan, time=0, opening=BarClock.opening_of(vocab, [ids["START"], ids["W16"]], 16, plan),
+                     harmony=given.get)
+    for token in plan:
+        assert np.isfinite(clock.process(np.zeros(len(vocab)))).sum() == 1
+        clock.observe(token)
+    out = clock.process(np.zeros(len(vocab)))
+    assert np.isfinite(out).sum() == 1 and np.isfinite(out[ids["H7"]])  # the chord asked for
+    clock.observe(ids["H7"])
+    inside = clock.process(np.zeros(len(vocab)))
+    assert np.isinf(inside[is_chord]).all() and np.isfinite(inside[ids["V60"]])  # no chord inside a bar
+    clock.time = 0
+    clock.observe(ids["W16"])
+    for token in plan:
+        clock.observe(token)
+    out = clock.process(np.zeros(len(vocab)))
+    assert np.isfinite(out[is_chord]).all() and np.isinf(out[~is_chord]).all()  # bar 2: the model picks one
+    # a primer that ended with the plan already written: only the chord is still to come
+    assert BarClock.opening_of(vocab, [ids["W16"], *plan], 16, plan) == [BarClock.CHORD]
+    assert BarClock.opening_of(vocab, [ids["W4"]], 16, plan) == []
+    assert BarClock.opening_of(VOCAB, [ID["W16"]], 16, plan) == plan  # a model without chords

@@ -176,3 +176,57 @@ def test_vocab_with_plans_orders_and_maps_them():
 def test_codec_refuses_bad_bar_settings(kwargs, fragment):
     with pytest.raises(ValueError, match=fragment):
         EventCodec(**kwargs)
+
+
+DYNAMIC = [Note(0, 48, 8, 40), Note(0, 60, 4, 90), Note(0, 64, 4, 91), Note(4, 67, 4, 1), Note(8, 72, 8, 127),
+           Note(8, 76, 8, 64), Note(16, 72, 16, 64)]
+
+
+@pytest.mark.parametrize("bins", [8, 32, 127])
+def test_velocity_round_trip_keeps_velocities_within_a_bin(bins):
+    codec = EventCodec(velocity_bins=bins)
+    tokens = codec.encode(DYNAMIC)
+    assert all(1 <= parse_token(t)[1] <= 127 for t in tokens if t[0] == "V")
+    back = midi_bytes_to_notes(notes_to_midi_bytes(codec.decode(codec.encode(midi_bytes_to_notes(
+        notes_to_midi_bytes(DYNAMIC))))))
+    assert [n[:3] for n in back] == [n[:3] for n in sorted(DYNAMIC)]
+    width = 127 / bins
+    for before, after in zip(sorted(DYNAMIC), back):
+        assert abs(before.velocity - after.velocity) <= width / 2 + 0.5, (before, after)
+    if bins == 127:
+        assert back == sorted(DYNAMIC)  # a bin per velocity: exact
+
+
+def test_velocity_tokens_come_only_where_the_loudness_changes():
+    tokens = EventCodec(velocity_bins=32).encode(DYNAMIC)
+    assert tokens[:8] == ["START", "D4", "V90", "P60", "P64", "D8", "V38", "P48"]  # 90 and 91 share a bin
+    assert sum(t[0] == "V" for t in tokens) == 5
+    assert EventCodec(velocity_bins=32).encode([Note(0, 60, 4)]) == ["START", "D4", "V78", "P60", "END"]
+    assert EventCodec().encode(DYNAMIC) == [t for t in tokens if t[0] != "V"]  # no bins: no V tokens
+    assert all(n.velocity == 80 for n in EventCodec.decode(EventCodec().encode(DYNAMIC)))
+    with pytest.raises(ValueError, match="velocity_bins"):
+        EventCodec(velocity_bins=128)
+    for bad in ("V0", "V128", "H24"):
+        with pytest.raises(ValueError, match="out of range"):
+            parse_token(bad)
+
+
+def test_bar_chords_name_each_bar_s_triad():
+    from generators.music.encoder import TRIADS, bar_triad
+
+    assert TRIADS[0] == {0, 4, 7} and TRIADS[21] == {9, 0, 4} and TRIADS[19] == {7, 10, 2}
+    assert bar_triad([(57, 4), (60, 4), (64, 4)]) == 21  # A minor (not C major: its root sounds)
+    assert bar_triad([(60, 16), (64, 8), (67, 2), (69, 1)]) == 0
+    c_then_g = ([Note(0, 48, 16), Note(0, 64, 4), Note(4, 67, 4), Note(16, 43, 16), Note(16, 59, 8),
+                 Note(24, 62, 8), Note(48, 45, 8), Note(48, 60, 8), Note(48, 64, 8)])
+    tokens = EventCodec(bar_steps=16, plan_bars=1, chord_plan=True).encode(c_then_g)
+    assert [t for t in tokens if t[0] == "H"] == ["H0", "H7", "H21"]  # bar 3 is silent: no plan there
+    longer = EventCodec(bar_steps=16, plan_bars=2, chord_plan=True).encode(c_then_g)
+    assert [t for t in longer if t[0] == "H"] == ["H0", "H7", "H21", "H21"]  # ... or, planned, the next bar's
+    assert [t for t in tokens if t[0] in "RTKH"][:4] == ["R60", "T15", "K0", "H0"]  # the chord ends the plan
+    assert sorted(EventCodec.decode(tokens)) == sorted(c_then_g)
+    with pytest.raises(ValueError, match="chord_plan"):
+        EventCodec(chord_plan=True)
+    vocab = EventVocab.from_tokens(tokens + ["V60"])
+    assert vocab.tokens[-5:] == ["K0", "V60", "H0", "H7", "H21"]
+    assert vocab.nearest("H5") == ["H7"] and EventVocab.from_tokens(EventCodec().encode(PIECE)).nearest("H5") == []

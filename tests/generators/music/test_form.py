@@ -44,6 +44,15 @@ def test_a_returning_section_comes_back(music_planned):
     assert max(n.onset for n in piece.notes) < 16 * 16
 
 
+@pytest.mark.parametrize("chords", ["C G Am F", "C G Am"])
+def test_a_section_returns_over_a_progression(music_planned, chords):
+    """With chords (a bar chord forced at each bar line, in step with the section's or not), A still returns."""
+    piece = music_planned.generate(form="ABA", section_bars=4, chords=chords, rng_seed=5)
+    bars = bars_of(piece.notes)
+    bars += [set()] * (12 - len(bars))
+    assert all(bars[i] == bars[8 + i] for i in range(3))
+
+
 def test_form_lengths_and_refusals(music_planned, music_trained):
     gen = music_planned
     assert gen.generate(form="AB", bars=6, rng_seed=1).sections == ("AB", 3)
@@ -57,13 +66,18 @@ def test_form_lengths_and_refusals(music_planned, music_trained):
     assert gen.generate(bars=8, rng_seed=2).form == "" and gen.generate(bars=16, form="through", rng_seed=2).form == ""
 
 
-@pytest.mark.parametrize("text, pcs", [("C", {0, 4, 7}), ("Am", {9, 0, 4}), ("G7", {7, 11, 2, 5}),
-                                       ("Dm7", {2, 5, 9, 0}), ("Cmaj7", {0, 4, 7, 11}), ("F#m", {6, 9, 1}),
-                                       ("Bb/D", {10, 2, 5}), ("Bdim", {11, 2, 5})])
-def test_chords_are_parsed(text, pcs):
+@pytest.mark.parametrize("text, pcs, triad", [("C", {0, 4, 7}, 0), ("Am", {9, 0, 4}, 21), ("G7", {7, 11, 2, 5}, 7),
+                                              ("Dm7", {2, 5, 9, 0}, 14), ("Cmaj7", {0, 4, 7, 11}, 0),
+                                              ("F#m", {6, 9, 1}, 18), ("Bb/D", {10, 2, 5}, 10),
+                                              ("Bdim", {11, 2, 5}, 23), ("Am7", {9, 0, 4, 7}, 21)])
+def test_chords_are_parsed(text, pcs, triad):
     from generators.music.chords import parse_chord
+    from generators.music.encoder import TRIADS
 
-    assert parse_chord(text) == frozenset(pcs)
+    chord = parse_chord(text)
+    assert chord == frozenset(pcs) and chord.triad == triad  # the H token of the triad on its root
+    assert TRIADS[triad] <= chord | {(min(chord.triad % 12, 11) + 7) % 12}  # (Bdim's B minor lacks its F#)
+    assert chord.moved(2).triad == (triad + 2) % 12 + 12 * (triad >= 12) and chord.moved(12) == chord
 
 
 @pytest.mark.parametrize("text", ["H", "Cx", "C G Zm", "Am/Q"])
