@@ -116,7 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", help="text to start from (unknown characters are replaced and reported)")
     t.add_argument("--length", type=_positive_int, help="characters to generate at most (default: 400)")
     t.add_argument("--until-song-end", action="store_true", help="stop at the first blank line (a song boundary)")
-    t.add_argument("--lines", type=_positive_int, help="stop after this many lines")
+    t.add_argument("--lines", type=_positive_int, help="text: stop after this many lines; lyrics: the song's lines, "
+                                                       "the seed's included (default: 16)")
+    t.add_argument("--rhyme", help="lyrics: rhyme scheme AABB, ABAB, ABCB, AAAA or none (default: drawn per song)")
+    t.add_argument("--syllables", type=_positive_int, help="lyrics: syllables per line (each line within one)")
+    t.add_argument("--no-labels", action="store_true", help="lyrics: no section labels like [Chorus]")
     m = g.add_argument_group("music")
     length = m.add_mutually_exclusive_group()
     length.add_argument("--notes", type=_positive_int, help="notes to generate, each note of a chord counted (default: 500)")
@@ -127,8 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="notes per onset the piece holds, from the training corpus's range (default: the primer's)")
     m.add_argument("--register", choices=("auto", "low", "middle", "high"),
                    help="register the piece holds, from the training corpus's range (default: the primer's)")
-    m.add_argument("--form", help="sections such as AABA or ABACA (a returning letter comes back), or 'through'; "
-                                  "default auto: a common form for pieces of 16 bars or more")
+    g.add_argument("--form", help="music: sections such as AABA or ABACA (a returning letter comes back), or 'through' "
+                                  "(default auto: a common form for pieces of 16 bars or more); lyrics: sections "
+                                  "such as 'verse chorus verse chorus bridge chorus' or VCVCBC, or none (default: a "
+                                  "common form for 12 lines or more)")
     m.add_argument("--section-bars", type=_positive_int, help="bars per section of --form (default: 8)")
     m.add_argument("--chords", help="a chord per bar, repeated, e.g. 'C G Am F' or 'Dm7 G7 Cmaj7' (the key is the "
                                     "one they imply unless --key)")
@@ -219,10 +225,26 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _song(gen, args) -> int:
+    """`generate lyrics`: a song of --lines lines (see CharGenerator.song)."""
+    result = gen.song(args.seed or "", lines=args.lines or 16, rhyme=args.rhyme, form=args.form,
+                      syllables=args.syllables, labels=not args.no_labels,
+                      temperature=0.5 if args.temp is None else args.temp, top_k=args.top_k, top_p=args.top_p,
+                      rng_seed=args.rng_seed)
+    if result.replaced:
+        pairs = ", ".join(f"{k!r}->{v!r}" for k, v in result.replaced.items())
+        print(f"note: seed characters not in the vocabulary were replaced: {pairs}", file=sys.stderr)
+    print(result.text, flush=True)
+    print(f"[{result.summary()}, {result.seconds:.2f} s of model time]", file=sys.stderr)
+    return 0
+
+
 def _cmd_generate(args) -> int:
     _only_for(args, TEXT_MODELS, "--seed", "--length", "--until-song-end", "--lines")
+    _only_for(args, ("lyrics",), "--rhyme", "--syllables", "--no-labels")
+    _only_for(args, ("music", "lyrics"), "--form")
     _only_for(args, ("music",), "--notes", "--bars", "--seconds", "--key", "--tempo", "--instrument", "--primer",
-              "--out", "--continue-from", "--texture", "--register", "--form", "--section-bars", "--chords")
+              "--out", "--continue-from", "--texture", "--register", "--section-bars", "--chords")
     if args.model == "music" and args.continue_from is not None and args.primer:
         raise GenerationError("--continue-from takes no --primer: the piece is the primer")
     gen = _load(args)
@@ -247,6 +269,10 @@ def _cmd_generate(args) -> int:
             print(f"note: primer events not in the vocabulary were mapped: {result.replaced}", file=sys.stderr)
         print(f"wrote {out}: {result.summary()}, primer {result.primer}, {result.seconds:.2f} s of model time")
         return 0
+    if args.model == "lyrics" and args.length is None and not args.until_song_end:
+        return _song(gen, args)
+    if args.rhyme or args.syllables or args.form:
+        raise GenerationError("--rhyme, --syllables and --form write a song: leave out --length and --until-song-end")
     result = gen.generate(
         args.seed or "", length=args.length or 400, temperature=0.5 if args.temp is None else args.temp,
         top_k=args.top_k, top_p=args.top_p, rng_seed=args.rng_seed, until_song_end=args.until_song_end,

@@ -127,6 +127,7 @@ class TokenStream:
         self._shapers = [p for p in self.processors if type(p).process is not Processor.process]
         self._observers = [p for p in self.processors if type(p).observe is not Processor.observe]
         self.tokens: list[int] = []
+        self.state = None  # the LSTM state when done (set by the loop that ran it; see BatchScheduler.submit)
 
     def prepare(self, logits: np.ndarray) -> np.ndarray:
         """The logits to draw from (after every processor)."""

@@ -39,10 +39,10 @@ log = logging.getLogger("generators.scheduler")
 
 
 class _Request:
-    __slots__ = ("prime", "fed", "stream", "future", "row")
+    __slots__ = ("prime", "fed", "stream", "future", "row", "state")
 
-    def __init__(self, prime: np.ndarray, stream: TokenStream):
-        self.prime, self.fed, self.stream = prime, 0, stream
+    def __init__(self, prime: np.ndarray, stream: TokenStream, state=None):
+        self.prime, self.fed, self.stream, self.state = prime, 0, stream, state
         self.future: Future = Future()
         self.row = -1
 
@@ -64,10 +64,13 @@ def _check_prime(prime_ids) -> np.ndarray:
     return prime
 
 
-def run_alone(weights: StepperWeights, prime_ids, stream: TokenStream) -> list[int]:
-    """One request without a loop (the arithmetic of a row stepped alone in the loop)."""
+def run_alone(weights: StepperWeights, prime_ids, stream: TokenStream, state=None) -> list[int]:
+    """One request without a loop (the arithmetic of a row stepped alone in the loop); see
+    :meth:`BatchScheduler.submit` for ``state``."""
     prime = _check_prime(prime_ids)
     stepper = BatchedStepper(weights, capacity=1)
+    if state is not None:
+        stepper.load(0, state)
     rows = np.zeros(1, np.intp)
 
     def step(token: int) -> np.ndarray:
@@ -76,7 +79,39 @@ def run_alone(weights: StepperWeights, prime_ids, stream: TokenStream) -> list[i
     logits = None
     for token in prime:
         logits = step(int(token))
-    return run_stream(step, logits, stream)
+    tokens = run_stream(step, logits, stream)
+    stream.state = stepper.save(0)
+    return tokens
+
+
+def run_together(weights: StepperWeights, prime_ids, streams: list[TokenStream], state=None) -> list[list[int]]:
+    """Several requests with one prime (and ``state``) stepped side by side without a loop: the arithmetic they get
+    in the loop when admitted together (see :meth:`BatchScheduler.submit_many`)."""
+    prime = _check_prime(prime_ids)
+    if len(streams) == 1:
+        return [run_alone(weights, prime, streams[0], state)]
+    stepper = BatchedStepper(weights, capacity=len(streams))
+    for row in range(len(streams)):
+        if state is not None:
+            stepper.load(row, state)
+    requests = [_Request(prime, stream, state) for stream in streams]
+    for row, request in enumerate(requests):
+        request.row = row
+    active = list(requests)
+    while active:
+        logits = stepper.step([r.row for r in active], [r.next_input() for r in active])
+        if active[0].priming:  # (all prime together)
+            continue
+        rows = [r.stream.prepare(row_logits) for r, row_logits in zip(active, logits)]
+        tokens = sample_rows(np.stack(rows), [r.stream.opts for r in active], [r.stream.rng for r in active])
+        still = []
+        for request, token in zip(active, tokens):
+            if request.stream.accept(token):
+                request.stream.state = stepper.save(request.row)
+            else:
+                still.append(request)
+        active = still
+    return [r.stream.tokens for r in requests]
 
 
 class BatchScheduler:
@@ -94,9 +129,13 @@ class BatchScheduler:
         self.steps = self.rows_stepped = self.finished = 0
 
     # -- the callers' side --------------------------------------------------
-    def submit(self, prime_ids, stream: TokenStream) -> Future:
-        """Queue a request; the future's result is the stream's tokens. After :meth:`close`, runs it here."""
-        request = _Request(_check_prime(prime_ids), stream)
+    def submit(self, prime_ids, stream: TokenStream, state=None) -> Future:
+        """Queue a request; the future's result is the stream's tokens. After :meth:`close`, runs it here.
+
+        ``state``: an LSTM state to start from instead of zeros (a fork of another stream: see
+        :attr:`~generators.stepper.LSTMStepper.state`). When done, ``stream.state`` holds the row's state before its
+        last token (which the next request from there feeds first)."""
+        request = _Request(_check_prime(prime_ids), stream, state)
         with self._cv:
             if not self._closed:
                 self._waiting.append(request)
@@ -106,14 +145,29 @@ class BatchScheduler:
                 self._cv.notify()
                 return request.future
         try:  # closed: the model is being replaced; finish this one without a loop
-            request.future.set_result(run_alone(self.weights, request.prime, stream))
+            request.future.set_result(run_alone(self.weights, request.prime, stream, state))
         except Exception as exc:
             request.future.set_exception(exc)
         return request.future
 
-    def run(self, prime_ids, stream: TokenStream) -> list[int]:
+    def submit_many(self, prime_ids, streams: list[TokenStream], state=None) -> list[Future]:
+        """Queue several requests at once, so they join at one step boundary and are stepped side by side (as
+        :func:`run_together` steps them)."""
+        prime = _check_prime(prime_ids)
+        requests = [_Request(prime, stream, state) for stream in streams]
+        with self._cv:
+            if not self._closed:
+                self._waiting.extend(requests)
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._loop, name=f"batch-{self.name}", daemon=True)
+                    self._thread.start()
+                self._cv.notify()
+                return [r.future for r in requests]
+        return [self.submit(prime, stream, state) for stream in streams]  # closed: each runs here
+
+    def run(self, prime_ids, stream: TokenStream, state=None) -> list[int]:
         """Submit and wait (call from a worker thread, never from an event loop)."""
-        return self.submit(prime_ids, stream).result()
+        return self.submit(prime_ids, stream, state).result()
 
     def close(self, wait: bool = False, timeout: float | None = None) -> None:
         """Stop taking requests into the loop; those already submitted finish. ``wait``: until they have."""
@@ -155,6 +209,8 @@ class BatchScheduler:
                     request.row = free.pop()
                     active.append(request)
                     stepper.reset(request.row)
+                    if request.state is not None:
+                        stepper.load(request.row, request.state)
             if not active:
                 continue
             if len(active) == 1 and not self._waiting and self._solo(stepper, active[0]):
@@ -192,14 +248,18 @@ class BatchScheduler:
                     free.append(request.row)
                     continue
                 if done:
-                    request.future.set_result(request.stream.tokens)
+                    self._finish(stepper, request)
                     free.append(request.row)
-                    self.finished += 1
                 else:
                     still.append(request)
             self.steps += 1
             self.rows_stepped += len(active)
             active[:] = still
+
+    def _finish(self, stepper: BatchedStepper, request: _Request) -> None:
+        request.stream.state = stepper.save(request.row)
+        request.future.set_result(request.stream.tokens)
+        self.finished += 1
 
     def _solo(self, stepper: BatchedStepper, request: _Request) -> bool:
         """Step a request that is alone without the batch's bookkeeping (the same arithmetic and draws as a lone
@@ -210,8 +270,7 @@ class BatchScheduler:
                 self.steps += 1
                 self.rows_stepped += 1
                 if not request.priming and request.stream.choose(logits):
-                    request.future.set_result(request.stream.tokens)
-                    self.finished += 1
+                    self._finish(stepper, request)
                     return True
         except Exception as exc:  # this request's own failure (or its step's): it alone fails
             request.future.set_exception(exc)

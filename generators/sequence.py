@@ -21,7 +21,7 @@ from . import checkpoint
 from .data import dataset_for, stream_count, training_datasets
 from .errors import CheckpointError, ConfigError
 from .sampling import run_stream
-from .scheduler import BatchScheduler
+from .scheduler import BatchScheduler, run_together
 from .stepper import LSTMStepper, StepperWeights
 from .training import emit, fit_model
 
@@ -202,6 +202,14 @@ class SequenceGenerator:
         if self.batcher is not None:
             return self.batcher.run(prime_ids, stream)
         return run_stream(*self.start(np.asarray(prime_ids, np.int32)), stream)
+
+    def decode_many(self, prime_ids, streams, state=None) -> list[list[int]]:
+        """Several streams from one state (``state``: a fork, see :attr:`~generators.stepper.LSTMStepper.state`;
+        None: zeros), each primed on ``prime_ids``, side by side: in the batching loop when one runs, else here with
+        the same arithmetic. Each stream's ``state`` is set when it is done (see :meth:`BatchScheduler.submit`)."""
+        if self.batcher is not None:
+            return [f.result() for f in self.batcher.submit_many(prime_ids, streams, state)]
+        return run_together(self.stepper_weights, prime_ids, streams, state)
 
     def start(self, prime_ids: np.ndarray):
         """Prime on ``prime_ids``; return ``(step, first_logits)`` where ``step(token)`` gives the next logits.

@@ -77,6 +77,16 @@ class BatchedStepper:
             h[row] = 0.0
             c[row] = 0.0
 
+    def load(self, row: int, state) -> None:
+        """Put a saved state (:meth:`save`, or :attr:`LSTMStepper.state`) into one row."""
+        for layer, (h, c) in enumerate(zip(*state)):
+            self.h[layer][row] = h
+            self.c[layer][row] = c
+
+    def save(self, row: int):
+        """A copy of one row's state: ``(h per layer, c per layer)``."""
+        return [h[row].copy() for h in self.h], [c[row].copy() for c in self.c]
+
     def step(self, rows, tokens) -> np.ndarray:
         """Advance ``rows`` by one token each (``tokens[i]`` for ``rows[i]``); return their logits (n, vocab)."""
         if len(rows) == 1 or self.exact:  # alone (or exact): matrix-vector products, row by row
@@ -134,6 +144,15 @@ class LSTMStepper:
     def reset(self) -> None:
         self.h = [np.zeros(self.units, self.embedding.dtype) for _ in self.cells]
         self.c = [np.zeros(self.units, self.embedding.dtype) for _ in self.cells]
+
+    @property
+    def state(self):
+        """A copy of the state, ``(h per layer, c per layer)``: to fork a stream (see :meth:`BatchedStepper.load`)."""
+        return [h.copy() for h in self.h], [c.copy() for c in self.c]
+
+    @state.setter
+    def state(self, state) -> None:
+        self.h, self.c = [np.array(h) for h in state[0]], [np.array(c) for c in state[1]]
 
     def step(self, token: int) -> np.ndarray:
         """Advance one token; return the logits (float32, vocab) for the next one."""

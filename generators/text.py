@@ -127,6 +127,70 @@ class CharGenerator(SequenceGenerator):
                 "unknown_chars": unknown, "replaced": replaced}
 
     # -- generation --------------------------------------------------------
+    def song(
+        self,
+        seed: str = "",
+        *,
+        lines: int = 16,
+        rhyme: str | None = None,
+        form: str | None = None,
+        syllables: int | None = None,
+        labels: bool = True,
+        temperature: float = 0.5,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        rng_seed: int | None = None,
+    ) -> "SongResult":
+        """A song of ``lines`` lines (the seed's included; labels not counted) after ``seed``.
+
+        ``rhyme``: a scheme (``AABB``, ``ABAB``, ``ABCB``, ``AAAA``, ``none``; default: one of the first three,
+        drawn); ``form``: sections (``"verse chorus verse chorus"``, ``VCVCBC``, ``none``; default: a common form
+        for 12 lines or more), whose chorus returns word for word; ``syllables``: every line within one syllable
+        of it; ``labels``: section labels (``[Chorus]``) in the text. See :mod:`generators.songs`.
+        """
+        from .songs.form import parse_scheme, parse_song_form, plan_song
+
+        if not isinstance(seed, str):
+            raise GenerationError("seed must be text")
+        if len(seed) > MAX_SEED_CHARS:
+            raise GenerationError(f"seed is too long ({len(seed)} characters, at most {MAX_SEED_CHARS})")
+        opts = SamplingOptions(temperature, top_k, top_p)
+        rng, rng_seed = make_rng(rng_seed)
+        plan = plan_song(lines, parse_song_form(form), parse_scheme(rhyme), rng)
+        return self._write_song(seed, plan, opts, rng, rng_seed, syllables, labels)
+
+    def continue_song(self, text: str, *, form: str | None = None, rhyme: str | None = None,
+                      syllables: int | None = None, labels: bool = True, temperature: float = 0.5,
+                      top_k: int | None = None, top_p: float | None = None,
+                      rng_seed: int | None = None) -> "SongResult":
+        """The song ``text`` (as :meth:`song` wrote it) with its next section: the next of ``form`` (default: the
+        song's own, read from its labels), a returning chorus word for word; text without section labels gets four
+        more lines. The result's text is the whole song."""
+        from .songs.form import DEFAULT_LINES, SCHEMES, build_plan, next_section, parse_scheme, parse_song_form, read_song
+
+        if not isinstance(text, str) or not text.strip():
+            raise GenerationError("there is no song to continue")
+        opts = SamplingOptions(temperature, top_k, top_p)
+        rng, rng_seed = make_rng(rng_seed)
+        lines, sections, sizes = read_song(text)
+        scheme = parse_scheme(rhyme)
+        scheme = SCHEMES[int(rng.integers(3))] if scheme is None else scheme
+        if sections:
+            plan = next_section(sections, sizes, parse_song_form(form) or sections, scheme)
+        else:  # lines without sections (a message, a song without a form): four more lines
+            plan = build_plan("", [len(lines) + DEFAULT_LINES["V"]], scheme)
+        seed = "".join(line + "\n" for line in lines)[-MAX_SEED_CHARS:]
+        kept = seed.count("\n")  # (a long song: its last lines prime the model; all are kept in the text)
+        return self._write_song(seed, plan, opts, rng, rng_seed, syllables, labels, earlier=lines[:-kept or None])
+
+    def _write_song(self, seed, plan, opts, rng, rng_seed, syllables, labels, earlier=()) -> "SongResult":
+        from .songs.writer import SongResult, SongWriter, song_text
+
+        writer = SongWriter(self, opts, rng, syllables)
+        written, seconds, replaced = writer.write(START_CONTEXT, seed, plan, earlier=list(earlier))
+        return SongResult(text=song_text(written, plan, labels), lines=written, plan=plan, rng_seed=rng_seed,
+                          seconds=seconds, generated_chars=writer.chars, steered=writer.steered, replaced=replaced)
+
     def generate(
         self,
         seed: str = "",

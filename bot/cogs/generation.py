@@ -13,17 +13,19 @@ from discord import app_commands
 from discord.ext import commands
 
 from ..commands import OPTIONS, USAGE_DAYS, instrument_suggestions, key_suggestions
-from ..commands.options import form_suggestions
+from ..commands.options import form_suggestions, song_form_suggestions
 from ..corpus import MAX_MIDI_BYTES
 from ..respond import respond
 
-L, C = OPTIONS["lyrics"], OPTIONS["compose"]  # /text has /lyrics's bounds (a test checks)
-SEED, TEMP, LENGTH, RNG = L["seed"], L["temp"], L["length"], L["rng_seed"]
+L, C, T = OPTIONS["lyrics"], OPTIONS["compose"], OPTIONS["text"]
+SEED, TEMP, LENGTH, RNG = T["seed"], T["temp"], T["length"], T["rng_seed"]
+LINES, SONG_FORM, SYLLABLES = L["lines"], L["form"], L["syllables"]
+Rhyme = Literal["auto", "AABB", "ABAB", "ABCB", "AAAA", "none"]
 NOTES, BARS, SECONDS, TEMPO = C["notes"], C["bars"], C["seconds"], C["tempo"]
 KEY, INSTRUMENT, PRIMER, CTEMP, FORM, CHORDS = C["key"], C["instrument"], C["primer"], C["temp"], C["form"], C["chords"]
 Texture = Literal["auto", "sparse", "medium", "full"]  # (Discord's choices; a test checks they are the schema's)
 Register = Literal["auto", "low", "middle", "high"]
-CHOICES = {"texture": get_args(Texture), "register": get_args(Register)}
+CHOICES = {"texture": get_args(Texture), "register": get_args(Register), "rhyme": get_args(Rhyme)}
 WRITE_HELP = {m: {n: o.description for n, o in OPTIONS[m].items()} for m in ("lyrics", "text")}
 COMPOSE_HELP = {n: o.description for n, o in C.items()}
 
@@ -37,18 +39,27 @@ class Generation(commands.Cog):
     async def cog_unload(self) -> None:
         self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
 
-    async def _write(self, interaction: discord.Interaction, model: str, seed, temp, length, rng_seed) -> None:
+    async def _write(self, interaction: discord.Interaction, model: str, seed, temp, length, rng_seed,
+                     **song) -> None:
         inv = self.bot.invocation(interaction)
-        await respond(interaction, lambda: self.bot.core.write(inv, model, seed, temp, length, rng_seed))
+        await respond(interaction, lambda: self.bot.core.write(inv, model, seed, temp, length, rng_seed, **song))
 
-    @app_commands.command(description="Song lyrics that begin with your seed")
+    @app_commands.command(description="A song that begins with your seed: verses, a chorus that returns, rhymes")
     @app_commands.describe(**WRITE_HELP["lyrics"])
     async def lyrics(self, interaction: discord.Interaction,
                      seed: app_commands.Range[str, 0, SEED.max_length] = SEED.default,
                      temp: app_commands.Range[float, TEMP.min, TEMP.max] = TEMP.default,
-                     length: app_commands.Range[int, LENGTH.min, LENGTH.max] = LENGTH.default,
+                     lines: app_commands.Range[int, LINES.min, LINES.max] = LINES.default,
+                     rhyme: Rhyme = L["rhyme"].default,
+                     form: app_commands.Range[str, 1, SONG_FORM.max_length] = SONG_FORM.default,
+                     syllables: Optional[app_commands.Range[int, SYLLABLES.min, SYLLABLES.max]] = None,
                      rng_seed: Optional[app_commands.Range[int, RNG.min, RNG.max]] = None):
-        await self._write(interaction, "lyrics", seed, temp, length, rng_seed)
+        await self._write(interaction, "lyrics", seed, temp, None, rng_seed, lines=lines, rhyme=rhyme, form=form,
+                          syllables=syllables)
+
+    @lyrics.autocomplete("form")
+    async def song_form_autocomplete(self, interaction: discord.Interaction, current: str):
+        return [app_commands.Choice(name=f, value=f) for f in song_form_suggestions(current)]
 
     @app_commands.command(description="Prose or script text that begins with your seed")
     @app_commands.describe(**WRITE_HELP["text"])

@@ -8,8 +8,10 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
+from generators.errors import GeneratorError
 from generators.music.chords import parse_progression
 from generators.music.form import SECTION_BARS, parse_form
+from generators.songs.form import parse_song_form
 
 from ..corpus import MIDI_SUFFIXES, _atomic_write, check_midi
 from ..render import JOIN_LEAD_S, piano_roll_png, preview_midi, render_audio
@@ -50,44 +52,79 @@ def _continuation_budget(previous: list, request: ComposeRequest) -> tuple[int |
 
 class GeneratingCommands(CommandsBase):
     async def write(self, inv: Invocation, model: str, seed: str | None = None, temp: float | None = None,
-                    length: int | None = None, rng_seed: int | None = None) -> Reply:
-        """`/lyrics` and `/text`: text that begins with the seed."""
+                    length: int | None = None, rng_seed: int | None = None, *, lines: int | None = None,
+                    rhyme: str | None = None, form: str | None = None, syllables: int | None = None) -> Reply:
+        """`/text`: text that begins with the seed. `/lyrics`: a song that begins with it."""
         opts = OPTIONS[model]
-        seed, temp, length, rng_seed = (opts[n].check(v) for n, v in
-                                        (("seed", seed), ("temp", temp), ("length", length), ("rng_seed", rng_seed)))
-        if "\x00" in seed:
+        asked = {"seed": seed, "temp": temp, "length": length, "rng_seed": rng_seed, "lines": lines, "rhyme": rhyme,
+                 "form": form, "syllables": syllables}
+        given = [name for name, value in asked.items() if value is not None and name not in opts]
+        if given:
+            raise UserError(f"/{model} has no option {', '.join(given)}")
+        values = {name: o.check(asked[name]) for name, o in opts.items()}
+        if "\x00" in values["seed"]:
             raise UserError("`seed` must be text")
-        return await self._write(inv, model, TextRequest(seed, temp, length), rng_seed)
+        if model == "lyrics":
+            form = values["form"]
+            if form.strip().lower() not in ("auto", "none"):
+                await self._check(lambda: parse_song_form(form))
+            request = TextRequest(values["seed"], values["temp"], lines=values["lines"], rhyme=values["rhyme"],
+                                  form=form, syllables=values["syllables"])
+        else:
+            request = TextRequest(values["seed"], values["temp"], values["length"])
+        return await self._write(inv, model, request, values["rng_seed"])
 
     async def continue_text(self, inv: Invocation, model: str, text: str) -> Reply:
-        """The *Continue lyrics* message menu: the message's text (its end, if long) is the seed."""
+        """The *Continue lyrics* message menu: the message's text (its end, if long) is the seed; lyrics get the
+        song's next section."""
         text = (text or "").replace("\x00", "").strip()
         if not text:
             raise UserError("that message has no text to continue")
         opts = OPTIONS[model]
-        request = TextRequest(text[-MAX_SEED_CHARS:] + "\n", opts["temp"].default, opts["length"].default)
+        if model == "lyrics":
+            request = TextRequest(text[-MAX_SEED_CHARS:], opts["temp"].default, lines=opts["lines"].default,
+                                  continues=True)
+        else:
+            request = TextRequest(text[-MAX_SEED_CHARS:] + "\n", opts["temp"].default, opts["length"].default)
         return await self._write(inv, model, request, None, action="context")
+
+    async def _check(self, fn) -> None:
+        try:
+            fn()
+        except GeneratorError as exc:
+            raise UserError(str(exc)) from None
 
     async def _write(self, inv: Invocation, model: str, request: TextRequest, rng_seed: int | None, *,
                      action: str = "command", parent: str | None = None, note: str = "") -> Reply:
         """Generate text for a request (a seed of any length: continuing uses the whole result)."""
         gen = self.generator(model)
-        seed, temp, length = request.seed, request.temp, request.length
+        seed, temp = request.seed, request.temp
         head, seed_tail = seed[:-CONTEXT_CHARS] if len(seed) > CONTEXT_CHARS else "", seed[-CONTEXT_CHARS:]
         start = self.clock()
-        result = await self._generate(inv, model, lambda: gen.generate(seed_tail, length=length, temperature=temp,
-                                                                        rng_seed=rng_seed))
+        if request.lines is not None:  # a song
+            head = ""
+            song = dict(rhyme=request.rhyme, form=request.form, syllables=request.syllables, temperature=temp,
+                        rng_seed=rng_seed)
+            result = await self._generate(inv, model, lambda: gen.continue_song(seed, **song) if request.continues
+                                          else gen.song(seed, lines=request.lines, **song))
+            request = replace(request, rhyme=result.plan.scheme or "none", form=result.plan.form or "none")
+        else:
+            result = await self._generate(inv, model, lambda: gen.generate(seed_tail, length=request.length,
+                                                                            temperature=temp, rng_seed=rng_seed))
         text = head + result.text
         gen_id = await self._remember(inv, model, model, request.to_dict(), result.rng_seed, text,
                                       model_s=getattr(result, "seconds", None), total_s=self.clock() - start,
                                       action=action, parent=parent)
-        return self._text_reply(model, text, result.rng_seed, temp, gen_id, note=note,
+        shape = result.plan.describe() if request.lines is not None else ""
+        return self._text_reply(model, text, result.rng_seed, temp, gen_id, note=note, shape=shape,
                                 replaced=getattr(result, "replaced", None), tail=action == "continue")
 
     def _text_reply(self, model: str, text: str, rng_seed: int, temp: float, gen_id: str | None, *,
-                    note: str = "", replaced: dict | None = None, ephemeral: bool = False, tail: bool = False) -> Reply:
-        """The text with its footer; too long for one message, a preview (its end, with ``tail``) and the file."""
-        footer = f"\n-# rng_seed {rng_seed} · temp {temp:g}"
+                    note: str = "", replaced: dict | None = None, ephemeral: bool = False, tail: bool = False,
+                    shape: str = "") -> Reply:
+        """The text with its footer (``shape``: a song's form and scheme); too long for one message, a preview (its
+        end, with ``tail``) and the file."""
+        footer = f"\n-# {shape + ' · ' if shape else ''}rng_seed {rng_seed} · temp {temp:g}"
         if replaced:
             footer += " · replaced " + ", ".join(f"{k!r}→{v!r}" for k, v in list(replaced.items())[:8])
         head = f"-# {note}\n" if note else ""

@@ -14,6 +14,8 @@ from typing import Any
 from generators.music.form import FORMS, MAX_SECTIONS
 from generators.music.midi_io import GM_NAMES
 from generators.sampling import MAX_RNG_SEED
+from generators.songs.form import MAX_LINES, SCHEMES
+from generators.songs.writer import MAX_SYLLABLES, MIN_SYLLABLES
 from generators.text import MAX_SEED_CHARS
 
 from .core import UserError
@@ -22,7 +24,7 @@ from .core import UserError
 MIN_TEMP, MAX_TEMP, VARY_STEP = 0.1, 2.0, 0.1
 MAX_PIECE_NOTES = 2000  # a piece here, continuations included, has at most this many notes...
 MAX_PIECE_SECONDS = 600  # ...and lasts at most this long (as asked for; a piece of N notes is as long as it is)
-MAX_TEXT_LENGTH = 2000  # characters one /lyrics or /text writes
+MAX_TEXT_LENGTH = 2000  # characters one /text writes
 KIND_NAMES = {int: "a whole number", float: "a number", str: "text"}
 
 
@@ -71,7 +73,12 @@ OPTIONS: dict[str, dict[str, Option]] = {
     "lyrics": {o.name: o for o in (
         Option("seed", str, "how the lyrics begin", "", max_length=MAX_SEED_CHARS),
         Option("temp", float, "temperature: low is safe, high is wild", 0.5, MIN_TEMP, MAX_TEMP),
-        Option("length", int, "characters to write", 400, 50, MAX_TEXT_LENGTH),
+        Option("lines", int, "lines of lyrics, the seed's included", 16, 1, MAX_LINES),
+        Option("rhyme", str, "rhyme scheme of each section (auto: AABB, ABAB or ABCB)", "auto",
+               choices=("auto", *SCHEMES, "none")),
+        Option("form", str, "sections: 'verse chorus verse chorus', VCVCBC, none (auto: a common form from 12 lines)",
+               "auto", max_length=200),
+        Option("syllables", int, "syllables per line (each line within one)", None, MIN_SYLLABLES, MAX_SYLLABLES),
         RNG)},
     "text": {o.name: o for o in (
         Option("seed", str, "how the text begins", "", max_length=MAX_SEED_CHARS),
@@ -118,6 +125,16 @@ def key_suggestions(current: str, limit: int = 25) -> list[str]:
     typed = (current or "").strip().lower()
     found = [k for k in keys if typed in k.lower()]
     return sorted(found, key=lambda k: not k.lower().startswith(typed))[:limit]
+
+
+SONG_FORMS = ("auto", "none", "verse chorus verse chorus", "verse chorus verse chorus bridge chorus", "VCVC",
+              "VCVCBC", "VVCVC", "VCVCC", "intro verse chorus verse chorus outro")
+
+
+def song_form_suggestions(current: str) -> list[str]:
+    """Song forms for /lyrics's autocomplete, filtered by what was typed."""
+    typed = (current or "").strip().lower()
+    return [f for f in SONG_FORMS if typed in f.lower()]
 
 
 def form_suggestions(current: str) -> list[str]:

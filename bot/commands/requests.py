@@ -19,11 +19,19 @@ def _from(cls, data: dict[str, Any]):
 
 @dataclass(frozen=True)
 class TextRequest:
-    """/lyrics or /text: the seed (a continuation's is the whole earlier text), temperature and length."""
+    """/text: the seed (a continuation's is the whole earlier text), temperature and length in characters.
+    /lyrics: a song of ``lines`` lines with its rhyme scheme and form (once written, the ones it was written
+    with, so Again and Vary keep them) and syllables per line; ``continues``: the seed is a song to add a
+    section to."""
 
     seed: str
     temp: float
-    length: int
+    length: int | None = None
+    lines: int | None = None
+    rhyme: str | None = None
+    form: str | None = None
+    syllables: int | None = None
+    continues: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -75,8 +75,8 @@ class ResultsCommands(CommandsBase):
             if rec.model == "music":  # (continues: the piece this one extends, for Again and Vary on the result)
                 return await self._compose(inv, replace(request, continues=rec.id), None, action=action,
                                            parent=rec.id, previous=await self._notes_of(rec), note=note)
-            return await self._write(inv, rec.model, replace(request, seed=rec.output_text), None, action=action,
-                                     parent=rec.id, note=note)
+            continued = replace(request, seed=rec.output_text, continues=request.lines is not None)
+            return await self._write(inv, rec.model, continued, None, action=action, parent=rec.id, note=note)
         if rec.model == "music":
             previous = None
             if request.continues:  # again/vary of a continuation: continue the same piece again

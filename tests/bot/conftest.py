@@ -25,6 +25,14 @@ class FakeTextGenerator:
     def __init__(self, gate: threading.Event | None = None):
         self.gate = gate
         self.calls = []
+        self.song_options = []
+
+    def song(self, seed, *, lines, temperature, rng_seed=None, **options):
+        return _song_call(self, seed, lines, temperature, rng_seed, options)
+
+    def continue_song(self, text, *, temperature, rng_seed=None, **options):
+        """The song and a section of 2 more lines."""
+        return _song_call(self, text, text.count("\n") + 3, temperature, rng_seed, {**options, "continues": True})
 
     def generate(self, seed, *, length, temperature, rng_seed=None, **_):
         self.calls.append((seed, length, temperature, rng_seed))
@@ -32,6 +40,34 @@ class FakeTextGenerator:
             self.gate.wait(10)
         rng_seed = 42 if rng_seed is None else rng_seed
         return FakeTextResult(seed + ("la " * length)[:length], rng_seed)
+
+
+@dataclass
+class FakePlan:
+    scheme: str = "AABB"
+    form: str = "VC"
+
+    def describe(self) -> str:
+        return f"form {self.form}, rhyme {self.scheme}"
+
+
+@dataclass
+class FakeSongResult:
+    text: str
+    rng_seed: int
+    plan: FakePlan
+    replaced: dict = field(default_factory=dict)
+
+
+def _song_call(fake, seed, lines, temperature, rng_seed, options):
+    fake.calls.append((seed, lines, temperature, rng_seed))
+    fake.song_options.append(options)
+    if fake.gate is not None:
+        fake.gate.wait(10)
+    rng_seed = 42 if rng_seed is None else rng_seed
+    scheme = {"none": "", None: "AABB", "auto": "AABB"}.get(options.get("rhyme"), options.get("rhyme"))
+    form = {"none": "", None: "VC", "auto": "VC"}.get(options.get("form"), options.get("form"))
+    return FakeSongResult(seed + "\nla la" * (lines - seed.count("\n") - 1), rng_seed, FakePlan(scheme, form))
 
 
 class FakeMusicGenerator:

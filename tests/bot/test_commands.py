@@ -1,5 +1,6 @@
 import asyncio
 import io
+import re
 import threading
 
 import pytest
@@ -20,10 +21,25 @@ def run(coro):
 
 
 def test_lyrics_begin_with_the_seed_and_state_the_rng_seed(commands, fakes):
-    reply = run(commands.write(USER, "lyrics", seed="Yeah, oho", temp=0.5, length=60, rng_seed=9))
-    assert reply.content.startswith("Yeah, oho")
+    reply = run(commands.write(USER, "lyrics", seed="Yeah, oho", temp=0.5, lines=6, rng_seed=9))
+    assert reply.content.startswith("Yeah, oho") and reply.content.count("la la") == 5
     assert "rng_seed 9" in reply.content and not reply.ephemeral
-    assert fakes["lyrics"].calls == [("Yeah, oho", 60, 0.5, 9)]
+    assert "form VC, rhyme AABB" in reply.content  # the summary names the form and the scheme
+    assert fakes["lyrics"].calls == [("Yeah, oho", 6, 0.5, 9)]
+    assert fakes["lyrics"].song_options == [{"rhyme": "auto", "form": "auto", "syllables": None}]
+
+
+def test_lyrics_pass_the_song_options_and_refuse_bad_ones_in_one_line(commands, fakes):
+    run(commands.write(USER, "lyrics", lines=8, rhyme="ABAB", form="verse chorus", syllables=8, rng_seed=1))
+    assert fakes["lyrics"].song_options[-1] == {"rhyme": "ABAB", "form": "verse chorus", "syllables": 8}
+    for kwargs, fragment in [({"rhyme": "XYZ1"}, "`rhyme` must be one of"), ({"form": ""}, "song form is empty"),
+                             ({"form": "V" * 50}, "at most 24 sections"), ({"form": "verse solo"}, "unknown section"),
+                             ({"syllables": 0}, "`syllables` must be between 2 and 24"),
+                             ({"syllables": 99}, "`syllables` must be between 2 and 24"),
+                             ({"lines": 0}, "`lines` must be between 1 and 64"), ({"length": 50}, "no option length")]:
+        with pytest.raises(UserError, match=re.escape(fragment)) as err:
+            run(commands.write(USER, "lyrics", **kwargs))
+        assert "\n" not in str(err.value)
 
 
 def test_defaults_come_from_the_option_table(commands, fakes):
@@ -32,14 +48,14 @@ def test_defaults_come_from_the_option_table(commands, fakes):
 
 
 def test_long_text_is_attached(commands):
-    reply = run(commands.write(USER, "lyrics", seed="x" * 500, length=2000))
+    reply = run(commands.write(USER, "text", seed="x" * 500, length=2000))
     assert len(reply.content) <= MESSAGE_LIMIT
     assert reply.files and reply.files[0].filename.endswith(".txt")
     assert len(reply.files[0].data.decode()) == 2500
 
 
 @pytest.mark.parametrize("kwargs, fragment", [
-    ({"temp": 9}, "temp"), ({"temp": 0.0}, "temp"), ({"length": 10}, "length"), ({"length": "abc"}, "length"),
+    ({"temp": 9}, "temp"), ({"temp": 0.0}, "temp"), ({"lines": 100}, "lines"), ({"lines": "abc"}, "lines"),
     ({"seed": "x" * 4001}, "too long"), ({"seed": "bin\x00ary"}, "text"), ({"rng_seed": -1}, "rng_seed"),
 ])
 def test_bad_input_is_a_user_error(commands, kwargs, fragment):
@@ -101,14 +117,14 @@ def test_queue_refuses_past_its_depth_and_per_user_limit():
     cmds = Commands({"lyrics": gen}, JobQueue(workers=1, queue_depth=2, user_max_jobs=1, user_burst=0))
 
     async def scenario():
-        first = asyncio.ensure_future(cmds.write(Invocation(1), "lyrics", seed="a", length=50))
+        first = asyncio.ensure_future(cmds.write(Invocation(1), "lyrics", seed="a", lines=4))
         await asyncio.sleep(0.05)
         with pytest.raises(Busy, match="already have"):
-            await cmds.write(Invocation(1), "lyrics", seed="b", length=50)
-        second = asyncio.ensure_future(cmds.write(Invocation(2), "lyrics", seed="c", length=50))
+            await cmds.write(Invocation(1), "lyrics", seed="b", lines=4)
+        second = asyncio.ensure_future(cmds.write(Invocation(2), "lyrics", seed="c", lines=4))
         await asyncio.sleep(0.05)
         with pytest.raises(Busy, match="busy"):
-            await cmds.write(Invocation(3), "lyrics", seed="d", length=50)
+            await cmds.write(Invocation(3), "lyrics", seed="d", lines=4)
         gate.set()
         return await first, await second
 
@@ -144,7 +160,7 @@ def test_event_loop_stays_responsive_while_generating(commands, fakes):
     commands.swap("lyrics", FakeTextGenerator(gate))
 
     async def scenario():
-        job = asyncio.ensure_future(commands.write(USER, "lyrics", seed="x", length=50))
+        job = asyncio.ensure_future(commands.write(USER, "lyrics", seed="x", lines=4))
         ticks = 0
         for _ in range(10):  # the loop keeps running while the job blocks its worker thread
             await asyncio.sleep(0.01)
@@ -162,13 +178,13 @@ def test_swap_keeps_running_jobs_on_the_old_model(commands):
     commands.swap("lyrics", old)
 
     async def scenario():
-        job = asyncio.ensure_future(commands.write(USER, "lyrics", seed="old", length=50))
+        job = asyncio.ensure_future(commands.write(USER, "lyrics", seed="old", lines=4))
         await asyncio.sleep(0.05)
         new = FakeTextGenerator()
         commands.swap("lyrics", new)
         gate.set()
         await job
-        await commands.write(Invocation(2), "lyrics", seed="new", length=50)
+        await commands.write(Invocation(2), "lyrics", seed="new", lines=4)
         return new
 
     new = run(scenario())
@@ -211,7 +227,7 @@ def test_console_dispatch_and_errors(commands):
     assert reply.content.startswith("Yeah, oho")
     for line, fragment in (("/dance", "/corpus, /status"), ("/lyrics colour:red", "no option colour"),
                            ("/lyrics temp:hot", "`temp` must be a number, got 'hot'"),
-                           ("/lyrics length:many", "`length` must be a whole number"),
+                           ("/lyrics lines:many", "`lines` must be a whole number"),
                            ("/lyrics rng_seed:-1", "`rng_seed` must be between 0 and 4294967295, got -1"),
                            ("/lyrics temp:3", "`temp` must be between 0.1 and 2, got 3"),
                            ("/status extra:1", "no options"), ("/corpus add music", "attach at least one file")):
@@ -234,11 +250,11 @@ def test_three_commands_in_a_row_are_answered_and_a_flood_is_partly_refused(fake
     cmds = Commands(fakes, JobQueue(workers=2, queue_depth=64, user_max_jobs=10, user_burst=5, user_rate=0.5))
 
     async def scenario():
-        row = [await cmds.write(USER, "lyrics", seed="a", length=50), await cmds.compose(USER, notes=20),
+        row = [await cmds.write(USER, "lyrics", seed="a", lines=4), await cmds.compose(USER, notes=20),
                await cmds.write(USER, "text", seed="b", length=50)]
-        flood = await asyncio.gather(*(cmds.write(OTHER, "lyrics", seed="x", length=50) for _ in range(10)),
+        flood = await asyncio.gather(*(cmds.write(OTHER, "lyrics", seed="x", lines=4) for _ in range(10)),
                                      return_exceptions=True)
-        third = await cmds.write(Invocation(3, "third"), "lyrics", seed="still here", length=50)
+        third = await cmds.write(Invocation(3, "third"), "lyrics", seed="still here", lines=4)
         return row, flood, third
 
     row, flood, third = run(scenario())

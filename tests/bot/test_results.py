@@ -26,7 +26,7 @@ def buttons_of(message: dict) -> dict[str, str]:
 
 def text_of(message: dict) -> str:
     """A text reply without its note line and footer."""
-    body = message["content"].split("\n-# rng_seed")[0]
+    body = message["content"].rsplit("\n-# ", 1)[0]
     return body.split("\n", 1)[1] if body.startswith("-# ") else body
 
 
@@ -47,25 +47,30 @@ def test_buttons_continue_again_vary_listen_and_survive_a_restart(monkeypatch, t
         commands = real_commands(tmp_path)
         fake, bot, runner = await start_bot(monkeypatch, commands)
         try:
-            token = await fake.interact("lyrics", [opt("seed", "Yeah, oho", "str"), opt("length", 120, "int")])
+            token = await fake.interact("lyrics", [opt("seed", "Yeah, oho", "str"), opt("lines", 12, "int")])
             first = await fake.reply(token)
             buttons = buttons_of(first)
             assert set(buttons) == {"continue", "again", "vary_down", "vary_up"}
+            shape_of = lambda m: m["content"].rsplit("\n-# ", 1)[1].split(" · rng_seed")[0]  # noqa: E731
+            assert shape_of(first).startswith("form verse chorus") and ", rhyme " in shape_of(first)
 
             token = await fake.press(first, buttons["continue"], user_id=501)  # anyone may press
             continued = await fake.reply(token)
             assert text_of(continued).startswith(text_of(first)) and len(text_of(continued)) > len(text_of(first))
             assert "continued" in continued["content"]
+            assert text_of(continued)[len(text_of(first)):].startswith("\n\n[")  # the next section, labelled
 
             token = await fake.press(first, buttons["vary_up"])
             varied = await fake.reply(token)
             seed_of = lambda m: m["content"].split("rng_seed ")[1].split(" ")[0]  # noqa: E731
             assert seed_of(varied) == seed_of(first) and "temp 0.6" in varied["content"]
+            assert shape_of(varied) == shape_of(first)  # the same form and scheme
             token = await fake.press(first, buttons["vary_down"])
             assert "temp 0.4" in (await fake.reply(token))["content"]
             token = await fake.press(first, buttons["again"])
             again = await fake.reply(token)
-            assert text_of(again).startswith("Yeah, oho") and "temp 0.5" in again["content"]
+            assert "\nYeah, oho" in text_of(again) and "temp 0.5" in again["content"]
+            assert shape_of(again) == shape_of(first)
 
             token = await fake.interact("compose", [opt("notes", 60, "int")])
             piece = await fake.reply(token, timeout=120)

@@ -166,3 +166,35 @@ def test_a_bug_in_the_loop_fails_its_requests_and_the_next_loop_serves(trained, 
     assert scheduler.submit([1, 2], _stream(20, 1)).result(timeout=30) == run_alone(gen.stepper_weights, [1, 2],
                                                                                     _stream(20, 1))
     scheduler.close(wait=True)
+
+
+def test_streams_forked_from_a_saved_state_run_side_by_side_in_the_loop_or_without_it(trained):
+    """decode_many: a stream from a saved state gives what feeding the whole prefix gives, the same tokens in the
+    batching loop as without it, and its final state carries on where it stopped; several run side by side.
+    (One stream at a time where tokens are compared: a lone row has the same arithmetic everywhere.)"""
+    from generators.stepper import LSTMStepper
+
+    gen, path = trained
+    ids = gen.vocab.encode("Yeah yeah\n")
+    stepper = LSTMStepper(gen.stepper_weights)
+    stepper.feed(ids[:-1])
+    state = stepper.state
+
+    def stream(seed):
+        return TokenStream(30, SamplingOptions(0.8), make_rng(seed)[0])
+
+    (here,) = gen.decode_many([ids[-1]], [stream(1)], state)
+    assert run_alone(gen.stepper_weights, ids, stream(1)) == here  # the fork = the prefix
+    three = [stream(s) for s in (1, 2, 3)]
+    side_by_side = gen.decode_many([ids[-1]], three, state)
+    assert all(len(t) == 30 and s.state is not None for t, s in zip(side_by_side, three))
+    looped = CharGenerator.load(path)
+    looped.enable_batching(max_batch=8)
+    try:
+        forked = stream(1)
+        assert looped.decode_many([ids[-1]], [forked], state) == [here]
+        whole = run_alone(gen.stepper_weights, np.concatenate([ids, here]), stream(9))
+        assert run_alone(gen.stepper_weights, [here[-1]], stream(9), forked.state) == whole
+        assert len(looped.decode_many([ids[-1]], [stream(s) for s in (1, 2, 3)], state)) == 3
+    finally:
+        looped.close_batching(wait=True)

@@ -1,0 +1,290 @@
+"""Writing a song line by line: candidates drawn side by side, a rhyme steered into the last word, choruses
+repeated.
+
+For each line of the :class:`~generators.songs.form.SongPlan`:
+
+- a returning section's line (a chorus again) is the first one's, word for word, fed through the model so
+  what follows hears it;
+- any other line: :data:`CANDIDATES` continuations of the song so far are drawn at once, from one saved LSTM
+  state (in the batching loop beside other requests when one runs). :class:`LineShaper` keeps each a single,
+  non-empty line, and with a syllable target ends it within one syllable of it. The first candidate that is new
+  to the song, fits the syllables and rhymes where the scheme says is kept;
+- where none rhymes, the best candidate keeps all but its last word, and that word is chosen among the
+  dictionary's words that rhyme with the line it answers (and fit the syllables left) by the model's own
+  probability of each whole word there (:func:`best_endings`, a beam search through the words' letters), drawn
+  at the request's temperature.
+
+A line the scheme pairs with a word the dictionary lacks keeps the best candidate (its spelling may rhyme).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..decoding import Processor
+from ..errors import GenerationError
+from ..sampling import TokenStream
+from .form import SongPlan
+from .rhyme import last_word, line_syllables, rhymes, rhyming_words, syllables, words_of
+
+CANDIDATES = 4  # lines drawn at once for each line written
+BEAM = 16  # words kept open while a rhyme is searched for
+TOP_ENDINGS = 4  # the rhyme is drawn among this many likeliest words
+PRUNE_NATS = 8.0  # open words this much less likely than a finished one are given up
+MAX_LINE_CHARS = 120  # a candidate that runs longer without ending its line is dropped
+CORPUS_WORDS_PER_LINE = (7.0, 2.0)  # mean and spread of the lyrics corpus's words per line: lines are chosen near
+MIN_SYLLABLES, MAX_SYLLABLES = 2, 24
+VARIED = 0.6  # a line's distinct words over its words at least this, or it is a last resort
+
+
+class LineShaper(Processor):
+    """One line: never empty, ended by a newline (the stream then stops), and with ``target`` syllables, no new
+    word past ``target`` syllables and no line end before ``target - 1``. ``prefix``: the line's text so far."""
+
+    def __init__(self, vocab, target: int | None, prefix: str = ""):
+        self.chars, self.newline = vocab.chars, vocab.index["\n"]
+        self.blank = np.array([c.isspace() and c != "\n" for c in vocab.chars])
+        self.target, self.text = target, prefix
+
+    def process(self, logits: np.ndarray) -> np.ndarray:
+        if not words_of(self.text):
+            logits[self.newline] = -np.inf
+            return logits
+        if self.target is not None:
+            count = line_syllables(self.text)
+            if count < self.target - 1:
+                logits[self.newline] = -np.inf
+            elif count >= self.target and np.isfinite(logits[self.newline]):
+                logits[self.blank] = -np.inf  # no further word: end the line (or close it with punctuation)
+        return logits
+
+    def observe(self, token: int) -> None:
+        if token == self.newline:
+            self.done = True
+        else:
+            self.text += self.chars[token]
+
+
+def _trie(words: list[str], vocab) -> dict:
+    """Words (those whose letters the model knows) as a trie of characters; a word's end is a newline child."""
+    trie: dict = {}
+    for word in words:
+        if all(c in vocab.index for c in word):
+            node = trie
+            for c in word:
+                node = node.setdefault(c, {})
+            node["\n"] = {}
+    return trie
+
+
+def best_endings(weights, vocab, state, prime: list[int], words: list[str], beam: int = BEAM):
+    """The likeliest of ``words`` to end a line after ``prime`` (fed from ``state``), by the model's whole-word
+    log-probability (a beam search through the words' trie, ``beam`` wide): ``[(log p, word, state)]``, best
+    first, where ``state`` is the LSTM state before the word's final newline."""
+    from ..stepper import BatchedStepper
+
+    trie = _trie(words, vocab)
+    if not trie:
+        return []
+    stepper = BatchedStepper(weights, capacity=beam)
+    stepper.load(0, state)
+    for token in prime[:-1]:
+        stepper.step_row(0, int(token))
+    beams = [(0.0, "", trie, 0, int(prime[-1]))]  # (log p, word so far, trie node, row, token to feed)
+    finished = []
+    while beams:
+        logits = stepper.step([b[3] for b in beams], [b[4] for b in beams])
+        logp = logits - logits.max(axis=1, keepdims=True)
+        logp -= np.log(np.exp(logp).sum(axis=1, keepdims=True))
+        grown = []
+        for (score, word, node, row, _), row_logp in zip(beams, logp):
+            for char, child in node.items():
+                total = score + float(row_logp[vocab.index[char]])
+                if char == "\n":
+                    finished.append((total, word, stepper.save(row)))
+                else:
+                    grown.append((total, word + char, child, row, vocab.index[char]))
+        grown.sort(key=lambda g: -g[0])
+        grown = grown[:beam]
+        saved = [stepper.save(g[3]) for g in grown]  # rows are reused: copy each parent's state first
+        for row, (g, state_of_parent) in enumerate(zip(grown, saved)):
+            stepper.load(row, state_of_parent)
+        beams = [(g[0], g[1], g[2], row, g[4]) for row, g in enumerate(grown)]
+        if finished and beams and beams[0][0] < max(f[0] for f in finished) - PRUNE_NATS:
+            break  # every open word is already far less likely than a finished one
+    return sorted(finished, key=lambda f: -f[0])
+
+
+@dataclass
+class SongResult:
+    text: str
+    lines: list[str]  # the song's lines (seed's included), without labels
+    plan: SongPlan
+    rng_seed: int
+    seconds: float
+    generated_chars: int
+    steered: int  # lines whose last word was steered into a rhyme
+    replaced: dict
+
+    @property
+    def stop_reason(self) -> str:
+        return "lines"
+
+    def summary(self) -> str:
+        return f"{len(self.lines)} lines, {self.plan.describe()}, RNG seed {self.rng_seed}"
+
+
+class SongWriter:
+    """Writes the lines of a plan after a seed (see the module docstring) with a character model."""
+
+    def __init__(self, gen, opts, rng, syllable_target: int | None = None):
+        if syllable_target is not None and (not isinstance(syllable_target, int) or isinstance(syllable_target, bool)
+                                            or not MIN_SYLLABLES <= syllable_target <= MAX_SYLLABLES):
+            raise GenerationError(f"syllables must be between {MIN_SYLLABLES} and {MAX_SYLLABLES}, "
+                                  f"got {syllable_target!r}")
+        if "\n" not in gen.vocab.index:
+            raise GenerationError("this model has no line breaks in its vocabulary; it cannot write songs")
+        self.gen, self.vocab, self.opts, self.rng = gen, gen.vocab, opts, rng
+        self.target = syllable_target
+        self.steered = self.chars = 0
+
+    def write(self, context: str, seed: str, plan: SongPlan, earlier: list[str] = ()) -> tuple[list[str], float, dict]:
+        """The song's lines (``earlier`` ones, then the seed's), the model time taken and the seed characters
+        replaced (``context``: text fed before the seed, as at the start of a song; ``earlier``: the song's first
+        lines, not fed to the model)."""
+        given = list(earlier) + seed.split("\n")
+        partial = given.pop()  # the seed's unfinished last line ("" when it ends with a newline)
+        if len(given) + (1 if partial else 0) > len(plan.lines):
+            raise GenerationError(f"the seed already has {len(given) + bool(partial)} lines; ask for more lines")
+        ids, replaced = self.vocab.encode_lenient(context + "".join(line + "\n" for line in given[len(earlier):]))
+        start = time.perf_counter()
+        from ..stepper import LSTMStepper
+
+        stepper = LSTMStepper(self.gen.stepper_weights)
+        if len(ids) > 1:
+            stepper.feed(np.asarray(ids[:-1], np.int64))
+        state, pending = stepper.state, int(ids[-1])
+        lines = list(given)
+        while len(lines) < len(plan.lines):
+            i = len(lines)
+            spec = plan.lines[i]
+            if spec.repeat_of is not None:
+                text = lines[spec.repeat_of]
+                state, pending = self._feed(state, pending, text)
+            else:
+                prefix = partial if i == len(given) else ""
+                text, state, pending = self._new_line(lines, plan, i, prefix, state, pending)
+            lines.append(text)
+        if partial:
+            replaced.update(self.vocab.encode_lenient(partial)[1])
+        return lines, time.perf_counter() - start, replaced
+
+    def _fork(self) -> np.random.Generator:
+        return np.random.default_rng(int(self.rng.integers(2**63)))
+
+    # -- one line -------------------------------------------------------------
+    def _feed(self, state, pending: int, text: str):
+        """Feed a known line (and its newline): the state after it, with the newline pending."""
+        from ..stepper import LSTMStepper
+
+        stepper = LSTMStepper(self.gen.stepper_weights)
+        stepper.state = state
+        ids, _ = self.vocab.encode_lenient(text)
+        stepper.feed(np.concatenate([[pending], np.asarray(ids, np.int64)]).astype(np.int64))
+        self.chars += len(ids) + 1
+        return stepper.state, self.vocab.index["\n"]
+
+    def _new_line(self, lines: list[str], plan: SongPlan, i: int, prefix: str, state, pending: int):
+        answer = self._rhyme_target(lines, plan, i)
+        prefix_ids = self.vocab.encode_lenient(prefix)[0] if prefix else []
+        streams = [TokenStream(MAX_LINE_CHARS, self.opts, self._fork(), [LineShaper(self.vocab, self.target, prefix)])
+                   for _ in range(CANDIDATES)]  # (each its own RNG: the draws never depend on how rows interleave)
+        prime = [pending, *prefix_ids]
+        drawn = self.gen.decode_many(prime, streams, state)
+        self.chars += sum(len(t) for t in drawn)
+        candidates = []
+        for stream, tokens in zip(streams, drawn):
+            if not tokens or tokens[-1] != self.vocab.index["\n"]:
+                continue  # ran out of characters mid-line
+            text = (prefix + "".join(self.vocab.chars[t] for t in tokens[:-1])).rstrip()
+            candidates.append((text, stream.state))
+        if not candidates:
+            raise GenerationError("the model wrote no line that ends; try a lower temperature")
+        earlier = {line.strip().lower() for line in lines}
+        wanted_words = float(np.clip(self.rng.normal(*CORPUS_WORDS_PER_LINE), 3, 14))
+
+        def badness(text: str) -> tuple:
+            new = text.strip().lower() not in earlier
+            fits = self.target is None or abs(line_syllables(text) - self.target) <= 1
+            rhymed = answer is None or rhymes(last_word(text), answer)
+            words = words_of(text)
+            varied = len(set(words)) >= VARIED * len(words)  # not "oh oh oh oh"
+            return (not new, not varied, not fits, not rhymed, abs(len(words) - wanted_words))
+
+        candidates.sort(key=lambda c: badness(c[0]))  # (a stable sort: ties keep the order drawn)
+        text, final = candidates[0]
+        if answer is not None and not rhymes(last_word(text), answer):
+            steered = self._steer(text, prefix, answer, state, pending)
+            if steered is not None:
+                self.steered += 1
+                return steered
+        return text, final, self.vocab.index["\n"]
+
+    def _rhyme_target(self, lines: list[str], plan: SongPlan, i: int) -> str | None:
+        """The word line ``i`` must rhyme with: the last word of the latest earlier line of its section with the same
+        scheme letter (None: the letter's first line, or no scheme)."""
+        spec = plan.lines[i]
+        if not spec.rhyme:
+            return None
+        for j in range(i - 1, -1, -1):
+            other = plan.lines[j]
+            if other.section != spec.section:
+                break
+            if other.rhyme == spec.rhyme and last_word(lines[j]):
+                return last_word(lines[j])
+        return None
+
+    def _steer(self, text: str, prefix: str, answer: str, state, pending: int):
+        """The line again, its last word drawn among the rhymes of ``answer`` (None when none can be drawn)."""
+        words = words_of(text)
+        if not words:
+            return None
+        cut = text.lower().rfind(words[-1])
+        body = text[:cut]
+        if len(body) < len(prefix) or not words_of(body):
+            return None
+        pool = rhyming_words(answer)
+        if self.target is not None:
+            left = self.target - line_syllables(body)
+            pool = [w for w in pool if abs(left - syllables(w)) <= 1]
+        body_ids = self.vocab.encode_lenient(body)[0]
+        found = best_endings(self.gen.stepper_weights, self.vocab, state, [pending, *body_ids], pool)
+        self.chars += len(body_ids) + 1
+        if not found:
+            return None
+        scores = np.array([f[0] for f in found[:TOP_ENDINGS]]) / max(self.opts.temperature, 1e-3)
+        p = np.exp(scores - scores.max())
+        _, word, final = found[int(self.rng.choice(len(p), p=p / p.sum()))]
+        return body + word, final, self.vocab.index["\n"]
+
+
+def song_text(lines: list[str], plan: SongPlan, labels: bool) -> str:
+    """The song as text: its lines, each section after its label (``[Chorus]``) and a blank line between
+    sections when ``labels``; one line after another otherwise."""
+    if not labels or not plan.form:
+        return "\n".join(lines)
+    names = plan.labels()
+    out, section = [], -1
+    for line, spec in zip(lines, plan.lines):
+        if spec.section != section:
+            if out:
+                out.append("")
+            out.append(names[spec.section])
+            section = spec.section
+        out.append(line)
+    return "\n".join(out)
+
+
