@@ -7,7 +7,7 @@
     the model's batching loop (same RNG seeds, so the same text).
 (b) The bot, once per server mode: ``one`` (each request alone in a thread
     of a two-worker pool, as before batching) and ``batched`` (continuous
-    batching, up to 32 requests a step). For /lyrics (400 characters) and
+    batching, up to 32 requests a step). For /lyrics (a song of 16 lines) and
     /compose notes:500 with the shipped checkpoints, at each number of
     concurrent users: time to acknowledgement (interaction sent -> deferred
     callback received) p50/p99, time to the reply (MIDI and piano roll)
@@ -45,7 +45,7 @@ from generators.cli import checkpoint_root  # noqa: E402
 from tests.bot.fake_discord import GUILD_ID, FakeDiscord  # noqa: E402
 
 COMMANDS = {
-    "lyrics": [{"name": "seed", "type": 3, "value": "Yeah, oho"}, {"name": "length", "type": 4, "value": 400}],
+    "lyrics": [{"name": "seed", "type": 3, "value": "Yeah, oho"}],  # a song of 16 lines (the default)
     "compose": [{"name": "notes", "type": 4, "value": 500}],
 }
 

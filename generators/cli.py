@@ -146,6 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "its estimated key); writes the whole, longer piece")
     m.add_argument("--out", type=Path, help="MIDI file to write (default: song-RNGSEED.mid)")
 
+    _evaluate_parser(sub)
+    return parser
+
+
+def _evaluate_parser(sub) -> None:
     e = sub.add_parser("evaluate", help="loss of a checkpoint on a corpus (nats/bits per token); music adds statistics")
     e.add_argument("model", choices=MODELS)
     e.add_argument("--corpus", type=Path, help="text, lyrics: UTF-8 file (required); music: folder of .mid files")
@@ -155,9 +160,15 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--bars", type=_positive_int, help="music: or bars per generated piece (and of each corpus piece)")
     e.add_argument("--temp", type=_float, help="music: sampling temperature of the generated pieces (default: 0.9)")
     e.add_argument("--rng-seed", type=_non_negative_int, default=1, help="music: RNG seed of the first piece (default: 1)")
+    e.add_argument("--songs", type=_positive_int, default=0,
+                   help="lyrics: write this many songs seeded with held-out songs' first lines and print their "
+                        "statistics beside the songs' (default: 0, loss only)")
+    e.add_argument("--lines", type=_positive_int, default=17, help="lyrics: lines per song (default: 17)")
+    e.add_argument("--rhyme", help="lyrics: the songs' rhyme scheme (default: drawn per song)")
+    e.add_argument("--form", help="lyrics: the songs' form (default: auto)")
+    e.add_argument("--syllables", type=_positive_int, help="lyrics: syllables per line")
     e.add_argument("--split", choices=("all", "val", "train"), default="all",
                    help="music: score all pieces, or the held-out (val) or training pieces of the model's split")
-    return parser
 
 
 def _generator_class(model: str):
@@ -308,10 +319,38 @@ def _cmd_evaluate(args) -> int:
             print(f"{k:24s} {r['corpus_stats'][k]:>10} {r['generated_stats'][k]:>10}")
         print(f"{'pieces':24s} {r['corpus_stats'].get('pieces', 0):>10} {r['generated_stats'].get('pieces', 0):>10}")
         return 0
-    r = gen.evaluate(args.corpus)
-    print(f"{args.corpus}: {r['nats_per_char']:.4f} nats/char, {r['bits_per_char']:.4f} bits/char "
+    if args.split == "train":
+        raise ConfigError("evaluate text and lyrics take --split all or val")
+    r = gen.evaluate(args.corpus, split=args.split)
+    print(f"{args.corpus} ({args.split}): {r['nats_per_char']:.4f} nats/char, {r['bits_per_char']:.4f} bits/char "
           f"over {r['chars']} characters ({r['unknown_chars']} not in the vocabulary)")
+    if args.songs:
+        if args.model != "lyrics":
+            raise ConfigError("--songs is for the lyrics model")
+        _song_table(gen, args)
     return 0
+
+
+def _song_table(gen, args) -> None:
+    """`evaluate lyrics --songs N`: song statistics of held-out songs beside songs written from their first lines."""
+    from .data import read_text_corpus
+    from .songs.stats import evaluate_songs
+    from .text import held_out_text
+
+    text = read_text_corpus(args.corpus).text
+    if args.split == "val":
+        text = held_out_text(text, gen.config.val_fraction)
+    temp = 0.5 if args.temp is None else args.temp
+    r = evaluate_songs(gen, text, songs=args.songs, lines=args.lines, rhyme=args.rhyme, form=args.form,
+                       syllables=args.syllables, temperature=temp, rng_seed=args.rng_seed)
+    print(f"songs: {r['songs']} held-out runs of {args.lines} lines ({args.split}) vs songs written from their first "
+          f"lines (temperature {temp:g}, RNG seeds {args.rng_seed}-{args.rng_seed + r['songs'] - 1}; "
+          f"{r['model_seconds']:.2f} s of model time per song)")
+    print(f"{'statistic':24s} {'corpus':>10s} {'generated':>10s}")
+    for k in r["corpus"]:
+        print(f"{k:24s} {r['corpus'][k]:>10} {r['generated'][k]:>10}")
+    if "scheme_share" in r:
+        print(f"{'scheme_share':24s} {r['corpus_scheme_share']:>10} {r['scheme_share']:>10}")
 
 
 #: The rows `evaluate music` prints (see generators/music/stats.py; collapsed: pieces with a collapsed quarter,

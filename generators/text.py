@@ -15,6 +15,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,11 +27,19 @@ from .sampling import SamplingOptions, TokenStream, make_rng
 from .sequence import SequenceGenerator
 from .vocab import CharVocab
 
+if TYPE_CHECKING:  # (the song writer is imported when a song is asked for)
+    from .songs.writer import SongResult
+
 KINDS = ("text", "lyrics")
 MAX_LENGTH = 100_000
 MAX_SEED_CHARS = 4_000
 #: Context fed before the seed: generation starts as if at the beginning of a song or paragraph.
 START_CONTEXT = "\n\n"
+
+
+def held_out_text(text: str, val_fraction: float) -> str:
+    """The end of a corpus that training holds out for validation (see :func:`generators.data.split_ids`)."""
+    return text[len(text) - max(1, int(len(text) * val_fraction)):]
 
 
 @dataclass
@@ -115,14 +124,16 @@ class CharGenerator(SequenceGenerator):
         return cls._fit(kind, train_ids, val_ids, vocab, config, corpus_metrics=corpus_metrics, epochs=epochs, minutes=minutes,
                         out=out, progress=progress, seed=seed, init_from=init_from)
 
-    def evaluate(self, corpus: str | Path) -> dict:
-        """Cross-entropy of the model on a text file, in nats and bits per character (windows of seq_len)."""
+    def evaluate(self, corpus: str | Path, split: str = "all") -> dict:
+        """Cross-entropy of the model on a text file, in nats and bits per character (windows of seq_len); ``split``:
+        ``all`` of it, or the ``val`` end that training with this model's ``val_fraction`` holds out."""
         corpus_data = read_text_corpus(corpus)
-        ids, replaced = self.vocab.encode_lenient(corpus_data.text)
+        text = held_out_text(corpus_data.text, self.config.val_fraction) if split == "val" else corpus_data.text
+        ids, replaced = self.vocab.encode_lenient(text)
         if len(ids) < 2:
             raise GenerationError(f"corpus too short to evaluate (needs at least 2 characters): {corpus}")
         loss = self.loss_on(ids)
-        unknown = sum(corpus_data.text.count(c) for c in replaced)
+        unknown = sum(text.count(c) for c in replaced)
         return {"nats_per_char": loss, "bits_per_char": loss / math.log(2), "chars": len(ids),
                 "unknown_chars": unknown, "replaced": replaced}
 

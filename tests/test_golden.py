@@ -30,13 +30,17 @@ CLI_RUNS = {
     "text": ["generate", "text", "--seed", "the truth is", "--temp", "0.6", "--length", "300", "--rng-seed", "7"],
     "lyrics": ["generate", "lyrics", "--seed", "Yeah, oho", "--temp", "0.5", "--top-p", "0.95", "--rng-seed", "7",
                "--length", "400"],
+    "lyrics-song": ["generate", "lyrics", "--seed", "Yeah, oho", "--lines", "12", "--rhyme", "AABB", "--form", "VCVC",
+                    "--syllables", "8", "--rng-seed", "7"],
     "music": ["generate", "music", "--notes", "200", "--key", "D minor", "--rng-seed", "3"],
+    "music-form-chords": ["generate", "music", "--form", "ABA", "--section-bars", "4", "--chords", "Am F C G",
+                          "--rng-seed", "6"],
     "music-bars-primer": ["generate", "music", "--bars", "8", "--primer", "C4 E4 G4 C5", "--tempo", "100",
                           "--instrument", "violin", "--rng-seed", "5"],
     "music-plan": ["generate", "music", "--notes", "150", "--texture", "full", "--register", "low", "--temp", "0.8",
                    "--top-k", "20", "--rng-seed", "11"],
 }
-CONSOLE = ('/lyrics seed:"Yeah, oho" temp:0.5 rng_seed:7\n/vary up\n/compose notes:120 rng_seed:4 key:"E minor"\n'
+CONSOLE = ('/lyrics seed:"Yeah, oho" temp:0.5 rng_seed:7 lines:8 rhyme:ABAB\n/vary up\n/compose notes:120 rng_seed:4 key:"E minor"\n'
            '/vary down\n/text seed:"the truth is" rng_seed:2 length:200\n')  # (Continue and Again draw new seeds)
 
 

@@ -16,7 +16,6 @@ import numpy as np
 
 from ..decoding import Processor
 from ..errors import GenerationError
-from .encoder import TRIADS as NAMED_TRIADS
 from .encoder import EventVocab, Note
 from .stats import estimate_key, tonic_in_mode
 

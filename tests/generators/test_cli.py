@@ -213,3 +213,28 @@ def test_a_vanishing_temperature_is_greedy_not_nan(capsys, trained):
         assert code == 0, err
         outputs.append(out)
     assert outputs[0] == outputs[1] and outputs[1].strip("\n") != "Yeah"
+
+
+def test_generate_lyrics_writes_a_song_and_evaluate_prints_song_statistics(capsys, tmp_path):
+    from generators.paths import shipped_checkpoints
+
+    ckpt = str(shipped_checkpoints() / "lyrics")
+    code, out, err = run_cli(capsys, "generate", "lyrics", "--checkpoint", ckpt, "--seed", "Yeah, oho", "--lines", "9",
+                             "--rhyme", "AABB", "--form", "verse chorus", "--rng-seed", "2")
+    assert code == 0, err
+    lines = out.strip("\n").split("\n")
+    assert lines[:2] == ["[Verse]", "Yeah, oho" + lines[1][len("Yeah, oho"):]] and "[Chorus]" in lines
+    assert len([x for x in lines if x and not x.startswith("[")]) == 9 and "rhyme AABB" in err
+    for argv, fragment in [(["--rhyme", "XYZ1"], "rhyme scheme"), (["--form", "VXQ9"], "song form letters"),
+                           (["--syllables", "99"], "syllables must be between"),
+                           (["--lines", "80"], "lines must be between")]:
+        code, _, err = run_cli(capsys, "generate", "lyrics", "--checkpoint", ckpt, *argv)
+        _assert_one_line_error(code, err, fragment)
+    code, _, err = run_cli(capsys, "generate", "text", "--rhyme", "AABB")
+    _assert_one_line_error(code, err, "--rhyme does not apply")
+    held_out = tmp_path / "songs.txt"
+    held_out.write_text("\n".join(f"line {i} of the night" for i in range(12)) + "\n", encoding="utf-8")
+    code, out, err = run_cli(capsys, "evaluate", "lyrics", "--checkpoint", ckpt, "--corpus", str(held_out),
+                             "--songs", "1", "--lines", "6", "--rhyme", "AABB")
+    assert code == 0, err
+    assert "rhyme_share" in out and "repeated_share" in out and "scheme_share" in out
