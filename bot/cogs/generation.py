@@ -53,9 +53,10 @@ class Generation(commands.Cog):
                      rhyme: Rhyme = L["rhyme"].default,
                      form: app_commands.Range[str, 1, SONG_FORM.max_length] = SONG_FORM.default,
                      syllables: Optional[app_commands.Range[int, SYLLABLES.min, SYLLABLES.max]] = None,
+                     length: Optional[app_commands.Range[int, LENGTH.min, LENGTH.max]] = None,
                      rng_seed: Optional[app_commands.Range[int, RNG.min, RNG.max]] = None):
-        await self._write(interaction, "lyrics", seed, temp, None, rng_seed, lines=lines, rhyme=rhyme, form=form,
-                          syllables=syllables)
+        song = dict(lines=lines, rhyme=rhyme, form=form, syllables=syllables) if length is None else {}
+        await self._write(interaction, "lyrics", seed, temp, length, rng_seed, **song)
 
     @lyrics.autocomplete("form")
     async def song_form_autocomplete(self, interaction: discord.Interaction, current: str):

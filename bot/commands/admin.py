@@ -173,9 +173,9 @@ class AdminCommands(CommandsBase):
 
 
 HELP = """**Ghostwriter** writes lyrics, prose and music.
-- `/lyrics seed:"Yeah, oho" temp:0.5 length:400`: song lyrics that begin with the seed
+- `/lyrics seed:"Yeah, oho" temp:0.5 lines:16 rhyme:ABAB form:"verse chorus verse chorus"`: a song that begins with the seed (its chorus returns; `syllables:8` per line); `length:400` for free-running lyrics instead
 - `/text seed:"the truth is" temp:0.6`: prose in the style of the `text` model
-- `/compose notes:500 key:"D minor" tempo:100 instrument:violin primer:"C4 E4 G4"` (or `bars:16`, `seconds:30` instead of `notes`; `texture:sparse|medium|full`, `register:low|middle|high`; `form:AABA` for 8-bar sections where A comes back): a MIDI file, its piano roll and a summary
+- `/compose notes:500 key:"D minor" tempo:100 instrument:violin primer:"C4 E4 G4"` (or `bars:16`, `seconds:30` instead of `notes`; `texture:sparse|medium|full`, `register:low|middle|high`; `form:AABA` for 8-bar sections where A comes back, `chords:"C G Am F"` for a progression to follow): a MIDI file, its piano roll and a summary
 - `/compose primer_file:<your .mid>`: continue your own sketch; `instrument` and `key` suggest as you type
 - Buttons under each result: **Continue**, **Again** (new seed), **Calmer**/**Wilder** (temp ∓0.1), **Listen** (music)
 - `/history`: your last results, to open again · right-click a message → Apps → **Continue lyrics**

@@ -64,7 +64,13 @@ class GeneratingCommands(CommandsBase):
         values = {name: o.check(asked[name]) for name, o in opts.items()}
         if "\x00" in values["seed"]:
             raise UserError("`seed` must be text")
-        if model == "lyrics":
+        if model == "lyrics" and values["length"] is not None:
+            shaped = [name for name in ("lines", "rhyme", "form", "syllables") if asked[name] is not None]
+            if shaped:
+                raise UserError(f"`length` writes free-running lyrics, not a song: give it or {', '.join(shaped)}, "
+                                "not both")
+            request = TextRequest(values["seed"], values["temp"], values["length"])
+        elif model == "lyrics":
             form = values["form"]
             if form.strip().lower() not in ("auto", "none"):
                 await self._check(lambda: parse_song_form(form))

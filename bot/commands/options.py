@@ -79,6 +79,8 @@ OPTIONS: dict[str, dict[str, Option]] = {
         Option("form", str, "sections: 'verse chorus verse chorus', VCVCBC, none (auto: a common form from 12 lines)",
                "auto", max_length=200),
         Option("syllables", int, "syllables per line (each line within one)", None, MIN_SYLLABLES, MAX_SYLLABLES),
+        Option("length", int, "or: this many characters of free-running lyrics instead of a song", None, 50,
+               MAX_TEXT_LENGTH),
         RNG)},
     "text": {o.name: o for o in (
         Option("seed", str, "how the text begins", "", max_length=MAX_SEED_CHARS),

@@ -36,10 +36,18 @@ def test_lyrics_pass_the_song_options_and_refuse_bad_ones_in_one_line(commands, 
                              ({"form": "V" * 50}, "at most 24 sections"), ({"form": "verse solo"}, "unknown section"),
                              ({"syllables": 0}, "`syllables` must be between 2 and 24"),
                              ({"syllables": 99}, "`syllables` must be between 2 and 24"),
-                             ({"lines": 0}, "`lines` must be between 1 and 64"), ({"length": 50}, "no option length")]:
+                             ({"lines": 0}, "`lines` must be between 1 and 64"),
+                             ({"length": 10}, "`length` must be between 50"),
+                             ({"length": 80, "rhyme": "ABAB"}, "give it or rhyme, not both")]:
         with pytest.raises(UserError, match=re.escape(fragment)) as err:
             run(commands.write(USER, "lyrics", **kwargs))
         assert "\n" not in str(err.value)
+
+
+def test_lyrics_with_a_length_run_free_instead_of_a_song(commands, fakes):
+    reply = run(commands.write(USER, "lyrics", seed="Yeah", length=60, rng_seed=3))
+    assert reply.content.startswith("Yeah") and "rhyme" not in reply.content
+    assert fakes["lyrics"].calls == [("Yeah", 60, 0.5, 3)] and fakes["lyrics"].song_options == []
 
 
 def test_defaults_come_from_the_option_table(commands, fakes):

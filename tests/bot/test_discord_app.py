@@ -32,7 +32,8 @@ def test_commands_and_validation_in_the_signature():
     assert int(tree["usage"]["default_member_permissions"]) == discord.Permissions(administrator=True).value
     lyrics = {o["name"]: o for o in tree["lyrics"]["options"]}
     assert lyrics["temp"]["min_value"] == 0.1 and lyrics["temp"]["max_value"] == 2.0
-    assert lyrics["lines"]["min_value"] == 1 and lyrics["lines"]["max_value"] == 64 and "length" not in lyrics
+    assert lyrics["lines"]["min_value"] == 1 and lyrics["lines"]["max_value"] == 64
+    assert lyrics["length"]["min_value"] == 50 and not lyrics["length"]["required"]
     assert [c["value"] for c in lyrics["rhyme"]["choices"]] == ["auto", "AABB", "ABAB", "ABCB", "AAAA", "none"]
     assert lyrics["syllables"]["min_value"] == 2 and lyrics["form"]["autocomplete"]
     assert lyrics["seed"]["max_length"] == 4000 and lyrics["seed"]["description"]
