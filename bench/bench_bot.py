@@ -36,7 +36,7 @@ from common import REPO
 
 sys.path.insert(0, str(REPO))
 
-from bot.app import load_generator  # noqa: E402
+from bot.app import limit_blas_threads, load_generator  # noqa: E402
 from bot.commands import Commands  # noqa: E402
 from bot.discord_app import GhostwriterBot  # noqa: E402
 from bot.jobs import JobQueue  # noqa: E402
@@ -197,7 +197,11 @@ def main() -> int:
     parser.add_argument("--modes", nargs="+", choices=("one", "batched"), default=["one", "batched"])
     parser.add_argument("--lone", type=int, default=7, help="requests sent one after another for the 1-user row")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--blas-threads", type=int, default=Settings().blas_threads,
+                        help="threads per BLAS product, as BOT_BLAS_THREADS (default: the bot's, 1; 0: the library's)")
     args = parser.parse_args()
+    blas = limit_blas_threads(args.blas_threads)
+    blas.__enter__()  # for the whole run, as the bot's process has it
     import logging
 
     logging.basicConfig(level=logging.WARNING)

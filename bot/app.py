@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from generators.errors import GeneratorError
 from generators.music.generator import MusicGenerator
+from generators.songs.rhyme import warm_rhymes
 from generators.text import CharGenerator
 
 from .commands import MODELS, Commands
@@ -34,8 +36,24 @@ def configure_logging(level: int = logging.INFO) -> None:
 
 
 def load_generator(model: str, path):
-    """Load one checkpoint (blocking: call it from a worker thread inside the event loop)."""
-    return (MusicGenerator if model == "music" else CharGenerator).load(path)
+    """Load one checkpoint (blocking: call it from a worker thread inside the event loop). For lyrics, the rhyme
+    dictionary is read now too (about a second), so the first song does not wait for it."""
+    gen = (MusicGenerator if model == "music" else CharGenerator).load(path)
+    if model == "lyrics":
+        warm_rhymes()
+    return gen
+
+
+def limit_blas_threads(threads: int):
+    """A context in which each BLAS product of this process uses ``threads`` threads (0: the library's default).
+    Serving steps a batching loop per model and rhyme searches beside it, all at once; with a pool of threads per
+    product they fight for the cores (a crowd of songs took 3 times as long on 2 cores), with one each they share
+    them."""
+    if not threads:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=threads, user_api="blas")
 
 
 def build_commands(settings: Settings, generators: dict | None = None):
@@ -84,6 +102,11 @@ def main(argv: list[str] | None = None) -> int:
         if problem:
             print(f"error: BOT_OUTPUT_DIR ({settings.output_dir}): {problem}", file=sys.stderr)
             return 2
+    with limit_blas_threads(settings.blas_threads):
+        return _serve(settings, console)
+
+
+def _serve(settings: Settings, console: bool) -> int:
     commands = build_commands(settings)
     # SIGTERM (a service manager stopping the bot) unwinds like Ctrl-C, so training children are stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

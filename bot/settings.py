@@ -69,6 +69,7 @@ class Settings:
     user_rate: float = 0.5
     max_batch: int = 32
     exact_batching: bool = False
+    blas_threads: int = 1
     history_days: float = 30.0
     history_max_rows: int = 100_000
     output_dir: Path = Path("out")
@@ -101,6 +102,7 @@ class Settings:
             user_rate=_number("BOT_USER_RATE", 0.5, 0.001, 1000.0, kind=float),
             max_batch=_number("BOT_MAX_BATCH", 32, 0, 256),
             exact_batching=bool(_number("BOT_EXACT_BATCHING", 0, 0, 1)),
+            blas_threads=_number("BOT_BLAS_THREADS", 1, 0, 256),
             history_days=_number("BOT_HISTORY_DAYS", 30.0, 0.01, 36_500.0, kind=float),
             history_max_rows=_number("BOT_HISTORY_MAX_ROWS", 100_000, 10, 100_000_000),
             output_dir=_path("BOT_OUTPUT_DIR", Path("out")),

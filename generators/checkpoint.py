@@ -3,7 +3,7 @@
 A checkpoint is a folder holding everything needed to rebuild and use a model::
 
     config.json   {"format": 1, "kind": "text", "config": {...}}   the config dataclass
-    vocab.json    the vocabulary (index table)
+    vocab.json    the vocabulary (index table; a text model's also lists its corpus's words, for rhymes)
     metrics.json  training metrics: validation loss, corpus sha256, steps, wall time, date, ...
     weights.npz   every weight as float16, keyed by the Keras variable path
 

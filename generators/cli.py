@@ -298,6 +298,10 @@ def _cmd_generate(args) -> int:
     return 0
 
 
+KIND_NAMES = {"END": "end of piece", "P": "pitch", "D": "duration", "W": "wait", "V": "velocity", "R": "plan register", "T": "plan texture",
+              "K": "plan key", "H": "bar chord"}
+
+
 def _cmd_evaluate(args) -> int:
     if args.model in TEXT_MODELS and args.corpus is None:
         raise ConfigError(f"evaluate {args.model} needs --corpus FILE (a UTF-8 text file)")
@@ -311,6 +315,9 @@ def _cmd_evaluate(args) -> int:
               f"{r['nats_per_note']:.4f} nats/note, {r['nats_per_event']:.4f} nats/event "
               f"({r['bits_per_event']:.4f} bits/event) over {r['events']} events "
               f"({r['unknown_events']} not in the vocabulary); {r['corpus_summary']}")
+        if r["nats_per_note_by_kind"]:
+            print("nats/note by event: " + ", ".join(f"{KIND_NAMES.get(k, k)} {v:.3f}"
+                                                       for k, v in r["nats_per_note_by_kind"].items() if v >= 0.0005))
         size = f"{args.bars} bars" if args.bars else f"{args.notes} notes"
         print(f"statistics: opening {size} of each corpus piece vs {args.pieces} generated pieces of {size} "
               f"(temperature {temp:g}, RNG seeds {args.rng_seed}-{args.rng_seed + args.pieces - 1})")

@@ -166,6 +166,26 @@ class SequenceGenerator:
         model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         return float(model.evaluate(ds, verbose=0))
 
+    def token_losses(self, ids: np.ndarray, batch: int = 64) -> tuple[np.ndarray, np.ndarray]:
+        """``(targets, nats)``: each scored token's id and cross-entropy, in the zero-state windows of the
+        config's length that :meth:`loss_on` scores (seq2seq, without ``carry_state``), for a breakdown
+        by kind of token."""
+        if self.config.carry_state or self.config.objective != "seq2seq":
+            raise ConfigError("a per-token breakdown needs a seq2seq model scored from a zero state")
+        ids = np.asarray(ids, np.int32)
+        length = min(self.config.seq_len, len(ids) - 1)
+        starts = np.arange(0, len(ids) - length, length)
+        targets, nats = [], []
+        for i in range(0, len(starts), batch):
+            rows = np.stack([ids[s:s + length + 1] for s in starts[i:i + batch]])
+            logits = np.asarray(self.model(rows[:, :-1], training=False), np.float64)
+            logits -= logits.max(axis=-1, keepdims=True)
+            log_z = np.log(np.exp(logits).sum(axis=-1))
+            picked = np.take_along_axis(logits, rows[:, 1:, None], axis=-1)[..., 0]
+            targets.append(rows[:, 1:].ravel())
+            nats.append((log_z - picked).ravel())
+        return np.concatenate(targets), np.concatenate(nats)
+
     # -- generation --------------------------------------------------------
     @property
     def stepper_weights(self):

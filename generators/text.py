@@ -25,6 +25,7 @@ from .decoding import Processor
 from .errors import CorpusError, GenerationError
 from .sampling import SamplingOptions, TokenStream, make_rng
 from .sequence import SequenceGenerator
+from .songs.rhyme import corpus_words
 from .vocab import CharVocab
 
 if TYPE_CHECKING:  # (the song writer is imported when a song is asked for)
@@ -114,10 +115,10 @@ class CharGenerator(SequenceGenerator):
             if len(set(corpus_data.text)) < 2:
                 raise CorpusError(f"corpus has only one distinct character ({corpus_data.text[0]!r}); "
                                   f"a model needs at least two: {corpus_data.path}")
-            vocab = CharVocab.from_text(corpus_data.text)
+            vocab = CharVocab(CharVocab.from_text(corpus_data.text).chars, corpus_words(corpus_data.text))
             ids = vocab.encode(corpus_data.text)
-        else:
-            vocab = init_from.vocab
+        else:  # the words of the earlier corpus and of this one
+            vocab = CharVocab(init_from.vocab.chars, init_from.vocab.words | set(corpus_words(corpus_data.text)))
             ids, replaced = vocab.encode_lenient(corpus_data.text)
             corpus_metrics["replaced_chars"] = replaced
         train_ids, val_ids = split_ids(ids, config.val_fraction, config.seq_len)

@@ -37,7 +37,7 @@ _LOOKALIKES = {
 class CharVocab:
     """Encode text to indices and decode indices to text (see the module docstring)."""
 
-    def __init__(self, chars: Iterable[str]):
+    def __init__(self, chars: Iterable[str], words: Iterable[str] = ()):
         chars = list(chars)
         if not chars:
             raise ValueError("a vocabulary needs at least one character")
@@ -51,6 +51,9 @@ class CharVocab:
         self.index: dict[str, int] = {c: i for i, c in enumerate(chars)}
         # Where a character cannot be mapped to anything closer, fall back to a space (or the first entry).
         self.fallback = " " if " " in self.index else chars[0]
+        #: The training corpus's words (lowercase, seen at least twice): the words a song's steered rhyme may bring
+        #: in (empty for a checkpoint trained before they were recorded: any word of the dictionary).
+        self.words: frozenset[str] = frozenset(words)
 
     @classmethod
     def from_text(cls, text: str) -> "CharVocab":
@@ -107,13 +110,13 @@ class CharVocab:
 
     # -- (de)serialisation -------------------------------------------------
     def to_dict(self) -> dict:
-        return {"type": "char", "chars": self.chars}
+        return {"type": "char", "chars": self.chars, **({"words": sorted(self.words)} if self.words else {})}
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "vocab.json") -> "CharVocab":
         if not isinstance(data, dict) or data.get("type") != "char" or not isinstance(data.get("chars"), list):
             raise CheckpointError(f"{source}: not a character vocabulary")
         try:
-            return cls(data["chars"])
+            return cls(data["chars"], data.get("words") or ())
         except ValueError as exc:
             raise CheckpointError(f"{source}: {exc}") from None

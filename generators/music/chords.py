@@ -1,9 +1,11 @@
 """A chord progression to follow: chord names parsed, the key they imply, and a processor that keeps each bar's
 notes on its chord.
 
-``"C G Am F"`` is one chord per bar, repeated as long as the piece lasts. :class:`ChordFollower` lowers the
-logits of every pitch outside the bar's chord by :data:`OUTSIDE_PENALTY` (passing and neighbour notes stay
-possible, only rarer), so the model writes its own voicing and figuration over the given harmony.
+``"C G Am F"`` is one chord per bar, repeated as long as the piece lasts; in a piece with sections, each
+section starts the progression anew (:func:`chord_at`), so a returning section comes back over its chords.
+:class:`ChordFollower` lowers the logits of every pitch outside the bar's chord by :data:`OUTSIDE_PENALTY`
+(passing and neighbour notes stay possible, only rarer), so the model writes its own voicing and figuration
+over the given harmony.
 :func:`chord_tone_share` measures how much of each bar lies on a chord: the given one, or for a corpus piece
 the triad that covers most of the bar.
 """
@@ -100,27 +102,36 @@ def describe(chords_text: str) -> str:
     return "chords " + " ".join(n for n in re.split(r"[\s,|]+", chords_text.strip()) if n)
 
 
-def bar_chords(vocab: EventVocab, chords: list[Chord], bar_steps: int, start: int):
+def chord_at(bar: int, count: int, section_bars: int | None = None) -> int:
+    """Which of ``count`` chords bar ``bar`` (from the piece's first) takes: the progression repeats, and starts
+    anew at each section of ``section_bars`` bars (where it does not divide the section, a returning section
+    still has the chords its first time had)."""
+    return (bar % section_bars if section_bars else bar) % count
+
+
+def bar_chords(vocab: EventVocab, chords: list[Chord], bar_steps: int, start: int, section_bars: int | None = None):
     """For :class:`~generators.music.constraints.BarClock`: a bar line's step -> the ``H`` token of its chord
-    (``chords``, one per bar from ``start``, repeated), or None where the model has no such token."""
+    (``chords`` from ``start``, see :func:`chord_at`), or None where the model has no such token."""
     ids = [vocab.index.get(f"H{chord.triad}") for chord in chords]
-    return lambda step: ids[max(0, step - start) // bar_steps % len(ids)]
+    return lambda step: ids[chord_at(max(0, step - start) // bar_steps, len(ids), section_bars)]
 
 
 class ChordFollower(Processor):
     """Each bar's notes on its chord: pitches outside it lose :data:`OUTSIDE_PENALTY` of logit. ``chords`` are
-    pitch-class sets in the frame the model composes in; bars count from ``start`` (a bar line's step)."""
+    pitch-class sets in the frame the model composes in; bars count from ``start`` (a bar line's step), each
+    taking its chord by :func:`chord_at`."""
 
-    def __init__(self, vocab: EventVocab, chords: list[frozenset[int]], bar_steps: int, start: int):
+    def __init__(self, vocab: EventVocab, chords: list[frozenset[int]], bar_steps: int, start: int,
+                 section_bars: int | None = None):
         self.waits = vocab.amounts("W")
         notes = vocab.mask("P")
         pitch_class = vocab.amounts("P") % 12
         self.outside = [notes & ~np.isin(pitch_class, sorted(chord)) for chord in chords]
-        self.bar, self.time, self.start = bar_steps, start, start
+        self.bar, self.time, self.start, self.section_bars = bar_steps, start, start, section_bars
 
     def process(self, logits: np.ndarray) -> np.ndarray:
         bar = max(0, self.time - self.start) // self.bar
-        logits[self.outside[bar % len(self.outside)]] -= OUTSIDE_PENALTY
+        logits[self.outside[chord_at(bar, len(self.outside), self.section_bars)]] -= OUTSIDE_PENALTY
         return logits
 
     def observe(self, token: int) -> None:
@@ -130,23 +141,24 @@ class ChordFollower(Processor):
 TRIADS = [frozenset({r, (r + third) % 12, (r + 7) % 12}) for r in range(12) for third in (3, 4)]
 
 
-def _on_chord(notes: list[Note], chords: list[frozenset[int]] | None, bar_steps: int) -> list[tuple[int, int]]:
-    """``(notes on the chord, notes)`` for each bar that has notes: ``chords`` (one per bar, repeated), or, without
+def _on_chord(notes: list[Note], chords: list[frozenset[int]] | None, bar_steps: int,
+              section_bars: int | None = None) -> list[tuple[int, int]]:
+    """``(notes on the chord, notes)`` for each bar that has notes: ``chords`` (see :func:`chord_at`), or, without
     them, the major or minor triad that covers most of the bar (what a corpus piece's own harmony scores)."""
     by_bar: dict[int, list[int]] = {}
     for n in notes:
         by_bar.setdefault(n.onset // bar_steps, []).append(n.pitch % 12)
     counts = []
     for bar, pcs in sorted(by_bar.items()):
-        candidates = [chords[bar % len(chords)]] if chords else TRIADS
+        candidates = [chords[chord_at(bar, len(chords), section_bars)]] if chords else TRIADS
         counts.append((max(sum(pc in c for pc in pcs) for c in candidates), len(pcs)))
     return counts
 
 
 def chord_tone_shares(notes: list[Note], chords: list[frozenset[int]] | None = None,
-                      bar_steps: int = 16) -> list[float]:
+                      bar_steps: int = 16, section_bars: int | None = None) -> list[float]:
     """Each bar's share of notes on its chord (see :func:`_on_chord`)."""
-    return [on / total for on, total in _on_chord(notes, chords, bar_steps)]
+    return [on / total for on, total in _on_chord(notes, chords, bar_steps, section_bars)]
 
 
 def chord_tone_share(notes: list[Note], chords: list[frozenset[int]] | None = None, bar_steps: int = 16) -> float:

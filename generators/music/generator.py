@@ -205,7 +205,7 @@ class MusicGenerator(SequenceGenerator):
         returning letter replaying its first time (see :mod:`generators.music.form`); the piece is as many bars
         as its sections, or ``bars`` shared among them. By default (``None``, ``"auto"``) a piece of 16 bars or
         more, asked for in bars, gets a common form drawn to fit. ``chords`` (``"C G Am F"``): a chord per bar,
-        repeated, that the notes keep to (see :mod:`generators.music.chords`), in the key it implies.
+        repeated (anew in each section), that the notes keep to (:mod:`generators.music.chords`), in its key.
         """
         opts = SamplingOptions(temperature, top_k, top_p)
         rng, rng_seed = make_rng(rng_seed)
@@ -248,15 +248,15 @@ class MusicGenerator(SequenceGenerator):
         rules: list[Processor] = [Block(vocab.mask(START, END, *PLAN_KINDS)), OnePitchPerOnset(vocab),
                                   RepeatGuard(vocab), StallGuard(vocab)]
         if plan:  # bar lines: waits stop at the next one, where the plan's tokens are forced
-            bar = self.codec.bar_steps
+            bar, sections = self.codec.bar_steps, shape and shape.section_bars
             if progression:
-                rules.append(ChordFollower(vocab, progression, bar, origin))
+                rules.append(ChordFollower(vocab, progression, bar, origin, sections))
             if shape is not None:  # sections: the first section's events are recorded, a returning one replayed
                 rules.append(FormPlan(vocab, shape, bar, origin))
             time_so_far = int(vocab.amounts("W")[prime_ids].sum())
             plan_ids = vocab.encode_lenient(plan)[0]
             rules.append(BarClock(vocab, bar, plan_ids, time_so_far, BarClock.opening_of(vocab, prime_ids, bar, plan_ids),
-                                  harmony=progression and bar_chords(vocab, progression, bar, origin)))
+                                  harmony=progression and bar_chords(vocab, progression, bar, origin, sections)))
         return rules + [counted], counted
 
     def _sections_start(self, tokens: list[str], plan: list[str]) -> tuple[list[str], int]:
@@ -370,6 +370,7 @@ class MusicGenerator(SequenceGenerator):
         ids, replaced = self.vocab.encode_lenient(tokens)
         loss = self.loss_on(np.asarray(ids, np.int32))
         note_total = sum(len(p.notes) for p in chosen)
+        by_kind = nats_by_kind(self, ids, note_total)
         if bars is None:
             generated = [self.generate(notes, temperature=temperature, rng_seed=rng_seed + i).notes
                          for i in range(pieces)]
@@ -381,9 +382,24 @@ class MusicGenerator(SequenceGenerator):
             openings = [[n for n in p.notes if n.onset < p.notes[0].onset + steps] for p in chosen]
         return {"nats_per_event": loss, "bits_per_event": loss / math.log(2), "events": len(ids),
                 "nats_per_note": loss * len(ids) / note_total, "notes": note_total, "pieces": len(chosen),
+                "nats_per_note_by_kind": by_kind,
                 "split": split, "unknown_events": sum(tokens.count(t) for t in replaced),
                 "corpus_summary": loaded.summary(), "corpus_stats": mean_stats(openings),
                 "generated_stats": mean_stats(generated), "generated": generated}
+
+
+def nats_by_kind(gen: "MusicGenerator", ids: list[int], note_total: int) -> dict[str, float]:
+    """Nats per note ``gen`` spends on each kind of event of ``ids`` (P pitch, D duration, W wait, V velocity,
+    R T K H the bar-line plan, ...): what each part of the grammar costs, scaled to all the events as the mean
+    loss is (the windows leave the last few unscored). Empty for a model that cannot be scored token by token."""
+    try:
+        targets, nats = gen.token_losses(np.asarray(ids, np.int32))
+    except ConfigError:
+        return {}
+    vocab = gen.vocab
+    per_target = np.array([vocab.kind(i) for i in range(len(vocab))])[targets]
+    scale = len(ids) / len(targets) / note_total
+    return {k: float(nats[per_target == k].sum() * scale) for k in EventVocab.ORDER if (per_target == k).any()}
 
 
 SPLITS = ("all", "val", "train")

@@ -66,15 +66,28 @@ def _spelled_key(word: str) -> str:
     return letters[start:]
 
 
+@lru_cache(maxsize=65536)
+def rhyme_keys(word: str) -> frozenset[str]:
+    """The rhyme keys of every pronunciation the dictionary gives (``yours``: as in ``cures`` and as in ``doors``),
+    or the one :func:`rhyme_key` spells."""
+    import pronouncing
+
+    found = pronouncing.phones_for_word(word) if word else []
+    if not found:
+        return frozenset({rhyme_key(word)} if word else ())
+    found = [p for p in found if re.search(r"[12]", p)] or found  # not a reduced form (``yours`` as ``Y ER0 Z``)
+    return frozenset(re.sub(r"\d", "", pronouncing.rhyming_part(phones)) for phones in found)
+
+
 def rhymes(a: str, b: str) -> bool:
-    """Different words that rhyme (``rhymes("love", "above")``; a word never rhymes with itself)."""
+    """Different words that rhyme in some pronunciation of each (``rhymes("love", "above")``; a word never rhymes
+    with itself)."""
     a, b = a.lower(), b.lower()
     if not a or not b or a == b:
         return False
-    key_a, key_b = rhyme_key(a), rhyme_key(b)
-    if key_a.startswith("~") != key_b.startswith("~"):  # one known, one spelled: compare spellings
+    if rhyme_key(a).startswith("~") != rhyme_key(b).startswith("~"):  # one known, one spelled: compare spellings
         return _spelled_key(a) == _spelled_key(b)
-    return key_a == key_b
+    return bool(rhyme_keys(a) & rhyme_keys(b))
 
 
 @lru_cache(maxsize=65536)
@@ -110,9 +123,40 @@ def _rhyme_index() -> dict[str, list[str]]:
     return index
 
 
-def rhyming_words(word: str) -> list[str]:
-    """Words that rhyme with ``word`` (the dictionary's, for a known word; none for an unknown one), not itself."""
-    key = rhyme_key(word.lower())
-    if not key or key.startswith("~"):
+#: Words a steered rhyme never brings in (the dictionary has them; a line the model writes may still use them).
+AVOID = frozenset("""
+arse ass asses bitch bitches butt cock crap cum cunt dick fag fart farts fuck fucked fucks homo jap kike nigga nigger
+piss pissed poop porn puke queer rape raped shit shits slut spic tit tits turd twat vomit whore
+""".split())
+
+
+#: Words a sung line does not end on (articles, prepositions, conjunctions, possessives): a candidate line ending on
+#: one ranks below the others, and a steered rhyme is never one.
+WEAK_ENDINGS = frozenset("""
+a an the of to and or but nor so if as at by for from in into on onto upon with than that my your our their his its
+""".split())
+
+
+def warm_rhymes() -> None:
+    """Read the pronunciation dictionary and build the rhyme index now (about a second), not at the first song."""
+    _rhyme_index()
+
+
+def rhyming_words(word: str, allowed: frozenset[str] | set[str] = frozenset()) -> list[str]:
+    """Words that rhyme with ``word`` (the dictionary's, for a known word; none for an unknown one), not itself, not
+    one of :data:`AVOID`, and, where ``allowed`` is given, among those (a model's corpus words: the dictionary also
+    lists thousands of names and rare words)."""
+    word = word.lower()
+    if not word or rhyme_key(word).startswith("~"):
         return []
-    return [w for w in _rhyme_index().get(key, []) if w != word.lower()]
+    index = _rhyme_index()
+    pool = sorted({w for key in rhyme_keys(word) for w in index.get(key, ())})
+    return [w for w in pool if w != word and w not in AVOID and w not in WEAK_ENDINGS and (not allowed or w in allowed)]
+
+
+def corpus_words(text: str, min_count: int = 2) -> list[str]:
+    """The words of a corpus seen at least ``min_count`` times (lowercase, sorted): what its model knows how to use."""
+    counts: dict[str, int] = {}
+    for w in words_of(text):
+        counts[w] = counts.get(w, 0) + 1
+    return sorted(w for w, n in counts.items() if n >= min_count)

@@ -7,7 +7,9 @@ Statistics of a song's lines (the seed's first line excluded, as `evaluate lyric
 * ``words_per_line``: mean words per line;
 * ``unknown_words``: the share of words the CMU dictionary does not know;
 * ``syllables_per_line``: mean syllables per line; ``within_syllables``: with a target, lines within one of it;
-* ``scheme_share``: with a scheme, the share of line pairs it pairs (AABB: lines 1-2 and 3-4 of each four) that rhyme.
+* ``scheme_share``: with a scheme, the share of line pairs it pairs that rhyme: in a written song, within each section
+  as its plan lays the scheme on it (:func:`planned_share`); in a real song, every len(scheme) lines from the
+  first (AABB: lines 1-2 and 3-4 of each four, :func:`scheme_share`).
 
 Held-out songs are read from the end of a lyrics file (the part training held out): runs of ``lines`` lines, each
 starting where a stanza starts (blank lines between stanzas and songs are skipped).
@@ -50,6 +52,19 @@ def scheme_share(lines: list[str], scheme: str) -> float:
             later = [j for j in range(i + 1, len(scheme)) if scheme[j] == letter]
             if later:
                 pairs.append(rhymes(last_word(lines[start + i]), last_word(lines[start + later[0]])))
+    return _mean(pairs)
+
+
+def planned_share(lines: list[str], plan) -> float:
+    """The share of the pairs a written song's plan asks to rhyme that do: each line written fresh (a returning
+    chorus is a copy) against the line before it in its section with the same scheme letter."""
+    pairs = []
+    for i, line in enumerate(plan.lines):
+        if not line.rhyme or line.repeat_of is not None:
+            continue
+        earlier = [j for j in range(i) if plan.lines[j].section == line.section and plan.lines[j].rhyme == line.rhyme]
+        if earlier:
+            pairs.append(rhymes(last_word(lines[earlier[-1]]), last_word(lines[i])))
     return _mean(pairs)
 
 
@@ -113,6 +128,6 @@ def evaluate_songs(gen, text: str, *, songs: int = 20, lines: int = 17, rhyme: s
            "model_seconds": round(float(np.mean(seconds)), 3), "written": written}
     scheme = parse_scheme(rhyme)
     if scheme:
-        out["scheme_share"] = _mean([scheme_share(r.lines, scheme) for r in written])
+        out["scheme_share"] = _mean([planned_share(r.lines, r.plan) for r in written])
         out["corpus_scheme_share"] = _mean([scheme_share(s, scheme) for s in real])
     return out

@@ -28,7 +28,7 @@ from ..decoding import Processor
 from ..errors import GenerationError
 from ..sampling import TokenStream
 from .form import SongPlan
-from .rhyme import last_word, line_syllables, rhymes, rhyming_words, syllables, words_of
+from .rhyme import WEAK_ENDINGS, last_word, line_syllables, rhymes, rhyming_words, syllables, words_of
 
 CANDIDATES = 4  # lines drawn at once for each line written
 BEAM = 16  # words kept open while a rhyme is searched for
@@ -222,7 +222,8 @@ class SongWriter:
             rhymed = answer is None or rhymes(last_word(text), answer)
             words = words_of(text)
             varied = len(set(words)) >= VARIED * len(words)  # not "oh oh oh oh"
-            return (not new, not varied, not fits, not rhymed, abs(len(words) - wanted_words))
+            weak = last_word(text) in WEAK_ENDINGS  # "... with the"
+            return (not new, not varied, weak, not fits, not rhymed, abs(len(words) - wanted_words))
 
         candidates.sort(key=lambda c: badness(c[0]))  # (a stable sort: ties keep the order drawn)
         text, final = candidates[0]
@@ -256,7 +257,7 @@ class SongWriter:
         body = text[:cut]
         if len(body) < len(prefix) or not words_of(body):
             return None
-        pool = rhyming_words(answer)
+        pool = rhyming_words(answer, self.vocab.words)
         if self.target is not None:
             left = self.target - line_syllables(body)
             pool = [w for w in pool if abs(left - syllables(w)) <= 1]

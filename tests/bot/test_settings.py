@@ -4,7 +4,7 @@ from bot.settings import Settings, SettingsError
 
 VARS = ("DISCORD_TOKEN", "DISCORD_GUILD_ID", "BOT_ADMIN_ROLE_IDS", "BOT_ADMIN_USER_IDS", "GENERATION_WORKERS",
         "BOT_USER_BURST", "BOT_USER_RATE", "CHECKPOINT_DIR", "BOT_MAX_BATCH", "BOT_HISTORY_DAYS",
-        "BOT_HISTORY_MAX_ROWS", "BOT_QUEUE_DEPTH")
+        "BOT_HISTORY_MAX_ROWS", "BOT_QUEUE_DEPTH", "BOT_BLAS_THREADS")
 
 
 @pytest.fixture(autouse=True)
@@ -27,8 +27,9 @@ def test_values_are_parsed(monkeypatch, tmp_path):
     monkeypatch.setenv("CHECKPOINT_DIR", str(tmp_path))
     monkeypatch.setenv("BOT_MAX_BATCH", "0")
     monkeypatch.setenv("BOT_HISTORY_DAYS", "7.5")
+    monkeypatch.setenv("BOT_BLAS_THREADS", "0")
     s = Settings.from_env(load_dotenv_file=False)
-    assert s.max_batch == 0 and s.history_days == 7.5
+    assert s.max_batch == 0 and s.history_days == 7.5 and s.blas_threads == 0
     assert s.guild_id == 1234 and s.admin_role_ids == {1, 2, 3} and s.generation_workers == 3
     assert s.checkpoint_dir == tmp_path
     assert "x" * 30 not in repr(s)  # the token never shows up
@@ -38,7 +39,7 @@ def test_values_are_parsed(monkeypatch, tmp_path):
                                          ("GENERATION_WORKERS", "0"), ("GENERATION_WORKERS", "many"),
                                          ("BOT_USER_BURST", "-1"), ("BOT_USER_RATE", "0"), ("DISCORD_TOKEN", "short"),
                                          ("BOT_MAX_BATCH", "-1"), ("BOT_HISTORY_DAYS", "0"),
-                                         ("BOT_HISTORY_MAX_ROWS", "many")])
+                                         ("BOT_HISTORY_MAX_ROWS", "many"), ("BOT_BLAS_THREADS", "-1")])
 def test_malformed_settings_name_the_variable(monkeypatch, name, value):
     monkeypatch.setenv(name, value)
     with pytest.raises(SettingsError, match=name):
@@ -67,3 +68,19 @@ def test_console_main_answers_piped_commands_without_cooldown(monkeypatch, capsy
     out = capsys.readouterr()
     assert "using the local console" in out.err
     assert out.out.startswith("Yeah, oho") and "\nAgain" in out.out and "Slow down" not in out.out
+
+
+def test_blas_threads_are_limited_while_serving_and_restored_after():
+    from threadpoolctl import threadpool_info  # (numpy, whose BLAS is limited, is loaded by the bot)
+
+    from bot.app import limit_blas_threads
+
+    def blas_threads():
+        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+    before = blas_threads()
+    with limit_blas_threads(1):
+        assert all(n == 1 for n in blas_threads())
+    assert blas_threads() == before
+    with limit_blas_threads(0):  # 0: the library's own default, untouched
+        assert blas_threads() == before

@@ -99,6 +99,8 @@ def test_fine_tuning_keeps_vocabulary_and_maps_new_characters(trained, tmp_path)
     tuned = CharGenerator.train("lyrics", corpus, config=gen.config, epochs=1, out=tmp_path / "tuned",
                                 progress="none", init_from=gen)
     assert tuned.vocab == gen.vocab
+    assert gen.vocab.words and {"yeah", "baby", "tonight"} <= tuned.vocab.words  # the new corpus's words join
+    assert gen.vocab.words <= CharGenerator.load(tmp_path / "tuned").vocab.words
     assert {"—", "¡", "ñ"} <= set(tuned.metrics["corpus"]["replaced_chars"])
     assert CharGenerator.load(tmp_path / "tuned").vocab == gen.vocab
     # The model it started from, scored on the same held-out slice, is recorded for comparison.

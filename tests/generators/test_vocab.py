@@ -18,6 +18,9 @@ def test_round_trip_and_index_table():
 def test_serialisation_round_trip():
     vocab = CharVocab.from_text("abc xyz\n")
     assert CharVocab.from_dict(vocab.to_dict()) == vocab
+    assert "words" not in vocab.to_dict() and CharVocab.from_dict(vocab.to_dict()).words == frozenset()
+    worded = CharVocab(vocab.chars, ["abc", "xyz"])  # a text model's corpus words travel with its vocabulary
+    assert CharVocab.from_dict(worded.to_dict()).words == {"abc", "xyz"}
 
 
 @pytest.mark.parametrize("bad", [["a", "a"], ["ab"], []])

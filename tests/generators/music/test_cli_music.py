@@ -50,6 +50,10 @@ def test_evaluate_prints_every_statistic_side_by_side(music_trained, midi_corpus
     code, stdout, _ = run_cli(capsys, "evaluate", "music", "--checkpoint", str(path), "--corpus", str(midi_corpus),
                               "--pieces", "2", "--notes", "50", "--split", "val")
     assert code == 0 and "nats/note" in stdout and "nats/event" in stdout and "(val:" in stdout
+    gen, _ = music_trained  # (scored token by token where it is a sequence-to-sequence model)
+    by_event = [line for line in stdout.splitlines() if line.startswith("nats/note by event: ")]
+    assert bool(by_event) == (gen.config.objective == "seq2seq" and not gen.config.carry_state)
+    assert not by_event or " pitch " in by_event[0] and " duration " in by_event[0]
     rows = {line.split()[0]: line.split()[1:] for line in stdout.splitlines() if line.split()}
     for stat in STAT_ROWS:
         assert len(rows[stat]) == 2, stat  # corpus and generated

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from generators.errors import GenerationError
+from generators.music.chords import chord_tone_shares, parse_progression
 from generators.music.encoder import Note
 from generators.music.form import MAX_SECTIONS, bar_similarity, bars_of, form_stats, parse_form
 
@@ -51,6 +52,17 @@ def test_a_section_returns_over_a_progression(music_planned, chords):
     bars = bars_of(piece.notes)
     bars += [set()] * (12 - len(bars))
     assert all(bars[i] == bars[8 + i] for i in range(3))
+    # The progression starts anew with each section, so the returning A is over the chords it had.
+    shares = chord_tone_shares(piece.notes, parse_progression(chords), section_bars=4)
+    assert sum(shares) / len(shares) >= 0.7
+
+
+def test_each_section_starts_the_progression_anew():
+    from generators.music.chords import chord_at
+
+    assert [chord_at(bar, 3) for bar in range(8)] == [0, 1, 2, 0, 1, 2, 0, 1]
+    assert [chord_at(bar, 3, section_bars=4) for bar in range(8)] == [0, 1, 2, 0, 0, 1, 2, 0]
+    assert [chord_at(bar, 4, section_bars=8) for bar in range(16)] == [b % 4 for b in range(16)]
 
 
 def test_form_lengths_and_refusals(music_planned, music_trained):

@@ -174,6 +174,9 @@ def test_evaluate_scores_the_held_out_split_per_note(music_normalized, midi_corp
     assert r["split"] == "val" and r["pieces"] == music_normalized.metrics["corpus"]["val_pieces"]
     assert r["nats_per_note"] == pytest.approx(r["nats_per_event"] * r["events"] / r["notes"])
     assert r["nats_per_note"] > r["nats_per_event"]  # more than one event per note
+    by_kind = r["nats_per_note_by_kind"]  # the same nats, split by kind of event (float32 logits vs Keras's)
+    assert {"P", "D"} <= set(by_kind) and all(v >= 0 for v in by_kind.values())
+    assert sum(by_kind.values()) == pytest.approx(r["nats_per_note"], rel=1e-3)
     assert r["generated_stats"]["pieces"] == 2 and "local_scale_consistency" in r["generated_stats"]
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from generators.errors import GenerationError
-from generators.songs.form import next_section, parse_scheme, parse_song_form, plan_song, read_song
+from generators.songs.form import build_plan, next_section, parse_scheme, parse_song_form, plan_song, read_song
 from generators.songs.rhyme import last_word, line_syllables, rhyme_key, rhymes, rhyming_words, syllables, words_of
 from generators.songs.writer import song_text
 
@@ -108,6 +108,27 @@ def test_a_song_has_exactly_its_lines_and_its_chorus_returns_word_for_word(lyric
     assert bare.text == "\n".join(song.lines)  # the same song, without labels
     more = lyrics.continue_song(song.text, rng_seed=4)
     assert more.text.startswith(song.text) and more.plan.form == "VCVCV" and len(more.lines) == 20
+
+
+def test_a_steered_rhyme_never_brings_in_a_crude_word_and_keeps_to_the_model_words():
+    pool = rhyming_words("heart")
+    assert "start" in pool and "apart" in pool and "fart" not in pool and "heart" not in pool
+    assert "bart" in pool and rhyming_words("heart", {"start", "apple"}) == ["start"]  # the model's words
+
+
+def test_the_shipped_lyrics_model_knows_its_corpus_words(lyrics):
+    assert len(lyrics.vocab.words) > 1000 and {"love", "heart", "apart"} <= lyrics.vocab.words
+
+
+def test_the_scheme_share_counts_the_pairs_each_section_asks_for():
+    from generators.songs.stats import planned_share, scheme_share
+
+    plan = build_plan("VCVC", [3, 2, 3, 2], "AABB")  # a verse of 3 lines: A A B; the chorus returns as a copy
+    lines = ["I walk alone", "a stone", "the sky",  "my love", "above",
+             "we ran away", "the day", "a word", "my love", "above"]
+    assert planned_share(lines, plan) == pytest.approx(3 / 3)  # alone/stone, love/above, away/day
+    assert scheme_share(lines, "AABB") == pytest.approx(1 / 4)  # a grid of fours from the first line misses them
+    assert planned_share(["a", "b", "c"], build_plan("", [3], "")) == 0.0  # no scheme: no pairs
 
 
 def test_aabb_couplets_rhyme(lyrics):
