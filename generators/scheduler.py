@@ -136,14 +136,8 @@ class BatchScheduler:
         :attr:`~generators.stepper.LSTMStepper.state`). When done, ``stream.state`` holds the row's state before its
         last token (which the next request from there feeds first)."""
         request = _Request(_check_prime(prime_ids), stream, state)
-        with self._cv:
-            if not self._closed:
-                self._waiting.append(request)
-                if self._thread is None:
-                    self._thread = threading.Thread(target=self._loop, name=f"batch-{self.name}", daemon=True)
-                    self._thread.start()
-                self._cv.notify()
-                return request.future
+        if self._enqueue([request]):
+            return request.future
         try:  # closed: the model is being replaced; finish this one without a loop
             request.future.set_result(run_alone(self.weights, request.prime, stream, state))
         except Exception as exc:
@@ -155,15 +149,21 @@ class BatchScheduler:
         :func:`run_together` steps them)."""
         prime = _check_prime(prime_ids)
         requests = [_Request(prime, stream, state) for stream in streams]
-        with self._cv:
-            if not self._closed:
-                self._waiting.extend(requests)
-                if self._thread is None:
-                    self._thread = threading.Thread(target=self._loop, name=f"batch-{self.name}", daemon=True)
-                    self._thread.start()
-                self._cv.notify()
-                return [r.future for r in requests]
+        if self._enqueue(requests):
+            return [r.future for r in requests]
         return [self.submit(prime, stream, state) for stream in streams]  # closed: each runs here
+
+    def _enqueue(self, requests: list[_Request]) -> bool:
+        """Queue requests for the loop (started if none runs); False once the scheduler is closed."""
+        with self._cv:
+            if self._closed:
+                return False
+            self._waiting.extend(requests)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name=f"batch-{self.name}", daemon=True)
+                self._thread.start()
+            self._cv.notify()
+            return True
 
     def run(self, prime_ids, stream: TokenStream, state=None) -> list[int]:
         """Submit and wait (call from a worker thread, never from an event loop)."""

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..decoding import Processor, force
 from ..errors import GenerationError
+from ..letters import check_first_come
 from .encoder import PLAN_KINDS, EventVocab, Note
 
 #: The forms offered by name; any letters in order of first appearance work too (up to MAX_SECTIONS).
@@ -78,14 +79,7 @@ def parse_form(text: str | None) -> str | None:
         raise GenerationError(f"form must be section letters such as AABA or ABACA (or through), got {text!r}")
     if len(letters) > MAX_SECTIONS:
         raise GenerationError(f"a form has at most {MAX_SECTIONS} sections, got {len(letters)}")
-    seen = ""
-    for letter in letters:
-        if letter not in seen:
-            if letter != chr(ord("A") + len(seen)):
-                raise GenerationError(f"form sections are named A, B, C... in the order they first come "
-                                      f"(e.g. ABAC, not {letters})")
-            seen += letter
-    return letters
+    return check_first_come(letters, "form sections", "ABAC")
 
 
 class FormPlan(Processor):

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 from ..errors import GenerationError
+from ..letters import check_first_come
 
 SECTION_NAMES = {"V": "Verse", "C": "Chorus", "B": "Bridge", "P": "Pre-Chorus", "I": "Intro", "O": "Outro"}
 _BY_WORD = {name.lower().replace("-", ""): letter for letter, name in SECTION_NAMES.items()}
@@ -36,14 +37,7 @@ def parse_scheme(text: str | None) -> str | None:
         return ""
     if not re.fullmatch(r"[A-Z]{2,8}", scheme):
         raise GenerationError(f"rhyme scheme must be letters like AABB, ABAB, ABCB or AAAA (or none), got {text!r}")
-    seen = ""
-    for letter in scheme:
-        if letter not in seen:
-            if letter != chr(ord("A") + len(seen)):
-                raise GenerationError(f"rhyme letters are named A, B, C... in the order they first come "
-                                      f"(e.g. ABCB, not {scheme})")
-            seen += letter
-    return scheme
+    return check_first_come(scheme, "rhyme letters", "ABCB")
 
 
 def parse_song_form(text: str | None) -> str | None:
