@@ -200,12 +200,11 @@ def main() -> int:
     parser.add_argument("--blas-threads", type=int, default=Settings().blas_threads,
                         help="threads per BLAS product, as BOT_BLAS_THREADS (default: the bot's, 1; 0: the library's)")
     args = parser.parse_args()
-    blas = limit_blas_threads(args.blas_threads)
-    blas.__enter__()  # for the whole run, as the bot's process has it
     import logging
 
     logging.basicConfig(level=logging.WARNING)
-    results = asyncio.run(run(args.users, args.modes, args.lone))
+    with limit_blas_threads(args.blas_threads):  # as the bot's process has it
+        results = asyncio.run(run(args.users, args.modes, args.lone))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0

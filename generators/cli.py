@@ -298,8 +298,8 @@ def _cmd_generate(args) -> int:
     return 0
 
 
-KIND_NAMES = {"END": "end of piece", "P": "pitch", "D": "duration", "W": "wait", "V": "velocity", "R": "plan register", "T": "plan texture",
-              "K": "plan key", "H": "bar chord"}
+KIND_NAMES = {"END": "end of piece", "P": "pitch", "D": "duration", "W": "wait", "V": "velocity",
+              "R": "plan register", "T": "plan texture", "K": "plan key", "H": "bar chord"}
 
 
 def _cmd_evaluate(args) -> int:

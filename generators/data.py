@@ -82,6 +82,13 @@ def _tf():
     return tf
 
 
+def eval_windows(count: int, seq_len: int) -> tuple[int, np.ndarray]:
+    """``(length, starts)``: the windows a sequence of ``count`` ids is scored in, from offset 0, each predicting the
+    ``length`` ids after its start (a short sequence gives one short window)."""
+    length = min(seq_len, count - 1)
+    return length, np.arange(0, count - length, length, dtype=np.int64)
+
+
 def seq2seq_dataset(ids: np.ndarray, seq_len: int, batch_size: int, *, train: bool, seed: int = 0):
     """Return ``(dataset, steps)``: batches of (x, y) with y = x shifted by one token.
 
@@ -100,7 +107,7 @@ def seq2seq_dataset(ids: np.ndarray, seq_len: int, batch_size: int, *, train: bo
         return w[:-1], w[1:]
 
     if not train:
-        starts = np.arange(0, len(ids) - length, length, dtype=np.int64)
+        _, starts = eval_windows(len(ids), seq_len)  # (the same length)
         ds = tf.data.Dataset.from_tensor_slices(starts).map(window).batch(batch_size)
         return ds.prefetch(tf.data.AUTOTUNE), -(-len(starts) // batch_size)
 

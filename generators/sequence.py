@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from . import checkpoint
-from .data import dataset_for, stream_count, training_datasets
+from .data import dataset_for, eval_windows, stream_count, training_datasets
 from .errors import CheckpointError, ConfigError
 from .sampling import run_stream
 from .scheduler import BatchScheduler, run_together
@@ -173,8 +173,7 @@ class SequenceGenerator:
         if self.config.carry_state or self.config.objective != "seq2seq":
             raise ConfigError("a per-token breakdown needs a seq2seq model scored from a zero state")
         ids = np.asarray(ids, np.int32)
-        length = min(self.config.seq_len, len(ids) - 1)
-        starts = np.arange(0, len(ids) - length, length)
+        length, starts = eval_windows(len(ids), self.config.seq_len)
         targets, nats = [], []
         for i in range(0, len(starts), batch):
             rows = np.stack([ids[s:s + length + 1] for s in starts[i:i + batch]])

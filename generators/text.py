@@ -115,7 +115,7 @@ class CharGenerator(SequenceGenerator):
             if len(set(corpus_data.text)) < 2:
                 raise CorpusError(f"corpus has only one distinct character ({corpus_data.text[0]!r}); "
                                   f"a model needs at least two: {corpus_data.path}")
-            vocab = CharVocab(CharVocab.from_text(corpus_data.text).chars, corpus_words(corpus_data.text))
+            vocab = CharVocab.from_text(corpus_data.text, corpus_words(corpus_data.text))
             ids = vocab.encode(corpus_data.text)
         else:  # the words of the earlier corpus and of this one
             vocab = CharVocab(init_from.vocab.chars, init_from.vocab.words | set(corpus_words(corpus_data.text)))

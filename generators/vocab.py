@@ -56,8 +56,8 @@ class CharVocab:
         self.words: frozenset[str] = frozenset(words)
 
     @classmethod
-    def from_text(cls, text: str) -> "CharVocab":
-        return cls(sorted(set(text)))
+    def from_text(cls, text: str, words: Iterable[str] = ()) -> "CharVocab":
+        return cls(sorted(set(text)), words)
 
     def __len__(self) -> int:
         return len(self.chars)

@@ -49,14 +49,16 @@ class Generation(commands.Cog):
     async def lyrics(self, interaction: discord.Interaction,
                      seed: app_commands.Range[str, 0, SEED.max_length] = SEED.default,
                      temp: app_commands.Range[float, TEMP.min, TEMP.max] = TEMP.default,
-                     lines: app_commands.Range[int, LINES.min, LINES.max] = LINES.default,
-                     rhyme: Rhyme = L["rhyme"].default,
-                     form: app_commands.Range[str, 1, SONG_FORM.max_length] = SONG_FORM.default,
+                     lines: Optional[app_commands.Range[int, LINES.min, LINES.max]] = None,
+                     rhyme: Optional[Rhyme] = None,
+                     form: Optional[app_commands.Range[str, 1, SONG_FORM.max_length]] = None,
                      syllables: Optional[app_commands.Range[int, SYLLABLES.min, SYLLABLES.max]] = None,
                      length: Optional[app_commands.Range[int, LENGTH.min, LENGTH.max]] = None,
                      rng_seed: Optional[app_commands.Range[int, RNG.min, RNG.max]] = None):
-        song = dict(lines=lines, rhyme=rhyme, form=form, syllables=syllables) if length is None else {}
-        await self._write(interaction, "lyrics", seed, temp, length, rng_seed, **song)
+        # (options left out arrive as None: the command layer fills in their defaults and refuses `length` beside
+        # a song option, as it does for the console)
+        await self._write(interaction, "lyrics", seed, temp, length, rng_seed, lines=lines, rhyme=rhyme, form=form,
+                          syllables=syllables)
 
     @lyrics.autocomplete("form")
     async def song_form_autocomplete(self, interaction: discord.Interaction, current: str):

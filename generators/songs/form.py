@@ -90,6 +90,14 @@ class SongPlan:
             out.append(f"[{SECTION_NAMES[letter]}{f' {counts[letter]}' if numbered else ''}]")
         return out
 
+    def rhyme_partners(self, i: int) -> list[int]:
+        """The earlier lines of line ``i``'s section with its scheme letter, latest first (none without a scheme)."""
+        line = self.lines[i]
+        if not line.rhyme:
+            return []
+        return [j for j in range(i - 1, -1, -1)
+                if self.lines[j].section == line.section and self.lines[j].rhyme == line.rhyme]
+
     def describe(self) -> str:
         parts = []
         if self.form:

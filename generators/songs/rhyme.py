@@ -27,11 +27,16 @@ def last_word(line: str) -> str:
 
 
 @lru_cache(maxsize=65536)
-def _phones(word: str) -> str | None:
+def _pronunciations(word: str) -> tuple[str, ...]:
+    """The dictionary's pronunciations of a word (``lovin'`` read as ``loving``); empty for an unknown word."""
     import pronouncing
 
-    found = pronouncing.phones_for_word(word) or (pronouncing.phones_for_word(word.rstrip("'") + "g")
-                                                   if word.endswith("in'") else [])
+    return tuple(pronouncing.phones_for_word(word) or (pronouncing.phones_for_word(word.rstrip("'") + "g")
+                                                       if word.endswith("in'") else []))
+
+
+def _phones(word: str) -> str | None:
+    found = _pronunciations(word)
     return found[0] if found else None
 
 
@@ -72,7 +77,7 @@ def rhyme_keys(word: str) -> frozenset[str]:
     or the one :func:`rhyme_key` spells."""
     import pronouncing
 
-    found = pronouncing.phones_for_word(word) if word else []
+    found = _pronunciations(word) if word else ()
     if not found:
         return frozenset({rhyme_key(word)} if word else ())
     found = [p for p in found if re.search(r"[12]", p)] or found  # not a reduced form (``yours`` as ``Y ER0 Z``)

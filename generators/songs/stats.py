@@ -60,11 +60,9 @@ def planned_share(lines: list[str], plan) -> float:
     chorus is a copy) against the line before it in its section with the same scheme letter."""
     pairs = []
     for i, line in enumerate(plan.lines):
-        if not line.rhyme or line.repeat_of is not None:
-            continue
-        earlier = [j for j in range(i) if plan.lines[j].section == line.section and plan.lines[j].rhyme == line.rhyme]
-        if earlier:
-            pairs.append(rhymes(last_word(lines[earlier[-1]]), last_word(lines[i])))
+        partners = plan.rhyme_partners(i)
+        if partners and line.repeat_of is None:
+            pairs.append(rhymes(last_word(lines[partners[0]]), last_word(lines[i])))
     return _mean(pairs)
 
 

@@ -237,14 +237,8 @@ class SongWriter:
     def _rhyme_target(self, lines: list[str], plan: SongPlan, i: int) -> str | None:
         """The word line ``i`` must rhyme with: the last word of the latest earlier line of its section with the same
         scheme letter (None: the letter's first line, or no scheme)."""
-        spec = plan.lines[i]
-        if not spec.rhyme:
-            return None
-        for j in range(i - 1, -1, -1):
-            other = plan.lines[j]
-            if other.section != spec.section:
-                break
-            if other.rhyme == spec.rhyme and last_word(lines[j]):
+        for j in plan.rhyme_partners(i):
+            if last_word(lines[j]):
                 return last_word(lines[j])
         return None
 
