@@ -1,6 +1,6 @@
 """The bot under load, against the local stand-in of Discord (gateway and REST on 127.0.0.1).
 
-    python bench/bench_bot.py [--users 1 10 32 50] [--modes one batched] [--json results.json]
+    python bench/bench_bot.py [--users 1 10 32 50] [--modes one batched] [--commands lyrics compose] [--json F]
 
 (a) Generation throughput of the shipped lyrics model: 32 requests of 400
     characters one at a time, against the same 32 requests at once through
@@ -14,7 +14,14 @@
     p50/p95 (one user: the median of ``--lone`` requests sent one after
     another, each alone on the server), for /compose the time until the audio preview was added to the
     reply (p95), the largest gap between gateway heartbeats while it ran, and
-    the process's resident memory after the burst.
+    the process's resident memory after the burst. Request ``i`` of a row
+    carries ``rng_seed:i+1`` in both modes, so both do the same work.
+
+(c) Start-up of a serving process (``--startup``, also run by default): ``python -m bot --console`` started
+    fresh, asked for ``/lyrics`` and ``/compose``; time from process start to the first reply (warm disk
+    cache: each variant is started once before it is timed) and the process's peak resident memory, with the
+    checkpoints read straight into NumPy (today) against Keras models built at load (as before; a child that
+    patches ``load(keras=True)``), each started ``--starts`` times, interleaved.
 
 Targets: throughput >= 6x; a lone request's reply within 1.1x of the
 one-at-a-time server's; /lyrics p95 <= 3 s at 32 users; /compose p95 <= 5 s
@@ -48,6 +55,74 @@ COMMANDS = {
     "lyrics": [{"name": "seed", "type": 3, "value": "Yeah, oho"}],  # a song of 16 lines (the default)
     "compose": [{"name": "notes", "type": 4, "value": 500}],
 }
+
+
+STARTUP_CHILD = """
+import atexit, os, runpy, sys
+if os.environ.get("BENCH_KERAS") == "1":  # as before: every checkpoint read into a Keras model
+    import generators.sequence as sequence
+    load = sequence.SequenceGenerator.load.__func__
+    sequence.SequenceGenerator.load = classmethod(lambda cls, path, keras=False: load(cls, path, keras=True))
+atexit.register(lambda: print("TENSORFLOW-IMPORTED", "tensorflow" in sys.modules, file=sys.stderr, flush=True))
+sys.argv = ["bot", "--console"]
+runpy.run_module("bot", run_name="__main__", alter_sys=True)
+"""
+
+
+def start_once(keras: bool, folder: Path) -> dict:
+    """One fresh ``python -m bot --console``: seconds from start to the /lyrics reply and to the /compose reply,
+    its peak RSS (MB) and whether it imported TensorFlow."""
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "DISCORD_TOKEN"}
+    env.update(BENCH_KERAS="1" if keras else "0", BOT_OUTPUT_DIR=str(folder / "out"), DATA_DIR=str(folder / "data"),
+               PYTHONPATH=str(REPO))
+    start = time.perf_counter()
+    child = subprocess.Popen([sys.executable, "-c", STARTUP_CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=env, cwd=folder)
+    child.stdin.write("/lyrics seed:Yeah lines:4 rng_seed:1\n/compose notes:100 rng_seed:1\n")
+    child.stdin.close()
+    replies = []
+    for line in child.stdout:
+        if "rng_seed 1" in line or "RNG seed 1" in line:
+            replies.append(time.perf_counter() - start)
+    _, status, usage = os.wait4(child.pid, 0)
+    err = child.stderr.read()
+    if status or len(replies) < 2:
+        raise RuntimeError(f"the console did not answer both commands (status {status}): {err[-2000:]}")
+    return {"lyrics_s": replies[0], "compose_s": replies[1], "peak_rss_mb": usage.ru_maxrss / 1024,
+            "tensorflow": "TENSORFLOW-IMPORTED True" in err}
+
+
+def startup(starts: int) -> dict:
+    """Keras at load (before) against NumPy only (now), interleaved; medians."""
+    import tempfile
+
+    runs = {"keras": [], "numpy": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(starts + 1):
+            for name in runs:
+                row = start_once(name == "keras", Path(tmp))
+                if i:  # the first of each warms the disk cache
+                    runs[name].append(row)
+    out = {}
+    for name, rows in runs.items():
+        out[name] = {key: statistics.median(r[key] for r in rows) for key in ("lyrics_s", "compose_s", "peak_rss_mb")}
+        out[name]["tensorflow"] = any(r["tensorflow"] for r in rows)
+        print(f"start-up ({'Keras at load' if name == 'keras' else 'NumPy only'}): first reply /lyrics "
+              f"{out[name]['lyrics_s']:.2f} s, then /compose {out[name]['compose_s']:.2f} s, peak RSS "
+              f"{out[name]['peak_rss_mb']:.0f} MB, TensorFlow imported: {out[name]['tensorflow']}", flush=True)
+    out["first_reply_ratio"] = out["keras"]["lyrics_s"] / out["numpy"]["lyrics_s"]
+    out["rss_ratio"] = out["keras"]["peak_rss_mb"] / out["numpy"]["peak_rss_mb"]
+    print(f"start-up: first reply {out['first_reply_ratio']:.2f}x sooner, peak RSS {out['rss_ratio']:.2f}x lower "
+          f"(targets >= 2x)", flush=True)
+    return out
+
+
+def seeded(options: list[dict], i: int) -> list[dict]:
+    """The command's options with RNG seed ``i + 1``: each mode gets the same requests, so the same work."""
+    return [*options, {"name": "rng_seed", "type": 4, "value": i + 1}]
 
 
 def pct(values: list[float], q: float) -> float:
@@ -110,7 +185,8 @@ async def audio_added_at(fake, token: str, timeout: float = 600) -> float | None
     return None
 
 
-async def run_mode(mode: str, generators: dict, users_list: list[int], lone: int = 7) -> dict:
+async def run_mode(mode: str, generators: dict, users_list: list[int], lone: int = 7,
+                   commands_run: tuple[str, ...] = tuple(COMMANDS)) -> dict:
     settings = Settings(discord_token="t" * 40, guild_id=int(GUILD_ID))
     max_batch = 32 if mode == "batched" else 0
     workers = settings.generation_workers + max_batch
@@ -128,18 +204,19 @@ async def run_mode(mode: str, generators: dict, users_list: list[int], lone: int
     await audio_added_at(fake, warm)
     results = {}
     try:
-        for command, options in COMMANDS.items():
+        for command in commands_run:
+            options = COMMANDS[command]
             for users in users_list:
                 beats_from = len(fake.heartbeats)
                 if users == 1:  # a lone user, several times over: one after another, each alone on the server
                     tokens = []
                     for i in range(lone):
-                        tokens.append(await fake.interact(command, options, user_id=10_000 + i))
+                        tokens.append(await fake.interact(command, seeded(options, i), user_id=10_000 + i))
                         await fake.reply(tokens[-1], timeout=600)
                         if command == "compose":
                             await audio_added_at(fake, tokens[-1])
                 else:
-                    tokens = await asyncio.gather(*(fake.interact(command, options, user_id=10_000 + i)
+                    tokens = await asyncio.gather(*(fake.interact(command, seeded(options, i), user_id=10_000 + i)
                                                     for i in range(users)))
                     await asyncio.gather(*(fake.reply(t, timeout=600) for t in tokens))
                 rss = rss_mb()
@@ -173,16 +250,16 @@ async def run_mode(mode: str, generators: dict, users_list: list[int], lone: int
     return results
 
 
-async def run(users_list: list[int], modes: list[str], lone: int) -> dict:
+async def run(users_list: list[int], modes: list[str], lone: int, commands_run: tuple[str, ...]) -> dict:
     generators = {m: load_generator(m, checkpoint_root() / m) for m in ("lyrics", "music")}
     results = {"throughput": throughput(generators["lyrics"])}
-    weights_mb = sum(w.nbytes for g in generators.values() for w in g.model.get_weights()) / 2**20
+    weights_mb = sum(w.nbytes for g in generators.values() for w in g.stepper_weights.arrays().values()) / 2**20
     results["model_weights_mb"] = weights_mb
     print(f"model weights (lyrics + music, float32): {weights_mb:.1f} MB, held once per model", flush=True)
     for mode in modes:
-        results[mode] = await run_mode(mode, generators, users_list, lone)
+        results[mode] = await run_mode(mode, generators, users_list, lone, commands_run)
     if {"one", "batched"} <= set(modes) and 1 in users_list:
-        for command in COMMANDS:
+        for command in commands_run:
             key = f"{command} x1"
             ratio = results["batched"][key]["final_p50_s"] / results["one"][key]["final_p50_s"]
             results[f"lone_{command}_ratio"] = ratio
@@ -195,7 +272,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, nargs="+", default=[1, 10, 32, 50])
     parser.add_argument("--modes", nargs="+", choices=("one", "batched"), default=["one", "batched"])
+    parser.add_argument("--commands", nargs="+", choices=tuple(COMMANDS), default=list(COMMANDS))
     parser.add_argument("--lone", type=int, default=7, help="requests sent one after another for the 1-user row")
+    parser.add_argument("--starts", type=int, default=3, help="fresh processes per variant for the start-up (c)")
+    parser.add_argument("--only", choices=("load", "startup"), help="run only (a)+(b) or only the start-up (c)")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--blas-threads", type=int, default=Settings().blas_threads,
                         help="threads per BLAS product, as BOT_BLAS_THREADS (default: the bot's, 1; 0: the library's)")
@@ -203,8 +283,12 @@ def main() -> int:
     import logging
 
     logging.basicConfig(level=logging.WARNING)
-    with limit_blas_threads(args.blas_threads):  # as the bot's process has it
-        results = asyncio.run(run(args.users, args.modes, args.lone))
+    results = {}
+    if args.only != "startup":
+        with limit_blas_threads(args.blas_threads):  # as the bot's process has it
+            results = asyncio.run(run(args.users, args.modes, args.lone, tuple(args.commands)))
+    if args.only != "load":
+        results["startup"] = startup(args.starts)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0

@@ -190,21 +190,41 @@ def read_checkpoint(path: str | os.PathLike, expected_kinds: tuple[str, ...] | N
 
 def load_weights_into(model, data: CheckpointData) -> None:
     """Set the model's weights from a checkpoint, naming the file and variable on any mismatch."""
+    arrays = checked_weights(data, {v.path: tuple(v.shape) for v in model.weights})
+    model.set_weights([arrays[v.path] for v in model.weights])
+
+
+def stepper_arrays(data: CheckpointData, config, vocab_size: int) -> dict[str, np.ndarray]:
+    """The weights of a (unidirectional) model described by ``config``, as float32 arrays keyed by their Keras
+    variable paths, read and checked without building the model (no TensorFlow): what serving needs."""
+    units, gates = config.units, 4 * config.units
+    expected = {"embedding/embeddings": (vocab_size, config.embedding)}
+    for i in range(config.layers):
+        expected[f"lstm_{i}/lstm_cell/kernel"] = (config.embedding if i == 0 else units, gates)
+        expected[f"lstm_{i}/lstm_cell/recurrent_kernel"] = (units, gates)
+        expected[f"lstm_{i}/lstm_cell/bias"] = (gates,)
+    expected.update({"logits/kernel": (units, vocab_size), "logits/bias": (vocab_size,)})
+    return checked_weights(data, expected)
+
+
+def checked_weights(data: CheckpointData, expected: dict[str, tuple]) -> dict[str, np.ndarray]:
+    """The checkpoint's weights as float32, keyed by variable path, when they are exactly ``expected`` (path ->
+    shape) and finite; else :class:`CheckpointError` naming the file and the variable."""
     source = data.path / "weights.npz"
-    values = []
-    for v in model.weights:
-        key = _key(v.path)
+    values = {}
+    for name, shape in expected.items():
+        key = _key(name)
         if key not in data.weights:
-            raise CheckpointError(f"{source} does not match config.json: no weight {v.path!r}")
+            raise CheckpointError(f"{source} does not match config.json: no weight {name!r}")
         w = data.weights[key]
-        if tuple(w.shape) != tuple(v.shape):
+        if tuple(w.shape) != tuple(shape):
             raise CheckpointError(
-                f"{source} does not match config.json: {v.path!r} has shape {tuple(w.shape)}, expected {tuple(v.shape)}"
+                f"{source} does not match config.json: {name!r} has shape {tuple(w.shape)}, expected {tuple(shape)}"
             )
         if not np.isfinite(w).all():
-            raise CheckpointError(f"{source} is corrupt: weight {v.path!r} holds NaN or infinite values")
-        values.append(w.astype(np.float32))
-    extra = set(data.weights) - {_key(v.path) for v in model.weights}
+            raise CheckpointError(f"{source} is corrupt: weight {name!r} holds NaN or infinite values")
+        values[name] = w.astype(np.float32)
+    extra = set(data.weights) - {_key(name) for name in expected}
     if extra:
         raise CheckpointError(f"{source} does not match config.json: unexpected weights {sorted(extra)[:3]}")
-    model.set_weights(values)
+    return values

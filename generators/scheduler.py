@@ -12,7 +12,11 @@ by one token. A request joins at the next step boundary after it arrives
 moment its stream is done, freeing its row for the next one; requests past
 ``max_batch`` wait in arrival order, so none starves. A request that is alone
 in the loop is stepped on the single-stream path (matrix-vector products), as
-fast as without a loop and with the same tokens; beside others, its logits are
+fast as without a loop and with the same tokens; a caller that waits
+(:meth:`BatchScheduler.run_many`) while the loop is idle steps its requests
+in its own thread, handing them to the loop when another request comes, so a
+lone caller of many short requests (a song's lines) pays no hand-off between
+threads. Beside others, a request's logits are
 the same up to float32 rounding (see :class:`~generators.stepper.BatchedStepper`),
 or to the bit with ``exact=True``. A request whose stream raises fails alone; a
 failure of the step itself fails the requests in it, and the loop goes on.
@@ -32,19 +36,19 @@ from concurrent.futures import Future
 import numpy as np
 
 from .errors import GenerationError
-from .sampling import TokenStream, run_stream, sample_rows
+from .sampling import TokenStream, sample_rows
 from .stepper import BatchedStepper, StepperWeights
 
 log = logging.getLogger("generators.scheduler")
 
 
 class _Request:
-    __slots__ = ("prime", "fed", "stream", "future", "row", "state")
+    __slots__ = ("prime", "fed", "stream", "future", "row", "stepper", "state")
 
     def __init__(self, prime: np.ndarray, stream: TokenStream, state=None):
         self.prime, self.fed, self.stream, self.state = prime, 0, stream, state
         self.future: Future = Future()
-        self.row = -1
+        self.row, self.stepper = -1, None
 
     def next_input(self) -> int:
         if self.fed < len(self.prime):
@@ -67,51 +71,77 @@ def _check_prime(prime_ids) -> np.ndarray:
 def run_alone(weights: StepperWeights, prime_ids, stream: TokenStream, state=None) -> list[int]:
     """One request without a loop (the arithmetic of a row stepped alone in the loop); see
     :meth:`BatchScheduler.submit` for ``state``."""
-    prime = _check_prime(prime_ids)
-    stepper = BatchedStepper(weights, capacity=1)
-    if state is not None:
-        stepper.load(0, state)
-    rows = np.zeros(1, np.intp)
-
-    def step(token: int) -> np.ndarray:
-        return stepper.step(rows, np.array([token], np.intp))[0]
-
-    logits = None
-    for token in prime:
-        logits = step(int(token))
-    tokens = run_stream(step, logits, stream)
-    stream.state = stepper.save(0)
-    return tokens
+    return run_together(weights, prime_ids, [stream], state)[0]
 
 
 def run_together(weights: StepperWeights, prime_ids, streams: list[TokenStream], state=None) -> list[list[int]]:
     """Several requests with one prime (and ``state``) stepped side by side without a loop: the arithmetic they get
     in the loop when admitted together (see :meth:`BatchScheduler.submit_many`)."""
-    prime = _check_prime(prime_ids)
-    if len(streams) == 1:
-        return [run_alone(weights, prime, streams[0], state)]
-    stepper = BatchedStepper(weights, capacity=len(streams))
-    for row in range(len(streams)):
-        if state is not None:
-            stepper.load(row, state)
-    requests = [_Request(prime, stream, state) for stream in streams]
-    for row, request in enumerate(requests):
-        request.row = row
-    active = list(requests)
+    requests = [_Request(_check_prime(prime_ids), stream, state) for stream in streams]
+    active = _seat(BatchedStepper(weights, capacity=len(requests)), requests)
     while active:
+        active = _advance(requests[0].stepper, active)
+    return [r.future.result() for r in requests]
+
+
+def _seat(stepper: BatchedStepper, requests: list["_Request"]) -> list["_Request"]:
+    """Give each request a row of a fresh ``stepper`` and mark it running."""
+    for row, request in enumerate(requests):
+        _seat_row(stepper, request, row)
+        if not request.future.running():
+            request.future.set_running_or_notify_cancel()
+    return requests
+
+
+def _seat_row(stepper: BatchedStepper, request: "_Request", row: int) -> None:
+    """Put ``request`` in ``row`` (zeroed) of ``stepper``, with the state it starts (or goes on) from."""
+    request.row, request.stepper = row, stepper
+    if request.state is not None:
+        stepper.load(row, request.state)
+
+
+def _advance(stepper: BatchedStepper, active: list["_Request"]) -> list["_Request"]:
+    """Step every request of ``active`` (rows of ``stepper``) by one token: their prime's next token, or a token
+    drawn after the prime. Returns those not done; one that is done has its future set: its tokens (and its
+    ``stream.state``), or its own failure. A failure of the step itself fails them all."""
+    try:
         logits = stepper.step([r.row for r in active], [r.next_input() for r in active])
-        if active[0].priming:  # (all prime together)
+    except Exception as exc:
+        log.exception("a batch step failed for %d requests", len(active))
+        for request in active:
+            request.future.set_exception(exc)
+        return []
+    still, drawing, rows = [], [], []
+    for i, request in enumerate(active):  # the logits after a priming token are not drawn from
+        if request.priming:
+            still.append(request)
             continue
-        rows = [r.stream.prepare(row_logits) for r, row_logits in zip(active, logits)]
-        tokens = sample_rows(np.stack(rows), [r.stream.opts for r in active], [r.stream.rng for r in active])
-        still = []
-        for request, token in zip(active, tokens):
-            if request.stream.accept(token):
-                request.stream.state = stepper.save(request.row)
-            else:
-                still.append(request)
-        active = still
-    return [r.stream.tokens for r in requests]
+        try:
+            logits[i] = request.stream.prepare(logits[i])
+        except Exception as exc:  # this request's own failure: it leaves alone
+            request.future.set_exception(exc)
+            continue
+        drawing.append(request)
+        rows.append(i)
+    if not drawing:
+        return still
+    tokens = sample_rows(logits[rows], [r.stream.opts for r in drawing], [r.stream.rng for r in drawing])
+    for request, token in zip(drawing, tokens):
+        try:
+            done = request.stream.accept(token)
+        except Exception as exc:
+            request.future.set_exception(exc)
+            continue
+        if done:
+            _finish(stepper, request)
+        else:
+            still.append(request)
+    return still
+
+
+def _finish(stepper: BatchedStepper, request: "_Request") -> None:
+    request.stream.state = stepper.save(request.row)
+    request.future.set_result(request.stream.tokens)
 
 
 class BatchScheduler:
@@ -125,6 +155,8 @@ class BatchScheduler:
         self._waiting: deque[_Request] = deque()
         self._closed = False
         self._thread: threading.Thread | None = None
+        self._busy = False  # the loop has requests in its rows
+        self._here_runs = False  # a caller steps its requests in its own thread (see run_many)
         # Counters (read by the benchmark and tests): steps taken, rows stepped, requests finished.
         self.steps = self.rows_stepped = self.finished = 0
 
@@ -135,23 +167,30 @@ class BatchScheduler:
         ``state``: an LSTM state to start from instead of zeros (a fork of another stream: see
         :attr:`~generators.stepper.LSTMStepper.state`). When done, ``stream.state`` holds the row's state before its
         last token (which the next request from there feeds first)."""
-        request = _Request(_check_prime(prime_ids), stream, state)
-        if self._enqueue([request]):
-            return request.future
-        try:  # closed: the model is being replaced; finish this one without a loop
-            request.future.set_result(run_alone(self.weights, request.prime, stream, state))
-        except Exception as exc:
-            request.future.set_exception(exc)
-        return request.future
+        return self.submit_many(prime_ids, [stream], state)[0]
 
     def submit_many(self, prime_ids, streams: list[TokenStream], state=None) -> list[Future]:
         """Queue several requests at once, so they join at one step boundary and are stepped side by side (as
         :func:`run_together` steps them)."""
-        prime = _check_prime(prime_ids)
-        requests = [_Request(prime, stream, state) for stream in streams]
-        if self._enqueue(requests):
-            return [r.future for r in requests]
-        return [self.submit(prime, stream, state) for stream in streams]  # closed: each runs here
+        requests = [_Request(_check_prime(prime_ids), stream, state) for stream in streams]
+        if not self._enqueue(requests):  # closed: the model is being replaced; finish these without a loop
+            self._here(requests)
+        return [r.future for r in requests]
+
+    def run(self, prime_ids, stream: TokenStream, state=None) -> list[int]:
+        """Submit and wait (call from a worker thread, never from an event loop); see :meth:`run_many`."""
+        return self.run_many(prime_ids, [stream], state)[0]
+
+    def run_many(self, prime_ids, streams: list[TokenStream], state=None) -> list[list[int]]:
+        """Submit several requests (as :meth:`submit_many`) and wait for their tokens.
+
+        When the loop has nothing to do, they are stepped here, in the caller's thread, with the loop's arithmetic,
+        so a lone caller hands nothing to the loop's thread and back (a song's lines are many short requests); the
+        moment another request arrives, they are handed to the loop and carried on there from where they are."""
+        requests = [_Request(_check_prime(prime_ids), stream, state) for stream in streams]
+        if self._claim_idle() or not self._enqueue(requests):
+            self._here(requests)
+        return [r.future.result() for r in requests]
 
     def _enqueue(self, requests: list[_Request]) -> bool:
         """Queue requests for the loop (started if none runs); False once the scheduler is closed."""
@@ -165,9 +204,36 @@ class BatchScheduler:
             self._cv.notify()
             return True
 
-    def run(self, prime_ids, stream: TokenStream, state=None) -> list[int]:
-        """Submit and wait (call from a worker thread, never from an event loop)."""
-        return self.submit(prime_ids, stream, state).result()
+    def _claim_idle(self) -> bool:
+        """True (and the loop's work is this caller's until :meth:`_here` ends) when nothing is queued or stepped."""
+        with self._cv:
+            if self._closed or self._waiting or self._busy or self._here_runs:
+                return False
+            self._here_runs = True
+            return True
+
+    def _here(self, requests: list[_Request]) -> None:
+        """Step requests in this thread until they are done. With the loop open (an idle claim), they are handed to
+        it as soon as it has other work, each with its state and its place in its prime."""
+        stepper = BatchedStepper(self.weights, capacity=len(requests), exact=self.exact)
+        active = _seat(stepper, requests)
+        try:
+            while active:
+                if self._here_runs and (self._waiting or self._busy):  # (read without the lock: one step late at most)
+                    for request in active:
+                        request.state = stepper.save(request.row)
+                    with self._cv:
+                        self._here_runs = False
+                    if self._enqueue(active):
+                        return
+                steps_before = len(active)
+                active = _advance(stepper, active)
+                self.steps += 1
+                self.rows_stepped += steps_before
+                self.finished += steps_before - len(active)
+        finally:
+            with self._cv:
+                self._here_runs = False
 
     def close(self, wait: bool = False, timeout: float | None = None) -> None:
         """Stop taking requests into the loop; those already submitted finish. ``wait``: until they have."""
@@ -187,7 +253,7 @@ class BatchScheduler:
             log.exception("the batching loop of %s stopped", self.name)
             with self._cv:
                 stranded, self._waiting = list(self._waiting) + active, deque()
-                self._thread = None  # the next submission starts a fresh loop
+                self._thread, self._busy = None, False  # the next submission starts a fresh loop
             for request in stranded:
                 if not request.future.done():
                     request.future.set_exception(exc if isinstance(exc, Exception) else RuntimeError(str(exc)))
@@ -197,6 +263,7 @@ class BatchScheduler:
         free = list(range(self.max_batch - 1, -1, -1))
         while True:
             with self._cv:
+                self._busy = bool(active)
                 while not self._waiting and not active:
                     if self._closed:
                         self._thread = None
@@ -204,62 +271,24 @@ class BatchScheduler:
                     self._cv.wait()
                 while self._waiting and free:  # join at this step boundary
                     request = self._waiting.popleft()
-                    if not request.future.set_running_or_notify_cancel():
+                    if not (request.future.running() or request.future.set_running_or_notify_cancel()):
                         continue  # cancelled while waiting
-                    request.row = free.pop()
                     active.append(request)
-                    stepper.reset(request.row)
-                    if request.state is not None:
-                        stepper.load(request.row, request.state)
+                    row = free.pop()
+                    stepper.reset(row)
+                    _seat_row(stepper, request, row)
+                self._busy = bool(active)
             if not active:
                 continue
             if len(active) == 1 and not self._waiting and self._solo(stepper, active[0]):
                 free.append(active.pop().row)
                 continue
-            try:
-                logits = stepper.step([r.row for r in active], [r.next_input() for r in active])
-            except Exception as exc:  # the step itself failed: its requests fail, the loop goes on
-                log.exception("batch step of %s failed for %d requests", self.name, len(active))
-                for request in active:
-                    request.future.set_exception(exc)
-                    free.append(request.row)
-                active.clear()
-                continue
-            still, drawing, rows = [], [], []
-            for i, request in enumerate(active):  # the logits after a priming token are not drawn from
-                if request.priming:
-                    still.append(request)
-                    continue
-                try:
-                    logits[i] = request.stream.prepare(logits[i])
-                except Exception as exc:  # this request's own failure: it leaves alone
-                    request.future.set_exception(exc)
-                    free.append(request.row)
-                    continue
-                drawing.append(request)
-                rows.append(i)
-            if drawing:
-                tokens = sample_rows(logits[rows], [r.stream.opts for r in drawing], [r.stream.rng for r in drawing])
-            for request, token in zip(drawing, tokens if drawing else ()):
-                try:
-                    done = request.stream.accept(token)
-                except Exception as exc:
-                    request.future.set_exception(exc)
-                    free.append(request.row)
-                    continue
-                if done:
-                    self._finish(stepper, request)
-                    free.append(request.row)
-                else:
-                    still.append(request)
+            still = _advance(stepper, active)
             self.steps += 1
             self.rows_stepped += len(active)
+            self.finished += sum(1 for r in active if r.future.done() and not r.future.exception())
+            free.extend(r.row for r in active if r.future.done())
             active[:] = still
-
-    def _finish(self, stepper: BatchedStepper, request: _Request) -> None:
-        request.stream.state = stepper.save(request.row)
-        request.future.set_result(request.stream.tokens)
-        self.finished += 1
 
     def _solo(self, stepper: BatchedStepper, request: _Request) -> bool:
         """Step a request that is alone without the batch's bookkeeping (the same arithmetic and draws as a lone
@@ -270,7 +299,8 @@ class BatchScheduler:
                 self.steps += 1
                 self.rows_stepped += 1
                 if not request.priming and request.stream.choose(logits):
-                    self._finish(stepper, request)
+                    _finish(stepper, request)
+                    self.finished += 1
                     return True
         except Exception as exc:  # this request's own failure (or its step's): it alone fails
             request.future.set_exception(exc)

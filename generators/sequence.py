@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import shutil
+import threading
 from collections import deque
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,6 +26,8 @@ from .scheduler import BatchScheduler, run_together
 from .stepper import LSTMStepper, StepperWeights
 from .training import emit, fit_model
 
+_BUILDING = threading.Lock()  # one thread builds a generator's Keras model on first use
+
 #: Config fields that define the network; fine-tuning must keep them.
 ARCHITECTURE_FIELDS = ("embedding", "layers", "units", "bidirectional", "objective")
 
@@ -37,25 +40,50 @@ class SequenceGenerator:
     unit: ClassVar[str]
 
     def __init__(self, kind: str, model, vocab, config, metrics: dict | None = None):
-        self.kind, self.model, self.vocab, self.config = kind, model, vocab, config
+        self.kind, self._model, self.vocab, self.config = kind, model, vocab, config
         self.metrics = metrics or {}
         self._weights = None  # StepperWeights, extracted on first generation
         self.batcher = None  # a BatchScheduler once enable_batching() is called
 
     # -- checkpoints -------------------------------------------------------
     @classmethod
-    def load(cls, path: str | Path):
-        from .model import build_model
-
+    def load(cls, path: str | Path, keras: bool = False):
+        """Read a checkpoint. A model that generates by stepping (every unidirectional, stateful one) is read
+        straight into NumPy: TensorFlow is imported only when :attr:`model` is first used (to train, evaluate
+        with Keras or save). ``keras``: build the Keras model now (window and bidirectional models always do)."""
         data = checkpoint.read_checkpoint(path, expected_kinds=cls.KINDS)
         try:
             config = cls.config_cls.from_dict(data.config)
         except (ConfigError, TypeError) as exc:
             raise CheckpointError(f"{data.path / 'config.json'}: {exc}") from None
         vocab = cls.vocab_cls.from_dict(data.vocab, source=str(data.path / "vocab.json"))
-        model = build_model(config, len(vocab))
-        checkpoint.load_weights_into(model, data)
-        return cls(data.kind, model, vocab, config, data.metrics)
+        if keras or config.objective == "window" or config.bidirectional:
+            from .model import build_model
+
+            model = build_model(config, len(vocab))
+            checkpoint.load_weights_into(model, data)
+            return cls(data.kind, model, vocab, config, data.metrics)
+        gen = cls(data.kind, None, vocab, config, data.metrics)
+        gen._weights = StepperWeights.from_arrays(checkpoint.stepper_arrays(data, config, len(vocab)))
+        return gen
+
+    @property
+    def model(self):
+        """The Keras model; for a generator read by :meth:`load` without it, built from the stepper's weights (the
+        checkpoint's, exactly) on first use."""
+        with _BUILDING:
+            if self._model is None:
+                from .model import build_model
+
+                model = build_model(self.config, len(self.vocab))
+                arrays = self._weights.arrays()
+                model.set_weights([arrays[v.path] for v in model.weights])
+                self._model = model
+        return self._model
+
+    @model.setter
+    def model(self, model) -> None:
+        self._model = model
 
     def save(self, path: str | Path) -> Path:
         """Write the checkpoint. The in-memory weights are rounded to float16 first, matching the file."""
@@ -227,7 +255,7 @@ class SequenceGenerator:
         None: zeros), each primed on ``prime_ids``, side by side: in the batching loop when one runs, else here with
         the same arithmetic. Each stream's ``state`` is set when it is done (see :meth:`BatchScheduler.submit`)."""
         if self.batcher is not None:
-            return [f.result() for f in self.batcher.submit_many(prime_ids, streams, state)]
+            return self.batcher.run_many(prime_ids, streams, state)
         return run_together(self.stepper_weights, prime_ids, streams, state)
 
     def start(self, prime_ids: np.ndarray):

@@ -18,35 +18,68 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 class StepperWeights:
-    """The weights a stepper needs, extracted once from a Keras model and shared by every stepper."""
+    """The weights a stepper needs, extracted once and shared by every stepper: from a Keras model, or
+    (:meth:`from_arrays`) straight from a checkpoint's arrays, without TensorFlow."""
 
     def __init__(self, model):
         layers = {layer.name: layer for layer in model.layers}
-        self.embedding = np.asarray(layers["embedding"].get_weights()[0], np.float32)
-        self.cells: list[tuple[np.ndarray, np.ndarray, int]] = []
+        arrays = {"embedding/embeddings": layers["embedding"].get_weights()[0]}
         i = 0
         while f"lstm_{i}" in layers:
-            kernel, recurrent, bias = layers[f"lstm_{i}"].get_weights()
+            for name, w in zip(("kernel", "recurrent_kernel", "bias"), layers[f"lstm_{i}"].get_weights()):
+                arrays[f"lstm_{i}/lstm_cell/{name}"] = w
+            i += 1
+        if not i:
+            raise TypeError("model has no stateful LSTM layers (bidirectional models cannot be stepped)")
+        arrays["logits/kernel"], arrays["logits/bias"] = layers["logits"].get_weights()
+        self._take(arrays)
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "StepperWeights":
+        """From weights keyed by their Keras variable paths (``lstm_0/lstm_cell/kernel``; see
+        :func:`generators.checkpoint.stepper_arrays`)."""
+        weights = cls.__new__(cls)
+        weights._take(arrays)
+        return weights
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The weights keyed by Keras variable path (what :meth:`from_arrays` takes), to build the Keras model."""
+        arrays = {"embedding/embeddings": self.embedding}
+        for i, (fused, bias, inputs) in enumerate(self.cells):
+            arrays.update({f"lstm_{i}/lstm_cell/kernel": fused[:inputs], f"lstm_{i}/lstm_cell/recurrent_kernel":
+                           fused[inputs:], f"lstm_{i}/lstm_cell/bias": bias})
+        return {**arrays, "logits/kernel": self.dense_w, "logits/bias": self.dense_b}
+
+    def _take(self, arrays: dict[str, np.ndarray]) -> None:
+        self.embedding = np.asarray(arrays["embedding/embeddings"], np.float32)
+        self.cells: list[tuple[np.ndarray, np.ndarray, int]] = []
+        i = 0
+        while f"lstm_{i}/lstm_cell/kernel" in arrays:
+            kernel, recurrent, bias = (arrays[f"lstm_{i}/lstm_cell/{n}"] for n in ("kernel", "recurrent_kernel", "bias"))
             # One fused matrix: [x, h] @ [[kernel], [recurrent]].
             fused = np.concatenate([kernel, recurrent], axis=0).astype(np.float32)
-            self.cells.append((fused, bias.astype(np.float32), kernel.shape[0]))
+            self.cells.append((fused, np.asarray(bias, np.float32), kernel.shape[0]))
             i += 1
-        if not self.cells:
-            raise TypeError("model has no stateful LSTM layers (bidirectional models cannot be stepped)")
-        self.dense_w, self.dense_b = (np.asarray(w, np.float32) for w in layers["logits"].get_weights())
+        self.dense_w, self.dense_b = (np.asarray(arrays[f"logits/{n}"], np.float32) for n in ("kernel", "bias"))
         self.units = self.cells[0][1].shape[0] // 4
+
+
+#: Up to this many rows are stepped one by one: BLAS's product of a few rows costs more than as many
+#: matrix-vector products (it repacks the weights for each call); from 6 rows on the product is cheaper.
+ROWWISE_UP_TO = 4
 
 
 class BatchedStepper:
     """The states of up to ``capacity`` streams, stepped together: ``step(rows, tokens)``.
 
     One step advances every listed row by one token with one matrix product
-    per layer, so 32 streams cost little more than one (the weights are read
+    per layer, so 32 streams cost a few single steps, not 32 (the weights are read
     once per step, not once per stream). A row stepped alone takes the
     single-stream path (matrix-vector products, several times cheaper than a
     product of two rows), so a lone request runs at :class:`LSTMStepper`'s
-    speed and gives its tokens; when others join, the same state is carried on
-    by the batch's matrix products.
+    speed and gives its tokens; so do up to :data:`ROWWISE_UP_TO` rows (each
+    stepped alone, the same arithmetic); when more join, the same state is
+    carried on by the batch's matrix products.
 
     What is guaranteed: a row's logits are the same function of its own
     tokens whatever rows are beside it, up to float32 rounding. They are not
@@ -89,7 +122,7 @@ class BatchedStepper:
 
     def step(self, rows, tokens) -> np.ndarray:
         """Advance ``rows`` by one token each (``tokens[i]`` for ``rows[i]``); return their logits (n, vocab)."""
-        if len(rows) == 1 or self.exact:  # alone (or exact): matrix-vector products, row by row
+        if len(rows) <= ROWWISE_UP_TO or self.exact:  # few rows (or exact): matrix-vector products, row by row
             return np.stack([self.step_row(int(r), int(t)) for r, t in zip(rows, tokens)])
         rows = np.asarray(rows, np.intp)
         x = self.embedding[np.asarray(tokens, np.intp)]

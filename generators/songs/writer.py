@@ -6,9 +6,11 @@ For each line of the :class:`~generators.songs.form.SongPlan`:
 - a returning section's line (a chorus again) is the first one's, word for word, fed through the model so
   what follows hears it;
 - any other line: :data:`CANDIDATES` continuations of the song so far are drawn at once, from one saved LSTM
-  state (in the batching loop beside other requests when one runs). :class:`LineShaper` keeps each a single,
-  non-empty line, and with a syllable target ends it within one syllable of it. The first candidate that is new
-  to the song, fits the syllables and rhymes where the scheme says is kept;
+  state (in the batching loop beside other requests when one runs), and as many again when none is acceptable
+  (new to the song, not a run of one word, no weak ending, fitting the syllables, near the line's drawn number
+  of words). :class:`LineShaper` keeps each a single, non-empty line, and with a syllable target ends it within
+  one syllable of it. The first candidate that is new to the song, fits the syllables and rhymes where the
+  scheme says is kept;
 - where none rhymes, the best candidate keeps all but its last word, and that word is chosen among the
   dictionary's words that rhyme with the line it answers (and fit the syllables left) by the model's own
   probability of each whole word there (:func:`best_endings`, a beam search through the words' letters), drawn
@@ -30,7 +32,8 @@ from ..sampling import TokenStream
 from .form import SongPlan
 from .rhyme import WEAK_ENDINGS, last_word, line_syllables, rhymes, rhyming_words, syllables, words_of
 
-CANDIDATES = 4  # lines drawn at once for each line written
+CANDIDATES = 2  # lines drawn at once for each line written (twice when neither is acceptable)
+MORE_WORDS_OFF = 4  # a candidate this many words from the line's drawn length is not acceptable
 BEAM = 16  # words kept open while a rhyme is searched for
 TOP_ENDINGS = 4  # the rhyme is drawn among this many likeliest words
 PRUNE_NATS = 8.0  # open words this much less likely than a finished one are given up
@@ -199,20 +202,6 @@ class SongWriter:
 
     def _new_line(self, lines: list[str], plan: SongPlan, i: int, prefix: str, state, pending: int):
         answer = self._rhyme_target(lines, plan, i)
-        prefix_ids = self.vocab.encode_lenient(prefix)[0] if prefix else []
-        streams = [TokenStream(MAX_LINE_CHARS, self.opts, self._fork(), [LineShaper(self.vocab, self.target, prefix)])
-                   for _ in range(CANDIDATES)]  # (each its own RNG: the draws never depend on how rows interleave)
-        prime = [pending, *prefix_ids]
-        drawn = self.gen.decode_many(prime, streams, state)
-        self.chars += sum(len(t) for t in drawn)
-        candidates = []
-        for stream, tokens in zip(streams, drawn):
-            if not tokens or tokens[-1] != self.vocab.index["\n"]:
-                continue  # ran out of characters mid-line
-            text = (prefix + "".join(self.vocab.chars[t] for t in tokens[:-1])).rstrip()
-            candidates.append((text, stream.state))
-        if not candidates:
-            raise GenerationError("the model wrote no line that ends; try a lower temperature")
         earlier = {line.strip().lower() for line in lines}
         wanted_words = float(np.clip(self.rng.normal(*CORPUS_WORDS_PER_LINE), 3, 14))
 
@@ -225,6 +214,15 @@ class SongWriter:
             weak = last_word(text) in WEAK_ENDINGS  # "... with the"
             return (not new, not varied, weak, not fits, not rhymed, abs(len(words) - wanted_words))
 
+        def acceptable(text: str) -> bool:  # (a rhyme the steering can still give)
+            bad = badness(text)
+            return not any(bad[:4]) and bad[5] <= MORE_WORDS_OFF
+
+        candidates = self._candidates(prefix, state, pending)
+        if not any(acceptable(c[0]) for c in candidates):
+            candidates += self._candidates(prefix, state, pending)
+        if not candidates:
+            raise GenerationError("the model wrote no line that ends; try a lower temperature")
         candidates.sort(key=lambda c: badness(c[0]))  # (a stable sort: ties keep the order drawn)
         text, final = candidates[0]
         if answer is not None and not rhymes(last_word(text), answer):
@@ -233,6 +231,21 @@ class SongWriter:
                 self.steered += 1
                 return steered
         return text, final, self.vocab.index["\n"]
+
+    def _candidates(self, prefix: str, state, pending: int) -> list[tuple[str, object]]:
+        """:data:`CANDIDATES` lines drawn side by side after the song so far: ``[(text, state after it)]``, those
+        that ended within :data:`MAX_LINE_CHARS`."""
+        prefix_ids = self.vocab.encode_lenient(prefix)[0] if prefix else []
+        streams = [TokenStream(MAX_LINE_CHARS, self.opts, self._fork(), [LineShaper(self.vocab, self.target, prefix)])
+                   for _ in range(CANDIDATES)]  # (each its own RNG: the draws never depend on how rows interleave)
+        drawn = self.gen.decode_many([pending, *prefix_ids], streams, state)
+        self.chars += sum(len(t) for t in drawn)
+        candidates = []
+        for stream, tokens in zip(streams, drawn):
+            if tokens and tokens[-1] == self.vocab.index["\n"]:  # (else it ran out of characters mid-line)
+                text = (prefix + "".join(self.vocab.chars[t] for t in tokens[:-1])).rstrip()
+                candidates.append((text, stream.state))
+        return candidates
 
     def _rhyme_target(self, lines: list[str], plan: SongPlan, i: int) -> str | None:
         """The word line ``i`` must rhyme with: the last word of the latest earlier line of its section with the same

@@ -198,3 +198,36 @@ def test_streams_forked_from_a_saved_state_run_side_by_side_in_the_loop_or_witho
         assert len(looped.decode_many([ids[-1]], [stream(s) for s in (1, 2, 3)], state)) == 3
     finally:
         looped.close_batching(wait=True)
+
+
+def test_a_waiting_caller_steps_in_its_own_thread_when_idle_and_hands_over_when_others_come(trained):
+    """run_many: alone, the requests never reach the loop's thread; when another request arrives mid-way they are
+    carried on in the loop from where they were (prime half fed, tokens half drawn), with the same tokens."""
+    from generators.decoding import Processor
+
+    gen, _ = trained
+    weights = gen.stepper_weights
+    scheduler = BatchScheduler(weights, max_batch=8, exact=True)
+    assert scheduler.run_many([1, 2, 3], [_stream(25, s) for s in (1, 2)]) == \
+        [run_alone(weights, [1, 2, 3], _stream(25, s)) for s in (1, 2)]
+    assert scheduler._thread is None  # (no loop was needed)
+
+    newcomer = []
+
+    class Knock(Processor):  # after 5 tokens of its own, another request arrives
+        seen = 0
+
+        def observe(self, token):
+            if not newcomer and self.seen == 4:
+                newcomer.append(scheduler.submit([4], _stream(30, 7)))
+            self.seen += 1
+
+    def knocking(seed):
+        return TokenStream(60, SamplingOptions(0.8), make_rng(seed)[0], [Knock()])
+
+    carried = scheduler.run_many([1, 2, 3], [knocking(s) for s in (3, 4)])
+    assert newcomer and scheduler._thread is not None  # handed over: the loop ran
+    assert carried == [run_alone(weights, [1, 2, 3], _stream(60, s)) for s in (3, 4)]
+    assert newcomer[0].result(timeout=30) == run_alone(weights, [4], _stream(30, 7))
+    assert scheduler.finished == 5
+    scheduler.close(wait=True)

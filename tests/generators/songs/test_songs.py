@@ -149,3 +149,29 @@ def test_lines_keep_to_their_syllables(lyrics):
 def test_any_seed_still_gives_a_song(lyrics, seed):
     song = lyrics.song(seed, lines=6, rng_seed=1)
     assert len(song.lines) == 6 and all(line.strip() for line in song.lines[1:])
+
+
+def test_a_second_pair_of_candidates_is_drawn_only_when_neither_is_acceptable(lyrics, monkeypatch):
+    """Two lines are drawn for each new line; two more only when both fail (a repeat, "oh oh oh oh", a weak ending,
+    the wrong syllables, far from the line's length in words), so most lines cost two rows, none is left bad
+    for want of trying."""
+    import generators.songs.writer as writer
+
+    drawn = []
+    real = writer.SongWriter._candidates
+
+    def counting(self, prefix, state, pending):
+        got = real(self, prefix, state, pending)
+        drawn.append(got)
+        return got
+
+    monkeypatch.setattr(writer.SongWriter, "_candidates", counting)
+    song = lyrics.song("Yeah, oho", lines=12, rng_seed=3, form="none")
+    assert len(song.lines) == 12
+    assert len(drawn) >= 12 and all(len(pair) <= writer.CANDIDATES for pair in drawn)  # (the seed's line is ended too)
+    assert len(drawn) < 2 * 12  # not every line needed a second pair
+
+    drawn.clear()
+    monkeypatch.setattr(writer, "MORE_WORDS_OFF", -1)  # nothing is acceptable: every line draws twice
+    lyrics.song("Yeah, oho", lines=6, rng_seed=3, form="none")
+    assert len(drawn) == 2 * 6
