@@ -43,12 +43,12 @@ log = logging.getLogger("generators.scheduler")
 
 
 class _Request:
-    __slots__ = ("prime", "fed", "stream", "future", "row", "stepper", "state")
+    __slots__ = ("prime", "fed", "stream", "future", "row", "state")
 
     def __init__(self, prime: np.ndarray, stream: TokenStream, state=None):
         self.prime, self.fed, self.stream, self.state = prime, 0, stream, state
         self.future: Future = Future()
-        self.row, self.stepper = -1, None
+        self.row = -1
 
     def next_input(self) -> int:
         if self.fed < len(self.prime):
@@ -78,36 +78,36 @@ def run_together(weights: StepperWeights, prime_ids, streams: list[TokenStream],
     """Several requests with one prime (and ``state``) stepped side by side without a loop: the arithmetic they get
     in the loop when admitted together (see :meth:`BatchScheduler.submit_many`)."""
     requests = [_Request(_check_prime(prime_ids), stream, state) for stream in streams]
-    active = _seat(BatchedStepper(weights, capacity=len(requests)), requests)
+    stepper = BatchedStepper(weights, capacity=len(requests))
+    active = _seat(stepper, requests)
     while active:
-        active = _advance(requests[0].stepper, active)
+        active = _advance(stepper, active)
     return [r.future.result() for r in requests]
 
 
 def _seat(stepper: BatchedStepper, requests: list["_Request"]) -> list["_Request"]:
-    """Give each request a row of a fresh ``stepper`` and mark it running."""
+    """Give each (new) request a row of a fresh ``stepper`` and mark it running."""
     for row, request in enumerate(requests):
         _seat_row(stepper, request, row)
-        if not request.future.running():
-            request.future.set_running_or_notify_cancel()
+        request.future.set_running_or_notify_cancel()
     return requests
 
 
 def _seat_row(stepper: BatchedStepper, request: "_Request", row: int) -> None:
     """Put ``request`` in ``row`` (zeroed) of ``stepper``, with the state it starts (or goes on) from."""
-    request.row, request.stepper = row, stepper
+    request.row = row
     if request.state is not None:
         stepper.load(row, request.state)
 
 
-def _advance(stepper: BatchedStepper, active: list["_Request"]) -> list["_Request"]:
+def _advance(stepper: BatchedStepper, active: list["_Request"], name: str = "model") -> list["_Request"]:
     """Step every request of ``active`` (rows of ``stepper``) by one token: their prime's next token, or a token
     drawn after the prime. Returns those not done; one that is done has its future set: its tokens (and its
     ``stream.state``), or its own failure. A failure of the step itself fails them all."""
     try:
         logits = stepper.step([r.row for r in active], [r.next_input() for r in active])
     except Exception as exc:
-        log.exception("a batch step failed for %d requests", len(active))
+        log.exception("batch step of %s failed for %d requests", name, len(active))
         for request in active:
             request.future.set_exception(exc)
         return []
@@ -174,7 +174,7 @@ class BatchScheduler:
         :func:`run_together` steps them)."""
         requests = [_Request(_check_prime(prime_ids), stream, state) for stream in streams]
         if not self._enqueue(requests):  # closed: the model is being replaced; finish these without a loop
-            self._here(requests)
+            self._here(requests, claimed=False)
         return [r.future for r in requests]
 
     def run(self, prime_ids, stream: TokenStream, state=None) -> list[int]:
@@ -188,8 +188,10 @@ class BatchScheduler:
         so a lone caller hands nothing to the loop's thread and back (a song's lines are many short requests); the
         moment another request arrives, they are handed to the loop and carried on there from where they are."""
         requests = [_Request(_check_prime(prime_ids), stream, state) for stream in streams]
-        if self._claim_idle() or not self._enqueue(requests):
-            self._here(requests)
+        if self._claim_idle():
+            self._here(requests, claimed=True)
+        elif not self._enqueue(requests):  # closed
+            self._here(requests, claimed=False)
         return [r.future.result() for r in requests]
 
     def _enqueue(self, requests: list[_Request]) -> bool:
@@ -212,28 +214,33 @@ class BatchScheduler:
             self._here_runs = True
             return True
 
-    def _here(self, requests: list[_Request]) -> None:
-        """Step requests in this thread until they are done. With the loop open (an idle claim), they are handed to
-        it as soon as it has other work, each with its state and its place in its prime."""
+    def _here(self, requests: list[_Request], claimed: bool) -> None:
+        """Step requests in this thread until they are done. ``claimed`` (an idle claim, the loop open): they are
+        handed to the loop as soon as it has other work, each with its state and its place in its prime."""
         stepper = BatchedStepper(self.weights, capacity=len(requests), exact=self.exact)
         active = _seat(stepper, requests)
         try:
             while active:
-                if self._here_runs and (self._waiting or self._busy):  # (read without the lock: one step late at most)
+                if claimed and (self._waiting or self._busy):  # (read without the lock: one step late at most)
                     for request in active:
                         request.state = stepper.save(request.row)
                     with self._cv:
-                        self._here_runs = False
+                        self._here_runs = claimed = False
                     if self._enqueue(active):
                         return
-                steps_before = len(active)
-                active = _advance(stepper, active)
-                self.steps += 1
-                self.rows_stepped += steps_before
-                self.finished += steps_before - len(active)
+                active = self._step(stepper, active)
         finally:
-            with self._cv:
-                self._here_runs = False
+            if claimed:
+                with self._cv:
+                    self._here_runs = False
+
+    def _step(self, stepper: BatchedStepper, active: list[_Request]) -> list[_Request]:
+        """:func:`_advance`, counted."""
+        still = _advance(stepper, active, self.name)
+        self.steps += 1
+        self.rows_stepped += len(active)
+        self.finished += sum(1 for r in active if r.future.done() and not r.future.exception())
+        return still
 
     def close(self, wait: bool = False, timeout: float | None = None) -> None:
         """Stop taking requests into the loop; those already submitted finish. ``wait``: until they have."""
@@ -283,10 +290,7 @@ class BatchScheduler:
             if len(active) == 1 and not self._waiting and self._solo(stepper, active[0]):
                 free.append(active.pop().row)
                 continue
-            still = _advance(stepper, active)
-            self.steps += 1
-            self.rows_stepped += len(active)
-            self.finished += sum(1 for r in active if r.future.done() and not r.future.exception())
+            still = self._step(stepper, active)
             free.extend(r.row for r in active if r.future.done())
             active[:] = still
 
