@@ -12,7 +12,8 @@
     concurrent users: time to acknowledgement (interaction sent -> deferred
     callback received) p50/p99, time to the reply (MIDI and piano roll)
     p50/p95 (one user: the median of ``--lone`` requests sent one after
-    another, each alone on the server), for /compose the time until the audio preview was added to the
+    another, each alone on its server, both servers up at once and their
+    requests interleaved, so a drift of the machine's speed falls on both), for /compose the time until the audio preview was added to the
     reply (p95), the largest gap between gateway heartbeats while it ran, and
     the process's resident memory after the burst. Request ``i`` of a row
     carries ``rng_seed:i+1`` in both modes, so both do the same work.
@@ -185,68 +186,120 @@ async def audio_added_at(fake, token: str, timeout: float = 600) -> float | None
     return None
 
 
-async def run_mode(mode: str, generators: dict, users_list: list[int], lone: int = 7,
-                   commands_run: tuple[str, ...] = tuple(COMMANDS)) -> dict:
-    settings = Settings(discord_token="t" * 40, guild_id=int(GUILD_ID))
-    max_batch = 32 if mode == "batched" else 0
-    workers = settings.generation_workers + max_batch
-    commands = Commands(generators, JobQueue(workers, 1000, 1000, user_burst=0), max_batch=max_batch)
-    fake = FakeDiscord()
-    await fake.start()
-    fake.patch_discord(Patch())
-    bot = GhostwriterBot(settings, commands)
-    runner = asyncio.ensure_future(bot.start(settings.discord_token))
-    await asyncio.wait_for(fake.ready.wait(), 60)
-    while not bot.is_ready():
-        await asyncio.sleep(0.05)
-    warm = await fake.interact("compose", [{"name": "notes", "type": 4, "value": 50}])
-    await fake.reply(warm, timeout=120)
-    await audio_added_at(fake, warm)
+class Server:
+    """The bot in one server mode against its own stand-in Discord: ``one`` (each request alone in a thread of a
+    two-worker pool) or ``batched`` (the batching loop, up to 32 rows a step)."""
+
+    def __init__(self, mode: str, generators: dict):
+        self.mode, self.generators = mode, generators
+
+    async def __aenter__(self) -> "Server":
+        settings = Settings(discord_token="t" * 40, guild_id=int(GUILD_ID))
+        max_batch = 32 if self.mode == "batched" else 0
+        workers = settings.generation_workers + max_batch
+        self.commands = Commands(self.generators, JobQueue(workers, 1000, 1000, user_burst=0), max_batch=max_batch)
+        self.fake = FakeDiscord()
+        await self.fake.start()
+        self.fake.patch_discord(Patch())
+        self.bot = GhostwriterBot(settings, self.commands)
+        self.runner = asyncio.ensure_future(self.bot.start(settings.discord_token))
+        await asyncio.wait_for(self.fake.ready.wait(), 60)
+        while not self.bot.is_ready():
+            await asyncio.sleep(0.05)
+        warm = await self.fake.interact("compose", [{"name": "notes", "type": 4, "value": 50}])
+        await self.fake.reply(warm, timeout=120)
+        await audio_added_at(self.fake, warm)
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        self.fake.patch_discord(Patch())
+        await self.bot.close()
+        await self.runner
+        await self.fake.stop()
+        self.commands.shutdown()
+        for gen in self.generators.values():
+            gen.batcher = None  # the next server starts from plain generators
+
+    async def ask(self, command: str, i: int) -> str:
+        """Send request ``i`` of ``command`` and wait for its reply (and a /compose's audio); its token. (discord.py
+        finds Discord through class attributes: two servers up at once are asked one at a time, each pointing
+        them at its own stand-in first.)"""
+        self.fake.patch_discord(Patch())
+        token = await self.fake.interact(command, seeded(COMMANDS[command], i), user_id=10_000 + i)
+        await self.fake.reply(token, timeout=600)
+        if command == "compose":
+            await audio_added_at(self.fake, token)
+        return token
+
+
+def row_of(fake, tokens: list[str], audio: list[float], beats_from: int | None, rss: float) -> dict:
+    acks = [fake.exchanges[t].acked_at - fake.exchanges[t].sent_at for t in tokens]
+    finals = [fake.exchanges[t].first_reply_at() - fake.exchanges[t].sent_at for t in tokens]
+    row = {"ack_p50_ms": 1000 * statistics.median(acks), "ack_p99_ms": 1000 * pct(acks, 99),
+           "final_p50_s": statistics.median(finals), "final_p95_s": pct(finals, 95), "rss_mb": rss}
+    if beats_from is not None:
+        beats = fake.heartbeats[max(0, beats_from - 1):]
+        row["max_heartbeat_gap_s"] = max((b - a for a, b in zip(beats, beats[1:])), default=float("nan"))
+    if audio:
+        row.update(audio_p95_s=pct(audio, 95), audio_added=len(audio))
+    return row
+
+
+def print_row(mode: str, command: str, users: int, row: dict) -> None:
+    extra = f"   audio p95 {row['audio_p95_s']:6.2f} s ({row['audio_added']})" if "audio_p95_s" in row else ""
+    gap = f"   heartbeat gap {row['max_heartbeat_gap_s']:5.2f} s" if "max_heartbeat_gap_s" in row else ""
+    print(f"{mode:8s} {command:8s} {users:3d} users  ack p50 {row['ack_p50_ms']:7.1f} ms  "
+          f"p99 {row['ack_p99_ms']:7.1f} ms   final p50 {row['final_p50_s']:6.2f} s  "
+          f"p95 {row['final_p95_s']:6.2f} s{gap}   RSS {row['rss_mb']:6.0f} MB{extra}", flush=True)
+
+
+async def crowds(mode: str, generators: dict, users_list: list[int], commands_run: tuple[str, ...]) -> dict:
+    """Each crowd of ``users_list`` (more than one user) at once, for each command, on a server of ``mode``."""
     results = {}
-    try:
+    async with Server(mode, generators) as server:
+        fake = server.fake
         for command in commands_run:
-            options = COMMANDS[command]
             for users in users_list:
                 beats_from = len(fake.heartbeats)
-                if users == 1:  # a lone user, several times over: one after another, each alone on the server
-                    tokens = []
-                    for i in range(lone):
-                        tokens.append(await fake.interact(command, seeded(options, i), user_id=10_000 + i))
-                        await fake.reply(tokens[-1], timeout=600)
-                        if command == "compose":
-                            await audio_added_at(fake, tokens[-1])
-                else:
-                    tokens = await asyncio.gather(*(fake.interact(command, seeded(options, i), user_id=10_000 + i)
-                                                    for i in range(users)))
-                    await asyncio.gather(*(fake.reply(t, timeout=600) for t in tokens))
+                tokens = await asyncio.gather(*(fake.interact(command, seeded(COMMANDS[command], i),
+                                                              user_id=10_000 + i) for i in range(users)))
+                await asyncio.gather(*(fake.reply(t, timeout=600) for t in tokens))
                 rss = rss_mb()
                 audio = []
                 if command == "compose":
                     added = await asyncio.gather(*(audio_added_at(fake, t) for t in tokens))
                     audio = [a - fake.exchanges[t].sent_at for t, a in zip(tokens, added) if a is not None]
                 await asyncio.sleep(1.2)  # one more heartbeat after the last reply
-                acks = [fake.exchanges[t].acked_at - fake.exchanges[t].sent_at for t in tokens]
-                finals = [fake.exchanges[t].first_reply_at() - fake.exchanges[t].sent_at for t in tokens]
-                beats = fake.heartbeats[max(0, beats_from - 1):]
-                gap = max((b - a for a, b in zip(beats, beats[1:])), default=float("nan"))
-                row = {"ack_p50_ms": 1000 * statistics.median(acks), "ack_p99_ms": 1000 * pct(acks, 99),
-                       "final_p50_s": statistics.median(finals), "final_p95_s": pct(finals, 95),
-                       "max_heartbeat_gap_s": gap, "rss_mb": rss}
-                if audio:
-                    row.update(audio_p95_s=pct(audio, 95), audio_added=len(audio))
-                results[f"{command} x{users}"] = row
-                extra = f"   audio p95 {row['audio_p95_s']:6.2f} s ({len(audio)}/{len(tokens)})" if audio else ""
-                print(f"{mode:8s} {command:8s} {users:3d} users  ack p50 {row['ack_p50_ms']:7.1f} ms  "
-                      f"p99 {row['ack_p99_ms']:7.1f} ms   final p50 {row['final_p50_s']:6.2f} s  "
-                      f"p95 {row['final_p95_s']:6.2f} s   heartbeat gap {gap:5.2f} s   RSS {rss:6.0f} MB{extra}",
-                      flush=True)
+                results[f"{command} x{users}"] = row = row_of(fake, tokens, audio, beats_from, rss)
+                print_row(mode, command, users, row)
+    return results
+
+
+async def lone_interleaved(modes: list[str], lone: int, commands_run: tuple[str, ...]) -> dict:
+    """A lone user on each server, both servers up at once (each with its own copy of the models), request ``i``
+    sent to one server and then to the other, ``lone`` times: a drift of the machine's speed during the run falls
+    on both alike. Per mode, per command: the row of the ``lone`` replies (p50 is their median)."""
+    results = {mode: {} for mode in modes}
+    servers = {mode: Server(mode, {m: load_generator(m, checkpoint_root() / m) for m in ("lyrics", "music")})
+               for mode in modes}
+    for server in servers.values():
+        await server.__aenter__()
+    try:
+        for command in commands_run:
+            tokens = {mode: [] for mode in modes}
+            for i in range(lone):
+                for mode in (modes if i % 2 == 0 else modes[::-1]):  # who goes first alternates
+                    tokens[mode].append(await servers[mode].ask(command, i))
+            for mode, server in servers.items():
+                audio = []
+                if command == "compose":
+                    added = [await audio_added_at(server.fake, t) for t in tokens[mode]]
+                    audio = [a - server.fake.exchanges[t].sent_at for t, a in zip(tokens[mode], added) if a is not None]
+                results[mode][f"{command} x1"] = row = row_of(server.fake, tokens[mode], audio, None, rss_mb())
+                print_row(mode, command, 1, row)
     finally:
-        await bot.close()
-        await runner
-        await fake.stop()
-        commands.shutdown()
-        for gen in generators.values():
-            gen.batcher = None  # the next mode starts from plain generators
+        for server in servers.values():
+            await server.__aexit__(None, None, None)
     return results
 
 
@@ -256,15 +309,19 @@ async def run(users_list: list[int], modes: list[str], lone: int, commands_run: 
     weights_mb = sum(w.nbytes for g in generators.values() for w in g.stepper_weights.arrays().values()) / 2**20
     results["model_weights_mb"] = weights_mb
     print(f"model weights (lyrics + music, float32): {weights_mb:.1f} MB, held once per model", flush=True)
+    if 1 in users_list:
+        for mode, rows in (await lone_interleaved(modes, lone, commands_run)).items():
+            results.setdefault(mode, {}).update(rows)
     for mode in modes:
-        results[mode] = await run_mode(mode, generators, users_list, lone, commands_run)
+        results.setdefault(mode, {}).update(await crowds(mode, generators, [u for u in users_list if u > 1],
+                                                         commands_run))
     if {"one", "batched"} <= set(modes) and 1 in users_list:
         for command in commands_run:
             key = f"{command} x1"
             ratio = results["batched"][key]["final_p50_s"] / results["one"][key]["final_p50_s"]
             results[f"lone_{command}_ratio"] = ratio
-            print(f"lone /{command}: batched server / one-at-a-time server reply p50 = {ratio:.2f} (target <= 1.1)",
-                  flush=True)
+            print(f"lone /{command}: batched server / one-at-a-time server reply p50 = {ratio:.2f} (target <= 1.1; "
+                  f"the two servers' requests interleaved)", flush=True)
     return results
 
 

@@ -29,6 +29,7 @@ import numpy as np
 from ..decoding import Processor
 from ..errors import GenerationError
 from ..sampling import TokenStream
+from ..stepper import BatchedStepper, feed_state
 from .form import SongPlan
 from .rhyme import WEAK_ENDINGS, last_word, line_syllables, rhymes, rhyming_words, syllables, words_of
 
@@ -87,15 +88,11 @@ def best_endings(weights, vocab, state, prime: list[int], words: list[str], beam
     """The likeliest of ``words`` to end a line after ``prime`` (fed from ``state``), by the model's whole-word
     log-probability (a beam search through the words' trie, ``beam`` wide): ``[(log p, word, state)]``, best
     first, where ``state`` is the LSTM state before the word's final newline."""
-    from ..stepper import BatchedStepper
-
     trie = _trie(words, vocab)
     if not trie:
         return []
     stepper = BatchedStepper(weights, capacity=beam)
-    stepper.load(0, state)
-    for token in prime[:-1]:
-        stepper.step_row(0, int(token))
+    stepper.load(0, feed_state(weights, state, prime[:-1]))
     beams = [(0.0, "", trie, 0, int(prime[-1]))]  # (log p, word so far, trie node, row, token to feed)
     finished = []
     while beams:
@@ -164,12 +161,7 @@ class SongWriter:
             raise GenerationError(f"the seed already has {len(given) + bool(partial)} lines; ask for more lines")
         ids, replaced = self.vocab.encode_lenient(context + "".join(line + "\n" for line in given[len(earlier):]))
         start = time.perf_counter()
-        from ..stepper import LSTMStepper
-
-        stepper = LSTMStepper(self.gen.stepper_weights)
-        if len(ids) > 1:
-            stepper.feed(np.asarray(ids[:-1], np.int64))
-        state, pending = stepper.state, int(ids[-1])
+        state, pending = feed_state(self.gen.stepper_weights, None, ids[:-1]), int(ids[-1])
         lines = list(given)
         while len(lines) < len(plan.lines):
             i = len(lines)
@@ -191,14 +183,9 @@ class SongWriter:
     # -- one line -------------------------------------------------------------
     def _feed(self, state, pending: int, text: str):
         """Feed a known line (and its newline): the state after it, with the newline pending."""
-        from ..stepper import LSTMStepper
-
-        stepper = LSTMStepper(self.gen.stepper_weights)
-        stepper.state = state
         ids, _ = self.vocab.encode_lenient(text)
-        stepper.feed(np.concatenate([[pending], np.asarray(ids, np.int64)]).astype(np.int64))
         self.chars += len(ids) + 1
-        return stepper.state, self.vocab.index["\n"]
+        return feed_state(self.gen.stepper_weights, state, [pending, *ids]), self.vocab.index["\n"]
 
     def _new_line(self, lines: list[str], plan: SongPlan, i: int, prefix: str, state, pending: int):
         answer = self._rhyme_target(lines, plan, i)
