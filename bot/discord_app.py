@@ -2,13 +2,19 @@
 
 Start-up (``setup_hook``) loads one cog per feature and syncs the slash
 commands: to ``DISCORD_GUILD_ID`` at once when it is set (commands copied
-there), globally otherwise. Every interaction is deferred first (Discord wants
+there), globally otherwise. With ``BOT_SHARDS`` set the bot is discord.py's
+``AutoShardedBot`` (one gateway connection per shard in this process,
+``BOT_SHARD_IDS`` of ``BOT_SHARDS``, or as many as Discord recommends); only the
+process that runs shard 0 syncs the commands. A button's custom ID names its
+stored result, so a press is understood on any shard, in any process that
+shares ``DATA_DIR``. Every interaction is deferred first (Discord wants
 an answer within 3 s), the work runs in the generation thread pool, and the
 reply comes as a follow-up; errors are sent ephemerally and logged.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -26,10 +32,12 @@ log = logging.getLogger("bot.discord")
 COGS = ("bot.cogs.generation", "bot.cogs.admin", "bot.cogs.corpus", "bot.cogs.info")
 
 
-class GhostwriterBot(ext.Bot):
-    def __init__(self, settings: Settings, commands: Commands):
+class _Ghostwriter:
+    """What the bot adds to discord.py's client, sharded or not (see :func:`make_bot`)."""
+
+    def __init__(self, settings: Settings, commands: Commands, **shards):
         super().__init__(command_prefix=ext.when_mentioned, intents=discord.Intents.default(),
-                         allowed_mentions=discord.AllowedMentions.none())
+                         allowed_mentions=discord.AllowedMentions.none(), **shards)
         self.settings = settings
         self.core = commands
 
@@ -38,6 +46,10 @@ class GhostwriterBot(ext.Bot):
         self.tree.on_error = self.on_app_command_error
         for cog in COGS:
             await self.load_extension(cog)
+        if not self.settings.syncs_commands:
+            log.info("commands are synced by the process that runs shard 0 (this one runs shards %s)",
+                     ",".join(map(str, self.settings.shard_ids)))
+            return
         if self.settings.guild_id:
             guild = discord.Object(id=self.settings.guild_id)
             self.tree.copy_global_to(guild=guild)
@@ -79,6 +91,43 @@ class GhostwriterBot(ext.Bot):
         return Invocation(user_id=interaction.user.id, user_name=str(interaction.user),
                           is_admin=self.is_admin(interaction), interaction_id=str(interaction.id),
                           channel_id=interaction.channel_id)
+
+
+class GhostwriterBot(_Ghostwriter, ext.Bot):
+    """One gateway connection (the default: a team's server, or up to 2,500 servers)."""
+
+
+class ShardedGhostwriterBot(_Ghostwriter, ext.AutoShardedBot):
+    """Gateway sharding: this process runs ``settings.shard_ids`` of ``settings.shard_count`` shards (all of them
+    when no ids are given; as many as Discord recommends when no count is)."""
+
+    def __init__(self, settings: Settings, commands: Commands):
+        super().__init__(settings, commands, shard_count=settings.shard_count,
+                         shard_ids=list(settings.shard_ids) or None)
+
+    max_concurrency = 1  # shards that may identify at once per 5 s (Discord's session start limit; read at start-up)
+
+    async def setup_hook(self) -> None:
+        try:
+            self.max_concurrency = max(1, int((await self.fetch_session_start_limits()).max_concurrency))
+        except (discord.HTTPException, discord.GatewayNotFound, TypeError, ValueError) as exc:
+            log.warning("could not read the session start limit (%s); identifying one shard per 5 s", exc)
+        await super().setup_hook()
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        """Discord lets ``max_concurrency`` shards identify per 5 seconds, in buckets of ``shard_id %
+        max_concurrency``: wait only before a shard that starts a new bucket."""
+        if not initial and shard_id is not None and shard_id % self.max_concurrency == 0:
+            await asyncio.sleep(5.0)
+
+    async def on_shard_ready(self, shard_id: int) -> None:
+        log.info("shard %d of %s ready (%d guilds)", shard_id, self.shard_count,
+                 sum(1 for g in self.guilds if g.shard_id == shard_id))
+
+
+def make_bot(settings: Settings, commands: Commands) -> ext.Bot:
+    """The bot for these settings: sharded when ``BOT_SHARDS`` is set."""
+    return (ShardedGhostwriterBot if settings.sharded else GhostwriterBot)(settings, commands)
 
 
 class ChannelReporter:
@@ -151,4 +200,4 @@ def progress_line(model: str, event: dict, width: int = 12) -> str:
 
 def run(settings: Settings, commands: Commands) -> None:
     """Connect and serve until stopped; discord.py's own log handler is left to ``configure_logging``."""
-    GhostwriterBot(settings, commands).run(settings.discord_token, log_handler=None)
+    make_bot(settings, commands).run(settings.discord_token, log_handler=None)

@@ -46,6 +46,33 @@ def _number(name: str, default, minimum, maximum, kind=int):
     return value
 
 
+def _shards() -> tuple[bool, int | None, tuple[int, ...]]:
+    """BOT_SHARDS (empty: one gateway connection, unsharded; ``auto``: as many shards as Discord recommends; N)
+    and BOT_SHARD_IDS (the shards this process runs, ``0,1`` or ``0-3``; empty: all): (sharded, count, ids)."""
+    raw = os.environ.get("BOT_SHARDS", "").strip().lower()
+    ids_raw = os.environ.get("BOT_SHARD_IDS", "").strip()
+    if not raw:
+        if ids_raw:
+            raise SettingsError("BOT_SHARD_IDS needs BOT_SHARDS set to the total number of shards")
+        return False, None, ()
+    count = None if raw == "auto" else _number("BOT_SHARDS", None, 1, 100_000)
+    if not ids_raw:
+        return True, count, ()
+    if count is None:
+        raise SettingsError("BOT_SHARD_IDS needs BOT_SHARDS to be a number (every process must agree on the total), "
+                            "not auto")
+    ids: set[int] = set()
+    for part in ids_raw.split(","):
+        low, _, high = part.strip().partition("-")
+        if not low.isdigit() or (high and not high.isdigit()):
+            raise SettingsError(f"BOT_SHARD_IDS must be shard numbers or ranges like 0,2-3, got {part.strip()!r}")
+        span = range(int(low), int(high or low) + 1)
+        if not span or span[-1] >= count:
+            raise SettingsError(f"BOT_SHARD_IDS {part.strip()!r} is not within 0..{count - 1} (BOT_SHARDS={count})")
+        ids.update(span)
+    return True, count, tuple(sorted(ids))
+
+
 def _path(name: str, default: Path | None) -> Path | None:
     raw = os.environ.get(name, "").strip()
     return Path(raw).expanduser() if raw else default
@@ -73,6 +100,14 @@ class Settings:
     history_days: float = 30.0
     history_max_rows: int = 100_000
     output_dir: Path = Path("out")
+    sharded: bool = False  # gateway sharding (BOT_SHARDS set); shard_count None: as Discord recommends
+    shard_count: int | None = None
+    shard_ids: tuple[int, ...] = ()  # the shards this process runs (empty: all of them)
+
+    @property
+    def syncs_commands(self) -> bool:
+        """The process that runs shard 0 (or the only process) syncs the slash commands; the others leave it."""
+        return not self.shard_ids or 0 in self.shard_ids
 
     @classmethod
     def from_env(cls, load_dotenv_file: bool = True) -> "Settings":
@@ -85,6 +120,7 @@ class Settings:
         if guild and not guild.isdigit():
             raise SettingsError(f"DISCORD_GUILD_ID must be a Discord ID (digits), got {guild!r}")
         data_dir = _path("DATA_DIR", user_data_dir())
+        sharded, shard_count, shard_ids = _shards()
         return cls(
             discord_token=token,
             guild_id=int(guild) if guild else None,
@@ -106,4 +142,7 @@ class Settings:
             history_days=_number("BOT_HISTORY_DAYS", 30.0, 0.01, 36_500.0, kind=float),
             history_max_rows=_number("BOT_HISTORY_MAX_ROWS", 100_000, 10, 100_000_000),
             output_dir=_path("BOT_OUTPUT_DIR", Path("out")),
+            sharded=sharded,
+            shard_count=shard_count,
+            shard_ids=shard_ids,
         )

@@ -2,7 +2,10 @@
 
 It speaks just enough of the real protocol for discord.py: the gateway
 handshake (HELLO, IDENTIFY, READY, GUILD_CREATE), heartbeats and their ACKs,
-INTERACTION_CREATE dispatches, and the REST routes a bot uses to log in, sync
+INTERACTION_CREATE dispatches, sharding (``GET /gateway/bot`` recommends
+``recommended_shards``; each connection identifies with its ``[shard id,
+count]``, is sent the guilds whose ``(guild_id >> 22) % count`` is its id, and
+an interaction goes to the connection of its guild's shard), and the REST routes a bot uses to log in, sync
 commands, answer interactions, send or edit follow-ups (JSON and multipart),
 send and edit channel messages, and open a DM. Like Discord, an interaction's
 webhook stops working after a lifetime (``webhook_lifetime_s``; Discord's is
@@ -24,12 +27,18 @@ from aiohttp import WSMsgType, web
 
 APP_ID = "100000000000000001"
 BOT_ID = "100000000000000002"
-GUILD_ID = "100000000000000003"
+GUILD_ID = "100000000000000003"  # on shard 0 of 2
+GUILD_2_ID = "100000000004194310"  # on shard 1 of 2
 CHANNEL_ID = "100000000000000004"
 DM_CHANNEL_ID = "100000000000000005"
+CHANNEL_2_ID = "100000000000000007"  # the channel of GUILD_2_ID
 ADMIN_PERMISSIONS = str(1 << 3)
 HEARTBEAT_MS = 1000
 BOT_USER = {"id": BOT_ID, "username": "ghostwriter", "discriminator": "0", "global_name": None, "avatar": None, "bot": True}
+
+
+def channel_of(guild_id: str) -> str:
+    return CHANNEL_2_ID if guild_id == GUILD_2_ID else CHANNEL_ID
 
 
 def _json(data, status: int = 200) -> web.Response:
@@ -65,8 +74,13 @@ class FakeDiscord:
         self.synced: list[dict] = []
         self.heartbeats: list[float] = []
         self.requests: list[tuple[str, str]] = []
-        self.ws: web.WebSocketResponse | None = None
-        self.ready = asyncio.Event()
+        self.ws: web.WebSocketResponse | None = None  # the connection of shard 0 (or the only one)
+        self.shards: dict[int, web.WebSocketResponse] = {}  # shard id -> its connection, once identified
+        self.identified: list[tuple[int, int]] = []  # (shard id, shard count) of every IDENTIFY, in order
+        self.recommended_shards = 1  # what GET /gateway/bot answers, with max_concurrency
+        self.max_concurrency = 1
+        self.guild_ids = [GUILD_ID, GUILD_2_ID]
+        self.ready = asyncio.Event()  # every shard of the count the connections identified with is ready
         self.seq = 0
         self.port = 0
         self._runner: web.AppRunner | None = None
@@ -91,8 +105,8 @@ class FakeDiscord:
         return self.port
 
     async def stop(self) -> None:
-        if self.ws is not None:
-            await self.ws.close()
+        for ws in {id(w): w for w in [self.ws, *self.shards.values()] if w is not None}.values():
+            await ws.close()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -110,7 +124,6 @@ class FakeDiscord:
     async def gateway(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(max_msg_size=0)
         await ws.prepare(request)
-        self.ws = ws
         await ws.send_json({"op": 10, "d": {"heartbeat_interval": HEARTBEAT_MS}})
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:
@@ -121,26 +134,45 @@ class FakeDiscord:
                 self.heartbeats.append(time.monotonic())
                 await ws.send_json({"op": 11})
             elif op == 2:
+                shard, count = payload["d"].get("shard") or (0, 1)
+                self.identified.append((shard, count))
+                self.shards[shard] = ws
+                if shard == 0:
+                    self.ws = ws
+                mine = [g for g in self.guild_ids if self.shard_of(g, count) == shard]
                 await self.dispatch("READY", {
-                    "v": 10, "user": BOT_USER, "guilds": [{"id": GUILD_ID, "unavailable": True}],
-                    "session_id": "session", "resume_gateway_url": f"ws://127.0.0.1:{self.port}/gateway",
+                    "v": 10, "user": BOT_USER, "guilds": [{"id": g, "unavailable": True} for g in mine],
+                    "session_id": f"session-{shard}", "resume_gateway_url": f"ws://127.0.0.1:{self.port}/gateway",
                     "application": {"id": APP_ID, "flags": 0}, "private_channels": [], "relationships": [],
-                })
-                await self.dispatch("GUILD_CREATE", self.guild())
-                self.ready.set()
+                    "shard": [shard, count],
+                }, ws=ws)
+                for guild in mine:
+                    await self.dispatch("GUILD_CREATE", self.guild(guild), ws=ws)
+                if all(i in self.shards for i in range(count)):
+                    self.ready.set()
         return ws
 
-    async def dispatch(self, event: str, data: dict) -> None:
+    @staticmethod
+    def shard_of(guild_id: str, count: int) -> int:
+        """The shard a guild's events go to (Discord's rule)."""
+        return (int(guild_id) >> 22) % count
+
+    async def dispatch(self, event: str, data: dict, ws: web.WebSocketResponse | None = None) -> None:
+        """Send an event on ``ws`` (default: the connection of the shard of the event's guild)."""
+        if ws is None:
+            count = self.identified[-1][1] if self.identified else 1
+            ws = self.shards.get(self.shard_of(data.get("guild_id") or GUILD_ID, count), self.ws)
         self.seq += 1
-        await self.ws.send_json({"op": 0, "t": event, "s": self.seq, "d": data})
+        await ws.send_json({"op": 0, "t": event, "s": self.seq, "d": data})
 
     @staticmethod
-    def guild() -> dict:
-        role = {"id": GUILD_ID, "name": "@everyone", "permissions": "0", "position": 0, "color": 0, "hoist": False,
+    def guild(guild_id: str = GUILD_ID) -> dict:
+        role = {"id": guild_id, "name": "@everyone", "permissions": "0", "position": 0, "color": 0, "hoist": False,
                 "managed": False, "mentionable": False, "flags": 0}
-        channel = {"id": CHANNEL_ID, "type": 0, "name": "general", "position": 0, "permission_overwrites": [],
-                   "guild_id": GUILD_ID, "nsfw": False}
-        return {"id": GUILD_ID, "name": "Studio", "owner_id": "1", "roles": [role], "channels": [channel],
+        channel = {"id": channel_of(guild_id), "type": 0, "name": "general", "position": 0,
+                   "permission_overwrites": [], "guild_id": guild_id, "nsfw": False}
+        name = "Studio" if guild_id == GUILD_ID else "Second studio"
+        return {"id": guild_id, "name": name, "owner_id": "1", "roles": [role], "channels": [channel],
                 "members": [], "member_count": 3, "emojis": [], "stickers": [], "features": [], "large": False,
                 "unavailable": False, "threads": [], "voice_states": [], "presences": [], "stage_instances": [],
                 "guild_scheduled_events": [], "premium_tier": 0, "verification_level": 0, "mfa_level": 0,
@@ -161,21 +193,22 @@ class FakeDiscord:
 
     async def interact(self, name: str, options: list[dict] | None = None, *, user_id: int = 500,
                        admin: bool = False, subcommand: str | None = None,
-                       attachments: list[tuple[dict, dict]] = ()) -> str:
-        """Send a slash command as a user would; returns the interaction token."""
+                       attachments: list[tuple[dict, dict]] = (), guild_id: str = GUILD_ID) -> str:
+        """Send a slash command as a user would (in ``guild_id``); returns the interaction token."""
         opts = (options or []) + [option for option, _ in attachments]
         if subcommand is not None:
             opts = [{"name": subcommand, "type": 1, "options": opts}]
         return await self._interaction(2, {"id": str(next(self.ids)), "name": name, "type": 1, "options": opts,
-                                           "guild_id": GUILD_ID,
+                                           "guild_id": guild_id,
                                            "resolved": {"attachments": {e["id"]: e for _, e in attachments}}},
-                                       user_id=user_id, admin=admin)
+                                       user_id=user_id, admin=admin, guild_id=guild_id)
 
-    async def press(self, message: dict, custom_id: str, *, user_id: int = 500) -> str:
-        """Press a button (a component interaction, type 3) on a message the bot sent; returns the token."""
+    async def press(self, message: dict, custom_id: str, *, user_id: int = 500, guild_id: str = GUILD_ID) -> str:
+        """Press a button (a component interaction, type 3) on a message the bot sent (shown in ``guild_id``);
+        returns the token."""
         payload = {k: v for k, v in message.items() if k not in ("files", "at", "ephemeral")}
         return await self._interaction(3, {"custom_id": custom_id, "component_type": 2}, user_id=user_id,
-                                       message=payload)
+                                       message=payload, guild_id=guild_id)
 
     async def context_menu(self, name: str, target: dict, *, user_id: int = 500) -> str:
         """Run a message context-menu command (type 2, command type 3) on ``target`` (a message payload)."""
@@ -202,21 +235,21 @@ class FakeDiscord:
                 "components": []}
 
     async def _interaction(self, kind: int, data: dict, *, user_id: int, admin: bool = False,
-                           message: dict | None = None) -> str:
+                           message: dict | None = None, guild_id: str = GUILD_ID) -> str:
         iid, token = str(next(self.ids)), f"token-{next(self.ids)}"
         user = {"id": str(user_id), "username": f"user{user_id}", "discriminator": "0", "global_name": None, "avatar": None}
         self.exchanges[token] = Exchange(sent_at=time.monotonic())
         extra = {"message": message} if message is not None else {}
         await self.dispatch("INTERACTION_CREATE", {
             **extra, "id": iid, "application_id": APP_ID, "type": kind, "token": token, "version": 1,
-            "guild_id": GUILD_ID, "channel_id": CHANNEL_ID,
-            "channel": {"id": CHANNEL_ID, "type": 0, "guild_id": GUILD_ID, "name": "general", "position": 0,
+            "guild_id": guild_id, "channel_id": channel_of(guild_id),
+            "channel": {"id": channel_of(guild_id), "type": 0, "guild_id": guild_id, "name": "general", "position": 0,
                         "permission_overwrites": [], "nsfw": False},
             "member": {"user": user, "roles": [], "permissions": ADMIN_PERMISSIONS if admin else "0",
                        "joined_at": _now(), "deaf": False, "mute": False, "flags": 0, "pending": False, "nick": None},
             "data": data,
             "app_permissions": "2147483647", "locale": "en-US", "guild_locale": "en-US", "entitlements": [],
-            "authorizing_integration_owners": {"0": GUILD_ID}, "context": 0, "attachment_size_limit": 10 * 1024 * 1024,
+            "authorizing_integration_owners": {"0": guild_id}, "context": 0, "attachment_size_limit": 10 * 1024 * 1024,
         })
         return token
 
@@ -233,6 +266,10 @@ class FakeDiscord:
         parts = path.strip("/").split("/")
         if path == "/users/@me":
             return _json(BOT_USER)
+        if path == "/gateway/bot":
+            return _json({"url": f"ws://127.0.0.1:{self.port}/gateway", "shards": self.recommended_shards,
+                          "session_start_limit": {"total": 1000, "remaining": 1000, "reset_after": 0,
+                                                  "max_concurrency": self.max_concurrency}})
         if path == "/oauth2/applications/@me":
             return _json({"id": APP_ID, "name": "Ghostwriter", "icon": None, "description": "",
                                       "bot_public": True, "bot_require_code_grant": False, "owner": BOT_USER,
