@@ -23,6 +23,7 @@ from .console import run_console
 from .discord_app import run as run_discord
 from .history import History
 from .jobs import JobQueue
+from .ray_backend import BackendUnavailable  # (the module imports Ray only when the Ray backend connects)
 from .retrain import RetrainManager
 from .settings import Settings, SettingsError
 
@@ -56,6 +57,23 @@ def limit_blas_threads(threads: int):
     return threadpool_limits(limits=threads, user_api="blas")
 
 
+def generation_backend(settings: Settings):
+    """``(load, trainer)`` for the settings' backend: in this process (None for the default trainer), or on Ray
+    (imported only then). An unreachable cluster raises ``BackendUnavailable`` unless GENERATION_FALLBACK=local."""
+    if settings.generation_backend != "ray":
+        return load_generator, None
+    from .ray_backend import RayBackend
+
+    try:
+        backend = RayBackend.connect(settings)
+    except BackendUnavailable as exc:
+        if settings.generation_fallback != "local":
+            raise
+        log.warning("%s; GENERATION_FALLBACK=local: generating in this process", exc)
+        return load_generator, None
+    return backend.load, backend.trainer
+
+
 def build_commands(settings: Settings, generators: dict | None = None):
     """The command layer with its job queue and retrain manager; loads each serving checkpoint once."""
     # With batching, most pool threads only wait for their request's turn in a batch: one per batch row,
@@ -67,14 +85,15 @@ def build_commands(settings: Settings, generators: dict | None = None):
                       max_rows=settings.history_max_rows).open()
     commands = Commands({}, jobs, max_batch=settings.max_batch, exact_batching=settings.exact_batching, history=history,
                         primer_dir=settings.data_dir / "primers")
-    commands.retrainer = RetrainManager(settings.data_dir, corpora, settings.checkpoint_dir, load_generator,
-                                        commands.swap)
+    load, trainer = generation_backend(settings) if generators is None else (load_generator, None)
+    commands.retrainer = RetrainManager(settings.data_dir, corpora, settings.checkpoint_dir, load, commands.swap,
+                                        trainer=trainer)
     if generators is None:
         generators = {}
         for model in MODELS:
             path = commands.retrainer.current(model)
             try:
-                generators[model] = load_generator(model, path)
+                generators[model] = load(model, path)
             except GeneratorError as exc:
                 log.warning("model %s not loaded: %s", model, exc)
     commands.serve(generators)
@@ -107,7 +126,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(settings: Settings, console: bool) -> int:
-    commands = build_commands(settings)
+    try:
+        commands = build_commands(settings)
+    except BackendUnavailable as exc:
+        print(f"error: {exc} (GENERATION_BACKEND=ray; set GENERATION_FALLBACK=local to generate in this process "
+              f"instead)", file=sys.stderr)
+        return 2
     # SIGTERM (a service manager stopping the bot) unwinds like Ctrl-C, so training children are stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     code = 0

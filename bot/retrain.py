@@ -228,7 +228,7 @@ class RetrainManager:
                 f"Retrained {job.model} ({job.version}){figures}: not better than the serving model on the same "
                 f"held-out slice of the team corpus, so the current model keeps serving. "
                 f"`/retrain promote {job.model}` serves the new version anyway.", generator, False, job.done)
-        self.swap(job.model, generator)
+        await asyncio.get_running_loop().run_in_executor(None, self.swap, job.model, generator)  # (a roll-out waits)
         self._set_current(job.model, job.version)
         self._prune(job.model)
         return RetrainOutcome(f"Retrained {job.model} ({job.version}){figures}: now serving. "
@@ -237,7 +237,7 @@ class RetrainManager:
     async def _serve(self, model: str, path: Path, version: str | None) -> None:
         """Load ``path`` off the event loop, swap it in, and record ``version`` (None: shipped) as serving."""
         generator = await asyncio.get_running_loop().run_in_executor(None, self.load, model, path)
-        self.swap(model, generator)
+        await asyncio.get_running_loop().run_in_executor(None, self.swap, model, generator)
         self._set_current(model, version)
 
     async def promote(self, model: str) -> str:

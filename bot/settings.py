@@ -73,6 +73,14 @@ def _shards() -> tuple[bool, int | None, tuple[int, ...]]:
     return True, count, tuple(sorted(ids))
 
 
+def _choice(name: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices`` (the first is the default, for an empty value)."""
+    raw = os.environ.get(name, "").strip().lower() or choices[0]
+    if raw not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
+
+
 def _path(name: str, default: Path | None) -> Path | None:
     raw = os.environ.get(name, "").strip()
     return Path(raw).expanduser() if raw else default
@@ -103,6 +111,12 @@ class Settings:
     sharded: bool = False  # gateway sharding (BOT_SHARDS set); shard_count None: as Discord recommends
     shard_count: int | None = None
     shard_ids: tuple[int, ...] = ()  # the shards this process runs (empty: all of them)
+    generation_backend: str = "local"  # "local": in this process; "ray": Ray Serve replicas (bot/ray_backend.py)
+    generation_fallback: str = "refuse"  # with "ray" and the cluster unreachable: "local" serves in-process instead
+    ray_address: str = ""  # empty: a local Ray instance on this machine
+    ray_replicas: int = 1
+    ray_max_replicas: int = 1  # above ray_replicas: autoscaling on queued requests up to this many
+    ray_cpus_per_replica: float = 1.0
 
     @property
     def syncs_commands(self) -> bool:
@@ -121,6 +135,8 @@ class Settings:
             raise SettingsError(f"DISCORD_GUILD_ID must be a Discord ID (digits), got {guild!r}")
         data_dir = _path("DATA_DIR", user_data_dir())
         sharded, shard_count, shard_ids = _shards()
+        backend = _choice("GENERATION_BACKEND", ("local", "ray"))
+        replicas = _number("RAY_REPLICAS", 1, 1, 1000)
         return cls(
             discord_token=token,
             guild_id=int(guild) if guild else None,
@@ -145,4 +161,10 @@ class Settings:
             sharded=sharded,
             shard_count=shard_count,
             shard_ids=shard_ids,
+            generation_backend=backend,
+            generation_fallback=_choice("GENERATION_FALLBACK", ("refuse", "local")),
+            ray_address=os.environ.get("RAY_ADDRESS", "").strip(),
+            ray_replicas=replicas,
+            ray_max_replicas=_number("RAY_MAX_REPLICAS", replicas, replicas, 1000),
+            ray_cpus_per_replica=_number("RAY_CPUS_PER_REPLICA", 1.0, 0.0, 256.0, kind=float),
         )

@@ -42,6 +42,11 @@ class CommandsBase:
         self.serve(generators)
 
     def _batched(self, generator: Any) -> Any:
+        """Ready ``generator`` to serve: a remote one rolled out to its replicas (blocking), a local one with its
+        batching loop when batching is on."""
+        if hasattr(generator, "roll_out"):
+            generator.roll_out()
+            return generator
         if self.max_batch and hasattr(generator, "enable_batching"):
             try:
                 generator.enable_batching(self.max_batch, exact=self.exact_batching)

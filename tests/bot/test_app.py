@@ -55,3 +55,21 @@ def test_a_signal_stops_an_idle_console(tmp_path, sig, code):
     finally:
         proc.kill()
     assert "Traceback" not in proc.stderr.read()
+
+
+def test_the_default_backend_imports_nothing_of_ray(tmp_path):
+    """GENERATION_BACKEND unset: the bot builds its command layer (models loaded, retrain manager) without Ray."""
+    import json
+    import subprocess
+    import sys
+
+    child = ("import json, sys\nfrom pathlib import Path\nfrom bot.app import build_commands\n"
+             "from bot.settings import Settings\n"
+             f"commands = build_commands(Settings(data_dir=Path({str(tmp_path)!r})))\n"
+             "print(json.dumps({'models': sorted(commands.generators), "
+             "'ray': sorted(m for m in sys.modules if m.split('.')[0] == 'ray')}))\n"
+             "commands.shutdown()\n")
+    out = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report["models"] == ["lyrics", "music", "text"] and report["ray"] == []

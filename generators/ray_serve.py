@@ -1,0 +1,270 @@
+"""Generation and training on a Ray cluster (the optional ``[ray]`` extra: ``pip install ".[ray]"``).
+
+Nothing here is imported unless Ray is asked for. Three pieces:
+
+- :class:`ModelServer`, a Ray Serve deployment: each replica holds one model
+  (read straight into NumPy, no TensorFlow) and runs its continuous-batching
+  loop; concurrent calls to a replica are stepped together, as in the bot's own
+  process. Its ``user_config`` names a checkpoint version; a new one is a
+  lightweight update that Ray Serve applies to every running replica (each loads
+  the version, then serves it; calls in flight finish on the old one), which is
+  how a retrained model rolls out and rolls back.
+- :class:`CheckpointStore`, a detached named actor holding checkpoint folders by
+  content hash: replicas on any node fetch a version from it, so no shared
+  filesystem is needed.
+- ``python -m generators.ray_serve train MODEL --corpus ... --out ...`` (the
+  arguments of ``python -m generators train``): runs the training as a Ray task
+  (with a GPU when the cluster has one), relays its JSON progress lines to
+  stdout as they come, and writes the trained checkpoint into ``--out``; the
+  bot's retrain manager runs it instead of the local trainer, so the report
+  flow is the same. SIGTERM cancels the task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from pathlib import Path
+
+import ray
+from ray import serve
+
+NAMESPACE = "ghostwriter"
+STORE = "ghostwriter-checkpoints"
+KEEP_VERSIONS = 8  # checkpoint versions the store keeps (the serving one and those to roll back to)
+
+
+def app_name(model: str) -> str:
+    return f"ghostwriter-{model}"
+
+
+# -- checkpoints as bytes --------------------------------------------------------------------------------------
+def read_folder(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` by its relative path."""
+    folder = Path(folder)
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def write_folder(files: dict[str, bytes], folder: Path) -> Path:
+    """Write ``files`` (as :func:`read_folder` gives them) under ``folder`` (made if missing)."""
+    folder = Path(folder)
+    for name, data in files.items():
+        target = (folder / name).resolve()
+        if folder.resolve() not in target.parents:
+            raise ValueError(f"refusing to write outside {folder}: {name}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    return folder
+
+
+def content_key(files: dict[str, bytes]) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(name.encode() + b"\0" + hashlib.sha256(files[name]).digest())
+    return digest.hexdigest()[:16]
+
+
+@ray.remote(num_cpus=0)
+class CheckpointStore:
+    """Checkpoint folders by content key, for replicas on any node (see :func:`publish`)."""
+
+    def __init__(self):
+        self.folders: dict[str, dict[str, bytes]] = {}
+
+    def put(self, key: str, files: dict[str, bytes]) -> None:
+        self.folders.pop(key, None)
+        self.folders[key] = files
+        while len(self.folders) > KEEP_VERSIONS:
+            self.folders.pop(next(iter(self.folders)))
+
+    def get(self, key: str) -> dict[str, bytes] | None:
+        return self.folders.get(key)
+
+
+def store():
+    return CheckpointStore.options(name=STORE, namespace=NAMESPACE, lifetime="detached", get_if_exists=True).remote()
+
+
+def publish(path: Path) -> str:
+    """Put the checkpoint folder at ``path`` in the cluster's store; its content key."""
+    files = read_folder(path)
+    key = content_key(files)
+    ray.get(store().put.remote(key, files))
+    return key
+
+
+def load_generator(model: str, path: Path):
+    from .music.generator import MusicGenerator
+    from .text import CharGenerator
+
+    return (MusicGenerator if model == "music" else CharGenerator).load(path)
+
+
+# -- serving ------------------------------------------------------------------------------------------------------
+@serve.deployment(max_ongoing_requests=64, graceful_shutdown_timeout_s=60)
+class ModelServer:
+    """One model, with its batching loop, behind Ray Serve (see the module docstring).
+
+    ``user_config``: ``{"key": content key in the store, "version": a label}``."""
+
+    def __init__(self, model: str, max_batch: int = 32, blas_threads: int = 1):
+        self.model, self.max_batch = model, max_batch
+        self.gen = None
+        self.version = None
+        self.cache = Path(tempfile.mkdtemp(prefix=f"ghostwriter-{model}-"))
+        self.pool = ThreadPoolExecutor(max_batch + 4, thread_name_prefix=f"serve-{model}")
+        self._loading = threading.Lock()
+        if blas_threads:
+            import importlib
+
+            from threadpoolctl import threadpool_limits
+
+            importlib.import_module("numpy")  # BLAS must be loaded for the limit to reach it
+            self._limits = threadpool_limits(limits=blas_threads, user_api="blas")
+
+    def reconfigure(self, config: dict) -> None:
+        """Serve the checkpoint version ``config`` names (from the store); the old one drains."""
+        with self._loading:
+            key = config["key"]
+            folder = self.cache / key
+            if not (folder / "weights.npz").exists():
+                files = ray.get(store().get.remote(key))
+                if files is None:
+                    raise RuntimeError(f"checkpoint {key} is not in the cluster's store")
+                partial_dir = Path(tempfile.mkdtemp(dir=self.cache))
+                write_folder(files, partial_dir)
+                os.replace(partial_dir, folder)
+            gen = load_generator(self.model, folder)
+            if self.max_batch and hasattr(gen, "enable_batching"):
+                gen.enable_batching(self.max_batch)
+            old, self.gen, self.version = self.gen, gen, config.get("version", key)
+            if old is not None and hasattr(old, "close_batching"):
+                old.close_batching()
+
+    async def call(self, method: str, args: tuple = (), kwargs: dict | None = None):
+        """``generator.method(*args, **kwargs)`` in a worker thread of this replica."""
+        gen = self.gen
+        if method not in ("generate", "song", "continue_song", "continue_piece"):
+            raise ValueError(f"not a generation method: {method!r}")
+        return await asyncio.get_running_loop().run_in_executor(self.pool, partial(getattr(gen, method), *args,
+                                                                                   **(kwargs or {})))
+
+    def info(self) -> dict:
+        """What the replica serves: its model version and the checkpoint's metrics, and which replica it is."""
+        return {"version": self.version, "metrics": getattr(self.gen, "metrics", {}) or {},
+                "replica": serve.get_replica_context().replica_id.unique_id, "pid": os.getpid()}
+
+
+def deployment_options(replicas: int, max_replicas: int, max_batch: int) -> dict:
+    """Replicas, and autoscaling on queued requests when ``max_replicas`` is above ``replicas``: Ray Serve adds a
+    replica when requests per replica stay above ``max_batch`` (a full batch, the rest queued) and removes one when
+    they fall well below."""
+    if max_replicas > replicas:
+        return {"autoscaling_config": {"min_replicas": replicas, "initial_replicas": replicas,
+                                       "max_replicas": max_replicas, "target_ongoing_requests": max(1, max_batch),
+                                       "upscale_delay_s": 10, "downscale_delay_s": 120},
+                "max_ongoing_requests": max(2 * max_batch, 8)}
+    return {"num_replicas": replicas, "max_ongoing_requests": max(2 * max_batch, 8)}
+
+
+def deploy(model: str, path: Path, version: str, *, replicas: int = 1, max_replicas: int = 1, max_batch: int = 32,
+           blas_threads: int = 1, cpus_per_replica: float = 1.0):
+    """Deploy (or update in place) the application of ``model`` serving the checkpoint at ``path``; its handle.
+
+    Calling it again with another checkpoint rolls the new version out to every replica (a lightweight
+    ``user_config`` update: replicas are not restarted)."""
+    key = publish(path)
+    options = deployment_options(replicas, max_replicas, max_batch)
+    app = ModelServer.options(name=f"{model}-server", user_config={"key": key, "version": version},
+                              ray_actor_options={"num_cpus": cpus_per_replica}, **options
+                              ).bind(model, max_batch, blas_threads)
+    return serve.run(app, name=app_name(model), route_prefix=None)
+
+
+# -- training as a Ray task -----------------------------------------------------------------------------------------
+@ray.remote(num_cpus=1, max_retries=0)
+def _train_task(argv: list[str], corpus: dict[str, bytes], corpus_is_dir: bool, init_from: dict[str, bytes] | None,
+                progress) -> dict[str, bytes]:
+    """Run ``python -m generators train`` on the worker with the shipped files; progress lines go to ``progress``
+    (a Ray queue); returns the trained checkpoint's files."""
+    with tempfile.TemporaryDirectory(prefix="ghostwriter-train-") as tmp:
+        tmp = Path(tmp)
+        corpus_path = write_folder(corpus, tmp / "corpus") if corpus_is_dir else tmp / "corpus.txt"
+        if not corpus_is_dir:
+            corpus_path.write_bytes(corpus[""])
+        args = [*argv, "--corpus", str(corpus_path), "--out", str(tmp / "out"), "--progress", "json"]
+        if init_from is not None:
+            args += ["--init-from", str(write_folder(init_from, tmp / "init"))]
+        env = {**os.environ, "GHOSTWRITER_PARENT_PID": str(os.getpid())}
+        child = subprocess.Popen([sys.executable, "-m", "generators", "train", *args], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True, env=env)
+        stderr = []
+        reader = threading.Thread(target=lambda: stderr.extend(child.stderr), daemon=True)
+        reader.start()
+        for line in child.stdout:
+            progress.put(line.rstrip("\n"))
+        code = child.wait()
+        reader.join(5)
+        if code != 0 or not (tmp / "out" / "weights.npz").exists():
+            reason = next((line.strip() for line in reversed(stderr) if line.strip()), f"exit status {code}")
+            raise RuntimeError(f"training on the cluster failed: {reason}")
+        return read_folder(tmp / "out")
+
+
+def train_remote(argv: list[str]) -> int:
+    """``train MODEL --corpus C --out O [--init-from I] [trainer options]``: see the module docstring."""
+    import argparse
+
+    from ray.util.queue import Empty, Queue
+
+    parser = argparse.ArgumentParser(prog="python -m generators.ray_serve train")
+    parser.add_argument("model")
+    parser.add_argument("--corpus", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--init-from", type=Path)
+    parser.add_argument("--progress", default="json")
+    args, rest = parser.parse_known_args(argv)
+    ray.init(address=os.environ.get("RAY_ADDRESS") or "auto", namespace=NAMESPACE, log_to_driver=False)
+    gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
+    corpus_is_dir = args.corpus.is_dir()
+    corpus = read_folder(args.corpus) if corpus_is_dir else {"": args.corpus.read_bytes()}
+    init_from = read_folder(args.init_from) if args.init_from else None
+    progress = Queue(actor_options={"num_cpus": 0})
+    task = _train_task.options(num_gpus=gpus).remote([args.model, *rest], corpus, corpus_is_dir, init_from, progress)
+    signal.signal(signal.SIGTERM, lambda *_: (ray.cancel(task, force=True), sys.exit(143)))
+    print(json.dumps({"event": "cluster", "gpus": gpus}), flush=True)
+    while True:
+        done, _ = ray.wait([task], timeout=0.2)
+        while True:
+            try:
+                print(progress.get_nowait(), flush=True)
+            except Empty:
+                break
+        if done:
+            break
+    try:
+        files = ray.get(task)
+    except Exception as exc:  # the trainer's own last line, for the retrain report
+        cause = getattr(exc, "cause", None) or exc
+        print(f"error: {cause}", file=sys.stderr)
+        return 1
+    partial_dir = args.out.with_name(args.out.name + ".partial")
+    write_folder(files, partial_dir)
+    os.replace(partial_dir, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1] != "train":
+        print("usage: python -m generators.ray_serve train MODEL --corpus C --out O [options]", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(train_remote(sys.argv[2:]))
