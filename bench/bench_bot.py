@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import statistics
 import sys
@@ -232,6 +233,20 @@ class Server:
         return token
 
 
+@contextlib.asynccontextmanager
+async def all_up(servers: dict):
+    """Every server of ``servers`` (name -> :class:`Server`) up at once, all stopped on leaving."""
+    async with contextlib.AsyncExitStack() as stack:
+        for server in servers.values():
+            await stack.enter_async_context(server)
+        yield servers
+
+
+def alternating(names: list, i: int) -> list:
+    """``names`` in order for even ``i``, reversed for odd: who goes first alternates."""
+    return list(names) if i % 2 == 0 else list(names)[::-1]
+
+
 def row_of(fake, tokens: list[str], audio: list[float], beats_from: int | None, rss: float) -> dict:
     acks = [fake.exchanges[t].acked_at - fake.exchanges[t].sent_at for t in tokens]
     finals = [fake.exchanges[t].first_reply_at() - fake.exchanges[t].sent_at for t in tokens]
@@ -282,13 +297,11 @@ async def lone_interleaved(modes: list[str], lone: int, commands_run: tuple[str,
     results = {mode: {} for mode in modes}
     servers = {mode: Server(mode, {m: load_generator(m, checkpoint_root() / m) for m in ("lyrics", "music")})
                for mode in modes}
-    for server in servers.values():
-        await server.__aenter__()
-    try:
+    async with all_up(servers):
         for command in commands_run:
             tokens = {mode: [] for mode in modes}
             for i in range(lone):
-                for mode in (modes if i % 2 == 0 else modes[::-1]):  # who goes first alternates
+                for mode in alternating(modes, i):
                     tokens[mode].append(await servers[mode].ask(command, i))
             for mode, server in servers.items():
                 audio = []
@@ -297,9 +310,6 @@ async def lone_interleaved(modes: list[str], lone: int, commands_run: tuple[str,
                     audio = [a - server.fake.exchanges[t].sent_at for t, a in zip(tokens[mode], added) if a is not None]
                 results[mode][f"{command} x1"] = row = row_of(server.fake, tokens[mode], audio, None, rss_mb())
                 print_row(mode, command, 1, row)
-    finally:
-        for server in servers.values():
-            await server.__aexit__(None, None, None)
     return results
 
 

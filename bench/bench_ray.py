@@ -27,7 +27,7 @@ from common import REPO
 
 sys.path.insert(0, str(REPO))
 
-from bench_bot import COMMANDS, Server, pct, seeded  # noqa: E402
+from bench_bot import COMMANDS, Patch, Server, all_up, alternating, pct, seeded  # noqa: E402
 
 from bot.app import limit_blas_threads, load_generator  # noqa: E402
 from bot.settings import Settings  # noqa: E402
@@ -35,7 +35,7 @@ from generators.cli import checkpoint_root  # noqa: E402
 
 
 async def crowd(server: Server, command: str, users: int) -> dict:
-    server.fake.patch_discord(__import__("bench_bot").Patch())
+    server.fake.patch_discord(Patch())  # (both servers are up: discord.py must reach this one's stand-in)
     fake = server.fake
     start = time.monotonic()
     tokens = await asyncio.gather(*(fake.interact(command, seeded(COMMANDS[command], i), user_id=10_000 + i)
@@ -66,31 +66,27 @@ async def run(users: int, commands_run: list[str], replicas: int, rounds: int) -
     local = {m: load_generator(m, checkpoint_root() / m) for m in ("lyrics", "music")}
     results = {}
     servers = {"in-process": Server("batched", local), "ray": Server("batched", remote)}
-    for server in servers.values():
-        await server.__aenter__()
     try:
-        for command in commands_run:
-            rows = {name: [] for name in servers}
-            for r in range(rounds):
-                for name in (list(servers) if r % 2 == 0 else list(servers)[::-1]):
-                    rows[name].append(await crowd(servers[name], command, users))
-            same = sum(a == b for a, b in zip(rows["in-process"][0]["texts"], rows["ray"][0]["texts"]))
-            out = {}
-            for name, runs in rows.items():
-                out[name] = {k: statistics.median(run[k] for run in runs) for k in ("p50_s", "p95_s", "wall_s",
-                                                                                    "per_s_per_core")}
-                print(f"{name:10s} {command:8s} {users} users: reply p50 {out[name]['p50_s']:6.2f} s  "
-                      f"p95 {out[name]['p95_s']:6.2f} s   {out[name]['per_s_per_core']:.2f} requests/s per core",
-                      flush=True)
-            out["p95_ratio"] = out["ray"]["p95_s"] / out["in-process"]["p95_s"]
-            out["same_texts"] = same
-            print(f"{command}: Ray / in-process p95 = {out['p95_ratio']:.2f} (target <= 1.5); same replies for the "
-                  f"same seeds: {same}/{users}", flush=True)
-            results[command] = out
+        async with all_up(servers):
+            for command in commands_run:
+                rows = {name: [] for name in servers}
+                for r in range(rounds):
+                    for name in alternating(servers, r):
+                        rows[name].append(await crowd(servers[name], command, users))
+                same = sum(a == b for a, b in zip(rows["in-process"][0]["texts"], rows["ray"][0]["texts"]))
+                out = {}
+                for name, runs in rows.items():
+                    out[name] = {k: statistics.median(run[k] for run in runs)
+                                 for k in ("p50_s", "p95_s", "wall_s", "per_s_per_core")}
+                    print(f"{name:10s} {command:8s} {users} users: reply p50 {out[name]['p50_s']:6.2f} s  "
+                          f"p95 {out[name]['p95_s']:6.2f} s   {out[name]['per_s_per_core']:.2f} requests/s per core",
+                          flush=True)
+                out["p95_ratio"] = out["ray"]["p95_s"] / out["in-process"]["p95_s"]
+                out["same_texts"] = same
+                print(f"{command}: Ray / in-process p95 = {out['p95_ratio']:.2f} (target <= 1.5); same replies for "
+                      f"the same seeds: {same}/{users}", flush=True)
+                results[command] = out
     finally:
-        for server in servers.values():
-            server.fake.patch_discord(__import__("bench_bot").Patch())
-            await server.__aexit__(None, None, None)
         from ray import serve
 
         serve.shutdown()
