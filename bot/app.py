@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import os
@@ -14,9 +13,7 @@ import tempfile
 from pathlib import Path
 
 from generators.errors import GeneratorError
-from generators.music.generator import MusicGenerator
-from generators.songs.rhyme import warm_rhymes
-from generators.text import CharGenerator
+from generators.serving import limit_blas_threads, load_generator
 
 from .commands import MODELS, Commands
 from .console import run_console
@@ -34,27 +31,6 @@ def configure_logging(level: int = logging.INFO) -> None:
     """The one logging configuration point."""
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("discord").setLevel(max(level, logging.INFO))
-
-
-def load_generator(model: str, path):
-    """Load one checkpoint (blocking: call it from a worker thread inside the event loop). For lyrics, the rhyme
-    dictionary is read now too (about a second), so the first song does not wait for it."""
-    gen = (MusicGenerator if model == "music" else CharGenerator).load(path)
-    if model == "lyrics":
-        warm_rhymes()
-    return gen
-
-
-def limit_blas_threads(threads: int):
-    """A context in which each BLAS product of this process uses ``threads`` threads (0: the library's default).
-    Serving steps a batching loop per model and rhyme searches beside it, all at once; with a pool of threads per
-    product they fight for the cores (a crowd of songs took 3 times as long on 2 cores), with one each they share
-    them."""
-    if not threads:
-        return contextlib.nullcontext()
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=threads, user_api="blas")
 
 
 def generation_backend(settings: Settings):

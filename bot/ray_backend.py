@@ -6,12 +6,11 @@ handle from the bot's worker threads. A request whose replica dies under it is s
 the one Ray Serve starts in its place); a second loss is answered with :class:`WorkerLost`. Serving a checkpoint
 (at start-up, after ``/retrain``, on promote or rollback) rolls it out to every replica of the model's application.
 
-Imported only when the Ray backend is asked for: with the default backend nothing of Ray is loaded.
+Ray itself is imported only when the Ray backend connects: with the default backend nothing of Ray is loaded.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
@@ -63,7 +62,7 @@ class RayBackend:
             import ray
             from ray import serve
 
-            importlib.import_module("generators.ray_serve")  # the deployments' code, checked importable here
+            ray_serve = importlib.import_module("generators.ray_serve")  # the deployments' code, importable here
         except ImportError as exc:
             raise BackendUnavailable(f"GENERATION_BACKEND=ray needs the ray extra (pip install \".[ray]\"): {exc}") from None
         address = settings.ray_address
@@ -73,7 +72,7 @@ class RayBackend:
                 raise BackendUnavailable(problem)
         try:
             if not ray.is_initialized():
-                ray.init(address=address or None, namespace="ghostwriter", log_to_driver=False,
+                ray.init(address=address or None, namespace=ray_serve.NAMESPACE, log_to_driver=False,
                          include_dashboard=False if not address else None)
             serve.start(proxy_location="Disabled")
         except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -87,32 +86,23 @@ class RayBackend:
 
     def load(self, model: str, path: Path) -> "RemoteGenerator":
         """A model version to serve: checked here (read into NumPy, as each replica will), rolled out when served."""
-        from generators.ray_serve import load_generator
+        from generators.serving import generator_class
 
-        load_generator(model, Path(path))  # a checkpoint that does not load fails here, before any replica sees it
-        return RemoteGenerator(self, model, Path(path))
+        checked = generator_class(model).load(path)  # a checkpoint that does not load fails here, not in a replica
+        return RemoteGenerator(self, model, Path(path), checked.metrics)
 
     @property
     def trainer(self) -> list[str]:
         """The retrain child: training as a Ray task (see :func:`generators.ray_serve.train_remote`)."""
         return [sys.executable, "-m", "generators.ray_serve", "train"]
 
-    def shutdown(self) -> None:
-        """The bot stops; the applications stay deployed for the next start (or other bot processes)."""
-        import ray
-
-        if ray.is_initialized():
-            ray.shutdown()
-
 
 class RemoteGenerator:
     """A model served by its Ray Serve application, called like a generator from the bot's worker threads."""
 
-    def __init__(self, backend: RayBackend, model: str, path: Path):
-        self.backend, self.kind, self.path = backend, model, path
+    def __init__(self, backend: RayBackend, model: str, path: Path, metrics: dict):
+        self.backend, self.kind, self.path, self.metrics = backend, model, path, metrics
         self.version = path.name
-        metrics = path / "metrics.json"
-        self.metrics = json.loads(metrics.read_text()) if metrics.exists() else {}
         self.handle = None
 
     def roll_out(self) -> None:

@@ -19,9 +19,9 @@ from .config import preset
 from .errors import ConfigError, GenerationError, GeneratorError
 from .music.config import MUSIC
 from .music.form import SECTION_BARS
-from .music.generator import DEFAULT_TEMPERATURE, MusicGenerator
+from .music.generator import DEFAULT_TEMPERATURE
 from .paths import checkpoint_root
-from .text import CharGenerator
+from .serving import generator_class
 from .training import set_threads
 
 log = logging.getLogger("generators")
@@ -171,12 +171,8 @@ def _evaluate_parser(sub) -> None:
                    help="music: score all pieces, or the held-out (val) or training pieces of the model's split")
 
 
-def _generator_class(model: str):
-    return MusicGenerator if model == "music" else CharGenerator
-
-
 def _load(args):
-    return _generator_class(args.model).load(args.checkpoint or checkpoint_root() / args.model)
+    return generator_class(args.model).load(args.checkpoint or checkpoint_root() / args.model)
 
 
 def _only_for(args, models: tuple[str, ...], *options: str) -> None:
@@ -210,7 +206,7 @@ def _cmd_train(args) -> int:
     if args.model in TEXT_MODELS and args.corpus is None:
         raise ConfigError(f"train {args.model} needs --corpus FILE (a UTF-8 text file)")
     set_threads(args.threads)
-    cls = _generator_class(args.model)
+    cls = generator_class(args.model)
     base = cls.load(args.init_from) if args.init_from else None
     if base is not None:
         config = base.config

@@ -38,6 +38,8 @@ from pathlib import Path
 import ray
 from ray import serve
 
+from .serving import limit_blas_threads, load_generator
+
 NAMESPACE = "ghostwriter"
 STORE = "ghostwriter-checkpoints"
 KEEP_VERSIONS = 8  # checkpoint versions the store keeps (the serving one and those to roll back to)
@@ -102,13 +104,6 @@ def publish(path: Path) -> str:
     return key
 
 
-def load_generator(model: str, path: Path):
-    from .music.generator import MusicGenerator
-    from .text import CharGenerator
-
-    return (MusicGenerator if model == "music" else CharGenerator).load(path)
-
-
 # -- serving ------------------------------------------------------------------------------------------------------
 @serve.deployment(max_ongoing_requests=64, graceful_shutdown_timeout_s=60)
 class ModelServer:
@@ -123,13 +118,7 @@ class ModelServer:
         self.cache = Path(tempfile.mkdtemp(prefix=f"ghostwriter-{model}-"))
         self.pool = ThreadPoolExecutor(max_batch + 4, thread_name_prefix=f"serve-{model}")
         self._loading = threading.Lock()
-        if blas_threads:
-            import importlib
-
-            from threadpoolctl import threadpool_limits
-
-            importlib.import_module("numpy")  # BLAS must be loaded for the limit to reach it
-            self._limits = threadpool_limits(limits=blas_threads, user_api="blas")
+        self._limits = limit_blas_threads(blas_threads)  # (for this replica's process, from now on)
 
     def reconfigure(self, config: dict) -> None:
         """Serve the checkpoint version ``config`` names (from the store); the old one drains."""

@@ -153,6 +153,11 @@ def _cell(x: np.ndarray, h: np.ndarray, c: np.ndarray, fused: np.ndarray, bias: 
         buf[x.shape[-1]:] = h
         z = buf @ fused
     z += bias
+    return _gates(z, c, u)
+
+
+def _gates(z: np.ndarray, c: np.ndarray, u: int):
+    """Keras's LSTM gates from the pre-activations ``z`` (input, forget, cell, output): the new ``(h, c)``."""
     i, f, o = _sigmoid(z[..., :u]), _sigmoid(z[..., u:2 * u]), _sigmoid(z[..., 3 * u:])
     c = f * c + i * np.tanh(z[..., 2 * u:3 * u])
     return o * np.tanh(c), c
@@ -177,10 +182,8 @@ def feed_state(weights: StepperWeights, state, tokens):
         h, c = np.array(state[0][layer], dtype), np.array(state[1][layer], dtype)
         out = np.empty((len(tokens), u), dtype)
         for t in range(len(tokens)):
-            z = zx[t] + h @ recurrent
-            i, f, o = _sigmoid(z[:u]), _sigmoid(z[u:2 * u]), _sigmoid(z[3 * u:])
-            c = f * c + i * np.tanh(z[2 * u:3 * u])
-            out[t] = h = o * np.tanh(c)
+            h, c = _gates(zx[t] + h @ recurrent, c, u)
+            out[t] = h
         hs.append(h)
         cs.append(c)
         x = out
