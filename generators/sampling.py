@@ -120,8 +120,12 @@ class TokenStream:
     """
 
     def __init__(self, count: int, opts: SamplingOptions, rng: np.random.Generator,
-                 processors: Sequence[Processor] = (), stop: Callable[[int], bool] | None = None):
+                 processors: Sequence[Processor] = (), stop: Callable[[int], bool] | None = None,
+                 marks: frozenset[int] = frozenset()):
         self.count, self.opts, self.rng = count, opts, rng
+        # When a token of ``marks`` is drawn, the loop that runs the stream saves the LSTM state there (before the
+        # token is fed): ``snapshots`` [(index of the token, state)], so a caller can go back to a word's start.
+        self.marks, self.snapshots = marks, []
         self.processors = list(processors) + ([StopWhen(stop)] if stop is not None else [])
         # Each draw calls only what a processor defines (a step is a fraction of a millisecond: calls count).
         self._shapers = [p for p in self.processors if type(p).process is not Processor.process]

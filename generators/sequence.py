@@ -8,6 +8,7 @@ token ids and tokens back into output; everything else lives here.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import shutil
 import threading
@@ -232,6 +233,10 @@ class SequenceGenerator:
         if self.batcher is None:
             self.batcher = BatchScheduler(self.stepper_weights, max_batch=max_batch, name=self.kind, exact=exact)
         return self.batcher
+
+    def beside(self):
+        """The context for work beside the batching loop (see :meth:`BatchScheduler.beside`); none without a loop."""
+        return self.batcher.beside() if self.batcher is not None else contextlib.nullcontext()
 
     def close_batching(self, wait: bool = False) -> None:
         """Drain the batching loop: submitted requests finish, later ones run alone."""

@@ -33,9 +33,12 @@ from ..stepper import BatchedStepper, feed_state
 from .form import SongPlan
 from .rhyme import WEAK_ENDINGS, last_word, line_syllables, rhymes, rhyming_words, syllables, words_of
 
-CANDIDATES = 2  # lines drawn at once for each line written (twice when neither is acceptable)
+CANDIDATES = 1  # lines drawn at once for each line written
+ROUNDS = 3  # draws of CANDIDATES lines at most, until one is acceptable
 MORE_WORDS_OFF = 4  # a candidate this many words from the line's drawn length is not acceptable
-BEAM = 16  # words kept open while a rhyme is searched for
+WORDS_SLACK = 3  # without a syllable target, a line ends within this many words of its drawn length
+END_PUSH = 1.5  # nats added to a line end's logit per word from the drawn length on
+BEAM = 8  # words kept open while a rhyme is searched for
 TOP_ENDINGS = 4  # the rhyme is drawn among this many likeliest words
 PRUNE_NATS = 8.0  # open words this much less likely than a finished one are given up
 MAX_LINE_CHARS = 120  # a candidate that runs longer without ending its line is dropped
@@ -45,24 +48,34 @@ VARIED = 0.6  # a line's distinct words over its words at least this, or it is a
 
 
 class LineShaper(Processor):
-    """One line: never empty, ended by a newline (the stream then stops), and with ``target`` syllables, no new
-    word past ``target`` syllables and no line end before ``target - 1``. ``prefix``: the line's text so far."""
+    """One line: never empty, ended by a newline (the stream then stops). With ``target`` syllables: no new word
+    past ``target`` syllables and no line end before ``target - 1``. Else, with ``words`` ``(low, wanted, high)``:
+    no line end before ``low`` words, none past ``high``, and from the ``wanted``-th word on a line end is made
+    :data:`END_PUSH` nats likelier per word, so the line ends where the model would end one near there. ``prefix``:
+    the line's text so far."""
 
-    def __init__(self, vocab, target: int | None, prefix: str = ""):
+    def __init__(self, vocab, target: int | None, prefix: str = "", words: tuple[int, int, int] | None = None):
         self.chars, self.newline = vocab.chars, vocab.index["\n"]
         self.blank = np.array([c.isspace() and c != "\n" for c in vocab.chars])
-        self.target, self.text = target, prefix
+        self.target, self.words, self.text = target, words, prefix
 
     def process(self, logits: np.ndarray) -> np.ndarray:
-        if not words_of(self.text):
+        words = words_of(self.text)
+        if not words:
             logits[self.newline] = -np.inf
             return logits
         if self.target is not None:
-            count = line_syllables(self.text)
-            if count < self.target - 1:
-                logits[self.newline] = -np.inf
-            elif count >= self.target and np.isfinite(logits[self.newline]):
-                logits[self.blank] = -np.inf  # no further word: end the line (or close it with punctuation)
+            low, high, count = self.target - 1, self.target, line_syllables(self.text)
+        elif self.words is not None:
+            (low, wanted, high), count = self.words, len(words)
+            if count >= wanted:
+                logits[self.newline] += END_PUSH * (count - wanted + 1)
+        else:
+            return logits
+        if count < low:
+            logits[self.newline] = -np.inf
+        elif count >= high and np.isfinite(logits[self.newline]):
+            logits[self.blank] = -np.inf  # no further word: end the line (or close it with punctuation)
         return logits
 
     def observe(self, token: int) -> None:
@@ -149,6 +162,7 @@ class SongWriter:
             raise GenerationError("this model has no line breaks in its vocabulary; it cannot write songs")
         self.gen, self.vocab, self.opts, self.rng = gen, gen.vocab, opts, rng
         self.target = syllable_target
+        self.blanks = frozenset(i for i, c in enumerate(self.vocab.chars) if c.isspace() and c != "\n")
         self.steered = self.chars = 0
 
     def write(self, context: str, seed: str, plan: SongPlan, earlier: list[str] = ()) -> tuple[list[str], float, dict]:
@@ -161,7 +175,8 @@ class SongWriter:
             raise GenerationError(f"the seed already has {len(given) + bool(partial)} lines; ask for more lines")
         ids, replaced = self.vocab.encode_lenient(context + "".join(line + "\n" for line in given[len(earlier):]))
         start = time.perf_counter()
-        state, pending = feed_state(self.gen.stepper_weights, None, ids[:-1]), int(ids[-1])
+        with self.gen.beside():
+            state, pending = feed_state(self.gen.stepper_weights, None, ids[:-1]), int(ids[-1])
         lines = list(given)
         while len(lines) < len(plan.lines):
             i = len(lines)
@@ -185,7 +200,8 @@ class SongWriter:
         """Feed a known line (and its newline): the state after it, with the newline pending."""
         ids, _ = self.vocab.encode_lenient(text)
         self.chars += len(ids) + 1
-        return feed_state(self.gen.stepper_weights, state, [pending, *ids]), self.vocab.index["\n"]
+        with self.gen.beside():
+            return feed_state(self.gen.stepper_weights, state, [pending, *ids]), self.vocab.index["\n"]
 
     def _new_line(self, lines: list[str], plan: SongPlan, i: int, prefix: str, state, pending: int):
         answer = self._rhyme_target(lines, plan, i)
@@ -205,25 +221,32 @@ class SongWriter:
             bad = badness(text)
             return not any(bad[:4]) and bad[5] <= MORE_WORDS_OFF
 
-        candidates = self._candidates(prefix, state, pending)
-        if not any(acceptable(c[0]) for c in candidates):
-            candidates += self._candidates(prefix, state, pending)
+        wanted = round(wanted_words)
+        words = (max(1, wanted - WORDS_SLACK), wanted, wanted + WORDS_SLACK)
+        candidates = []
+        for _ in range(ROUNDS):
+            candidates += self._candidates(prefix, state, pending, words)
+            if any(acceptable(c[0]) for c in candidates):
+                break
         if not candidates:
             raise GenerationError("the model wrote no line that ends; try a lower temperature")
         candidates.sort(key=lambda c: badness(c[0]))  # (a stable sort: ties keep the order drawn)
-        text, final = candidates[0]
+        text, stream = candidates[0]
         if answer is not None and not rhymes(last_word(text), answer):
-            steered = self._steer(text, prefix, answer, state, pending)
+            steered = self._steer(text, stream, prefix, answer, state, pending)
             if steered is not None:
                 self.steered += 1
                 return steered
-        return text, final, self.vocab.index["\n"]
+        return text, stream.state, self.vocab.index["\n"]
 
-    def _candidates(self, prefix: str, state, pending: int) -> list[tuple[str, object]]:
-        """:data:`CANDIDATES` lines drawn side by side after the song so far: ``[(text, state after it)]``, those
-        that ended within :data:`MAX_LINE_CHARS`."""
+    def _candidates(self, prefix: str, state, pending: int, words: tuple[int, int, int]) -> list[tuple[str, object]]:
+        """:data:`CANDIDATES` lines drawn side by side after the song so far, each shaped by :class:`LineShaper`
+        (``words``: its bounds without a syllable target): ``[(text, its TokenStream)]``, those that ended within
+        :data:`MAX_LINE_CHARS`. Each stream holds the state after its line and one at each blank drawn, where a
+        word starts (so a rhyme search goes on from there without feeding the line again)."""
         prefix_ids = self.vocab.encode_lenient(prefix)[0] if prefix else []
-        streams = [TokenStream(MAX_LINE_CHARS, self.opts, self._fork(), [LineShaper(self.vocab, self.target, prefix)])
+        streams = [TokenStream(MAX_LINE_CHARS, self.opts, self._fork(),
+                               [LineShaper(self.vocab, self.target, prefix, words)], marks=self.blanks)
                    for _ in range(CANDIDATES)]  # (each its own RNG: the draws never depend on how rows interleave)
         drawn = self.gen.decode_many([pending, *prefix_ids], streams, state)
         self.chars += sum(len(t) for t in drawn)
@@ -231,7 +254,7 @@ class SongWriter:
         for stream, tokens in zip(streams, drawn):
             if tokens and tokens[-1] == self.vocab.index["\n"]:  # (else it ran out of characters mid-line)
                 text = (prefix + "".join(self.vocab.chars[t] for t in tokens[:-1])).rstrip()
-                candidates.append((text, stream.state))
+                candidates.append((text, stream))
         return candidates
 
     def _rhyme_target(self, lines: list[str], plan: SongPlan, i: int) -> str | None:
@@ -242,8 +265,9 @@ class SongWriter:
                 return last_word(lines[j])
         return None
 
-    def _steer(self, text: str, prefix: str, answer: str, state, pending: int):
-        """The line again, its last word drawn among the rhymes of ``answer`` (None when none can be drawn)."""
+    def _steer(self, text: str, stream, prefix: str, answer: str, state, pending: int):
+        """The line again (``stream``: the candidate's, ``state``/``pending``: where it was drawn from), its last
+        word drawn among the rhymes of ``answer`` (None when none can be drawn)."""
         words = words_of(text)
         if not words:
             return None
@@ -255,9 +279,16 @@ class SongWriter:
         if self.target is not None:
             left = self.target - line_syllables(body)
             pool = [w for w in pool if abs(left - syllables(w)) <= 1]
-        body_ids = self.vocab.encode_lenient(body)[0]
-        found = best_endings(self.gen.stepper_weights, self.vocab, state, [pending, *body_ids], pool)
-        self.chars += len(body_ids) + 1
+        drawn = cut - len(prefix)  # the body's tokens drawn (one per character)
+        marked = [(k, saved) for k, saved in stream.snapshots if k < drawn]
+        if marked:  # from the state saved at the body's last blank: only what follows it is fed
+            k, start = marked[-1]
+            prime = stream.tokens[k:drawn]
+        else:
+            start, prime = state, [pending, *self.vocab.encode_lenient(body)[0]]
+        with self.gen.beside():
+            found = best_endings(self.gen.stepper_weights, self.vocab, start, prime, pool)
+        self.chars += len(prime)
         if not found:
             return None
         scores = np.array([f[0] for f in found[:TOP_ENDINGS]]) / max(self.opts.temperature, 1e-3)

@@ -231,3 +231,70 @@ def test_a_waiting_caller_steps_in_its_own_thread_when_idle_and_hands_over_when_
     assert newcomer[0].result(timeout=30) == run_alone(weights, [4], _stream(30, 7))
     assert scheduler.finished == 5
     scheduler.close(wait=True)
+
+
+def test_a_stream_saves_the_state_where_each_marked_token_was_drawn(trained):
+    """``marks``: when a marked token (a blank) is drawn, the state then is saved (before it is fed): the state that
+    feeding everything before it gives, alone, several side by side, and in the loop (lone and in a batch)."""
+    from generators.stepper import feed_state
+
+    gen, path = trained
+    ids = gen.vocab.encode("Yeah yeah\n")
+    blank = gen.vocab.index[" "]
+
+    def stream(seed):
+        return TokenStream(40, SamplingOptions(1.0), make_rng(seed)[0], marks=frozenset({blank}))
+
+    def check(streams):
+        for s in streams:
+            assert [k for k, _ in s.snapshots] == [k for k, t in enumerate(s.tokens) if t == blank]
+            for k, (hs, cs) in s.snapshots:
+                want_h, want_c = feed_state(gen.stepper_weights, None, list(ids) + s.tokens[:k])
+                for got, want in zip(hs + cs, want_h + want_c):
+                    np.testing.assert_allclose(got, want, atol=1e-4)
+        assert any(s.snapshots for s in streams)
+
+    alone = [stream(s) for s in range(6)]
+    gen.decode_many(ids, alone)
+    check(alone)
+    looped = CharGenerator.load(path)
+    looped.enable_batching(max_batch=8)
+    try:
+        lone = stream(1)
+        looped.decode_many(ids, [lone])
+        check([lone])
+        crowd = [stream(s) for s in range(8)]
+        looped.decode_many(ids, crowd)
+        check(crowd)
+    finally:
+        looped.close_batching(wait=True)
+
+
+def test_work_beside_the_loop_is_limited_to_the_cores(trained, monkeypatch):
+    """beside(): as many pieces of side work at once as the process has cores; without a loop, no limit."""
+    import generators.scheduler as scheduler
+
+    gen, path = trained
+    assert scheduler.beside_threads() >= 1
+    with gen.beside():  # no loop: a context that limits nothing
+        pass
+    monkeypatch.setattr(scheduler, "beside_threads", lambda: 2)
+    looped = CharGenerator.load(path)
+    looped.enable_batching(max_batch=4)
+    try:
+        inside, most, lock = [0], [0], threading.Lock()
+
+        def work():
+            with looped.beside():
+                with lock:
+                    inside[0] += 1
+                    most[0] = max(most[0], inside[0])
+                threading.Event().wait(0.05)
+                with lock:
+                    inside[0] -= 1
+
+        with ThreadPoolExecutor(6) as pool:
+            list(pool.map(lambda _: work(), range(6)))
+        assert most[0] == 2
+    finally:
+        looped.close_batching(wait=True)

@@ -151,27 +151,46 @@ def test_any_seed_still_gives_a_song(lyrics, seed):
     assert len(song.lines) == 6 and all(line.strip() for line in song.lines[1:])
 
 
-def test_a_second_pair_of_candidates_is_drawn_only_when_neither_is_acceptable(lyrics, monkeypatch):
-    """Two lines are drawn for each new line; two more only when both fail (a repeat, "oh oh oh oh", a weak ending,
-    the wrong syllables, far from the line's length in words), so most lines cost two rows, none is left bad
-    for want of trying."""
+def test_another_line_is_drawn_only_when_the_first_is_not_acceptable(lyrics, monkeypatch):
+    """One line is drawn for each new line; another (up to ROUNDS in all) only when none so far is acceptable (a
+    repeat, "oh oh oh oh", a weak ending, the wrong syllables, far from the line's length in words), so most lines
+    cost one row, none is left bad for want of trying."""
     import generators.songs.writer as writer
 
     drawn = []
     real = writer.SongWriter._candidates
 
-    def counting(self, prefix, state, pending):
-        got = real(self, prefix, state, pending)
+    def counting(self, *args):
+        got = real(self, *args)
         drawn.append(got)
         return got
 
     monkeypatch.setattr(writer.SongWriter, "_candidates", counting)
     song = lyrics.song("Yeah, oho", lines=12, rng_seed=3, form="none")
     assert len(song.lines) == 12
-    assert len(drawn) >= 12 and all(len(pair) <= writer.CANDIDATES for pair in drawn)  # (the seed's line is ended too)
-    assert len(drawn) < 2 * 12  # not every line needed a second pair
+    assert len(drawn) >= 12 and all(len(one) <= writer.CANDIDATES for one in drawn)  # (the seed's line is ended too)
+    assert len(drawn) < 2 * 12  # most lines needed one draw
 
     drawn.clear()
-    monkeypatch.setattr(writer, "MORE_WORDS_OFF", -1)  # nothing is acceptable: every line draws twice
+    monkeypatch.setattr(writer, "MORE_WORDS_OFF", -1)  # nothing is acceptable: every line draws ROUNDS times
     lyrics.song("Yeah, oho", lines=6, rng_seed=3, form="none")
-    assert len(drawn) == 2 * 6
+    assert len(drawn) == writer.ROUNDS * 6
+
+
+def test_without_a_syllable_target_lines_end_within_their_word_bounds(lyrics):
+    """The shaper's word bounds: no line end before ``low`` words, no word after the ``high``-th (a line may close
+    with punctuation), whatever the model would rather do."""
+    from generators.sampling import SamplingOptions, TokenStream
+    from generators.songs.rhyme import words_of
+    from generators.songs.writer import LineShaper
+
+    vocab, newline = lyrics.vocab, lyrics.vocab.index["\n"]
+    prime = vocab.encode_lenient("Yeah, oho\n")[0]
+    for seed in range(6):
+        for low, high in ((1, 2), (5, 6), (9, 11)):
+            stream = TokenStream(200, SamplingOptions(temperature=1.0), np.random.default_rng(seed),
+                                 [LineShaper(vocab, None, "", (low, low, high))])
+            tokens = lyrics.decode_many(prime, [stream])[0]
+            assert tokens[-1] == newline
+            count = len(words_of("".join(vocab.chars[t] for t in tokens[:-1])))
+            assert low <= count <= high, (low, high, count)
