@@ -4,7 +4,7 @@ repeated.
 For each line of the :class:`~generators.songs.form.SongPlan`:
 
 - a returning section's line (a chorus again) is the first one's, word for word, fed through the model so
-  what follows hears it;
+  what follows hears it (when something follows: a chorus that ends the song is not fed);
 - any other line: :data:`CANDIDATES` continuations of the song so far are drawn at once, from one saved LSTM
   state (in the batching loop beside other requests when one runs), and as many again when none is acceptable
   (new to the song, not a run of one word, no weak ending, fitting the syllables, near the line's drawn number
@@ -178,12 +178,14 @@ class SongWriter:
         with self.gen.beside():
             state, pending = feed_state(self.gen.stepper_weights, None, ids[:-1]), int(ids[-1])
         lines = list(given)
+        last_new = max((i for i, spec in enumerate(plan.lines) if spec.repeat_of is None), default=-1)
         while len(lines) < len(plan.lines):
             i = len(lines)
             spec = plan.lines[i]
             if spec.repeat_of is not None:
                 text = lines[spec.repeat_of]
-                state, pending = self._feed(state, pending, text)
+                if i < last_new:  # (a chorus that ends the song is not fed: nothing follows to hear it)
+                    state, pending = self._feed(state, pending, text)
             else:
                 prefix = partial if i == len(given) else ""
                 text, state, pending = self._new_line(lines, plan, i, prefix, state, pending)
