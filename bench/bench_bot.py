@@ -340,7 +340,7 @@ def main() -> int:
     parser.add_argument("--users", type=int, nargs="+", default=[1, 10, 32, 50])
     parser.add_argument("--modes", nargs="+", choices=("one", "batched"), default=["one", "batched"])
     parser.add_argument("--commands", nargs="+", choices=tuple(COMMANDS), default=list(COMMANDS))
-    parser.add_argument("--lone", type=int, default=7, help="requests sent one after another for the 1-user row")
+    parser.add_argument("--lone", type=int, default=21, help="requests sent one after another for the 1-user row")
     parser.add_argument("--starts", type=int, default=3, help="fresh processes per variant for the start-up (c)")
     parser.add_argument("--only", choices=("load", "startup"), help="run only (a)+(b) or only the start-up (c)")
     parser.add_argument("--json", type=Path)
