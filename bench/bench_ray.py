@@ -53,7 +53,10 @@ async def run(users: int, commands_run: list[str], replicas: int, rounds: int) -
 
     from bot.ray_backend import RayBackend
 
+    from generators.ray_serve import local_cluster_env
+
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    local_cluster_env()
     ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False, namespace="ghostwriter")
     settings = Settings(generation_backend="ray", ray_replicas=replicas, max_batch=32,
                         ray_cpus_per_replica=(os.cpu_count() or 2) / (2 * replicas + 1))

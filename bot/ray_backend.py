@@ -72,6 +72,8 @@ class RayBackend:
                 raise BackendUnavailable(problem)
         try:
             if not ray.is_initialized():
+                if not address:
+                    ray_serve.local_cluster_env()
                 ray.init(address=address or None, namespace=ray_serve.NAMESPACE, log_to_driver=False,
                          include_dashboard=False if not address else None)
             serve.start(proxy_location="Disabled")

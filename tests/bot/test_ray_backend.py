@@ -32,7 +32,10 @@ SETTINGS = Settings(generation_backend="ray", ray_replicas=2, max_batch=8, ray_c
 
 @pytest.fixture(scope="module")
 def backend():
+    from generators.ray_serve import local_cluster_env
+
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a local test cluster, on loopback only
+    local_cluster_env()  # (as RayBackend.connect does when it starts one)
     ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, namespace="ghostwriter")
     yield RayBackend.connect(SETTINGS)
     from ray import serve
@@ -180,3 +183,24 @@ def test_an_unreachable_cluster_at_start_up(tmp_path, fallback):
         assert out.returncode == 0 and "Yeah" in out.stdout and "WARNING" in errors[0]
     else:
         assert out.returncode == 2 and errors[0].startswith("error:") and "GENERATION_FALLBACK=local" in errors[0]
+
+
+def test_replicas_of_a_local_cluster_run_at_the_bots_priority(remote):
+    """Ray starts workers at niceness 15; beside the bot they would lose the cores to its audio renders (10)."""
+    infos = [remote["music"].info() for _ in range(8)]
+    assert {i["niceness"] for i in infos} == {os.getpriority(os.PRIO_PROCESS, 0)}
+
+
+def test_connect_starts_a_local_cluster_with_workers_at_the_bots_priority(monkeypatch):
+    seen = {}
+    monkeypatch.delenv("RAY_worker_niceness", raising=False)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+
+    def init(**kwargs):
+        seen["niceness"] = os.environ.get("RAY_worker_niceness")
+        raise ConnectionError("stop here")
+
+    monkeypatch.setattr(ray, "init", init)
+    with pytest.raises(Exception, match="stop here"):
+        RayBackend.connect(Settings(generation_backend="ray"))
+    assert seen == {"niceness": "0"}
