@@ -8,6 +8,7 @@ import dataclasses
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import tempfile
 from pathlib import Path
@@ -20,6 +21,7 @@ from .console import run_console
 from .discord_app import run as run_discord
 from .history import History
 from .jobs import JobQueue
+from .limits import SharedLimits
 from .ray_backend import BackendUnavailable  # (the module imports Ray only when the Ray backend connects)
 from .retrain import RetrainManager
 from .settings import Settings, SettingsError
@@ -54,8 +56,16 @@ def build_commands(settings: Settings, generators: dict | None = None):
     """The command layer with its job queue and retrain manager; loads each serving checkpoint once."""
     # With batching, most pool threads only wait for their request's turn in a batch: one per batch row,
     # plus the workers that prepare requests and write their files.
+    limits = None
+    if settings.shared_limits:  # several processes (the shards of one bot) over one DATA_DIR count a user once
+        try:
+            limits = SharedLimits(settings.data_dir, settings.user_max_jobs, settings.user_burst,
+                                  settings.user_rate).open()
+        except (sqlite3.Error, OSError) as exc:
+            log.warning("shared user limits are off (%s cannot be used: %s); each process counts its own",
+                        settings.data_dir / "limits.sqlite3", exc)
     jobs = JobQueue(settings.generation_workers + settings.max_batch, settings.queue_depth, settings.user_max_jobs,
-                    settings.user_burst, settings.user_rate)
+                    settings.user_burst, settings.user_rate, limits=limits)
     corpora = {"text": settings.text_corpus, "lyrics": settings.lyrics_corpus, "music": settings.music_corpus_dir}
     history = History(settings.data_dir, retention_days=settings.history_days,
                       max_rows=settings.history_max_rows).open()

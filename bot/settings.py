@@ -102,6 +102,7 @@ class Settings:
     user_max_jobs: int = 2
     user_burst: int = 5
     user_rate: float = 0.5
+    shared_limits: bool = False  # per-user limits kept in DATA_DIR/limits.sqlite3, for every process over it
     max_batch: int = 32
     exact_batching: bool = False
     blas_threads: int = 1
@@ -152,6 +153,8 @@ class Settings:
             user_max_jobs=_number("BOT_USER_MAX_JOBS", 2, 1, 100),
             user_burst=_number("BOT_USER_BURST", 5, 0, 1000),
             user_rate=_number("BOT_USER_RATE", 0.5, 0.001, 1000.0, kind=float),
+            shared_limits={"auto": bool(shard_ids), "on": True, "off": False}[
+                _choice("BOT_SHARED_LIMITS", ("auto", "on", "off"))],
             max_batch=_number("BOT_MAX_BATCH", 32, 0, 256),
             exact_batching=bool(_number("BOT_EXACT_BATCHING", 0, 0, 1)),
             blas_threads=_number("BOT_BLAS_THREADS", 1, 0, 256),
