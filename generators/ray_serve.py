@@ -5,10 +5,12 @@ Nothing here is imported unless Ray is asked for. Three pieces:
 - :class:`ModelServer`, a Ray Serve deployment: each replica holds one model
   (read straight into NumPy, no TensorFlow) and runs its continuous-batching
   loop; concurrent calls to a replica are stepped together, as in the bot's own
-  process. Its ``user_config`` names a checkpoint version; a new one is a
-  lightweight update that Ray Serve applies to every running replica (each loads
-  the version, then serves it; calls in flight finish on the old one), which is
-  how a retrained model rolls out and rolls back.
+  process. Its ``user_config`` names a checkpoint version; deploying another
+  one makes Ray Serve replace the replicas one by one with replicas serving it
+  (calls in flight finish on the old ones; Serve gives an application deployed
+  with ``serve.run`` a new code version each time, so this is a rolling restart,
+  not an in-place reconfigure), which is how a retrained model rolls out and
+  rolls back.
 - :class:`CheckpointStore`, a detached named actor holding checkpoint folders by
   content hash: replicas on any node fetch a version from it, so no shared
   filesystem is needed.
@@ -181,8 +183,8 @@ def deploy(model: str, path: Path, version: str, *, replicas: int = 1, max_repli
            blas_threads: int = 1, cpus_per_replica: float = 1.0):
     """Deploy (or update in place) the application of ``model`` serving the checkpoint at ``path``; its handle.
 
-    Calling it again with another checkpoint rolls the new version out to every replica (a lightweight
-    ``user_config`` update: replicas are not restarted)."""
+    Calling it again with another checkpoint rolls the new version out to every replica (replaced one by one;
+    see the module docstring)."""
     key = publish(path)
     options = deployment_options(replicas, max_replicas, max_batch)
     app = ModelServer.options(name=f"{model}-server", user_config={"key": key, "version": version},
