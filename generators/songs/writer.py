@@ -1,20 +1,22 @@
-"""Writing a song line by line: candidates drawn side by side, a rhyme steered into the last word, choruses
-repeated.
+"""Writing a song line by line: each line drawn (again while it will not do), a rhyme steered into the last word,
+choruses repeated.
 
 For each line of the :class:`~generators.songs.form.SongPlan`:
 
 - a returning section's line (a chorus again) is the first one's, word for word, fed through the model so
   what follows hears it (when something follows: a chorus that ends the song is not fed);
-- any other line: :data:`CANDIDATES` continuations of the song so far are drawn at once, from one saved LSTM
-  state (in the batching loop beside other requests when one runs), and as many again when none is acceptable
-  (new to the song, not a run of one word, no weak ending, fitting the syllables, near the line's drawn number
-  of words). :class:`LineShaper` keeps each a single, non-empty line, and with a syllable target ends it within
-  one syllable of it. The first candidate that is new to the song, fits the syllables and rhymes where the
-  scheme says is kept;
+- any other line: :data:`CANDIDATES` continuation of the song so far is drawn from one saved LSTM state (in the
+  batching loop beside other requests when one runs), and drawn again (:data:`ROUNDS` draws at most) while none
+  is acceptable (new to the song, not a run of one word, no weak ending, fitting the syllables, near the line's
+  drawn number of words). :class:`LineShaper` keeps each a single, non-empty line; with a syllable target it
+  ends it within one syllable of it, else within :data:`WORDS_SLACK` words of a length drawn around the
+  corpus's, pushing the line end from that length on. The first draw that is new to the song, fits the
+  syllables and rhymes where the scheme says is kept;
 - where none rhymes, the best candidate keeps all but its last word, and that word is chosen among the
   dictionary's words that rhyme with the line it answers (and fit the syllables left) by the model's own
-  probability of each whole word there (:func:`best_endings`, a beam search through the words' letters), drawn
-  at the request's temperature.
+  probability of each whole word there (:func:`best_endings`, a beam search through the words' letters, from
+  the state the loop saved where that word starts), drawn at the request's temperature. Feeding and searching
+  run beside the loop, at most as many at once as there are cores (:meth:`BatchScheduler.beside`).
 
 A line the scheme pairs with a word the dictionary lacks keeps the best candidate (its spelling may rhyme).
 """
