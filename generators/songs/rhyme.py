@@ -139,7 +139,8 @@ piss pissed poop porn puke queer rape raped shit shits slut spic tit tits turd t
 #: one ranks below the others, and a steered rhyme is never one.
 WEAK_ENDINGS = frozenset("""
 a an the of to and or but nor so if as at by for from in into on onto upon with than that my your our their his its
-""".split())
+i'm you're we're they're he's she's it's i'll you'll we'll they'll i'd you'd we'd they'd i've you've we've they've
+""".split())  # (the contractions end a clause before its verb or complement: "... while I'm")
 
 
 def warm_rhymes() -> None:

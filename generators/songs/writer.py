@@ -5,8 +5,8 @@ For each line of the :class:`~generators.songs.form.SongPlan`:
 
 - a returning section's line (a chorus again) is the first one's, word for word, fed through the model so
   what follows hears it (when something follows: a chorus that ends the song is not fed);
-- any other line: :data:`CANDIDATES` continuation of the song so far is drawn from one saved LSTM state (in the
-  batching loop beside other requests when one runs), and drawn again (:data:`ROUNDS` draws at most) while none
+- any other line: one continuation of the song so far is drawn from one saved LSTM state (in the batching loop
+  beside other requests when one runs), then 2, then 4 more side by side (:data:`DRAWS`) while none
   is acceptable (new to the song, not a run of one word, no weak ending, fitting the syllables, near the line's
   drawn number of words). :class:`LineShaper` keeps each a single, non-empty line; with a syllable target it
   ends it within one syllable of it, else within :data:`WORDS_SLACK` words of a length drawn around the
@@ -35,8 +35,7 @@ from ..stepper import BatchedStepper, feed_state
 from .form import SongPlan
 from .rhyme import WEAK_ENDINGS, last_word, line_syllables, rhymes, rhyming_words, syllables, words_of
 
-CANDIDATES = 1  # lines drawn at once for each line written
-ROUNDS = 3  # draws of CANDIDATES lines at most, until one is acceptable
+DRAWS = (1, 2, 4)  # lines drawn at once for a line, round after round until one is acceptable
 MORE_WORDS_OFF = 4  # a candidate this many words from the line's drawn length is not acceptable
 WORDS_SLACK = 3  # without a syllable target, a line ends within this many words of its drawn length
 END_PUSH = 1.5  # nats added to a line end's logit per word from the drawn length on
@@ -228,8 +227,8 @@ class SongWriter:
         wanted = round(wanted_words)
         words = (max(1, wanted - WORDS_SLACK), wanted, wanted + WORDS_SLACK)
         candidates = []
-        for _ in range(ROUNDS):
-            candidates += self._candidates(prefix, state, pending, words)
+        for count in DRAWS:
+            candidates += self._candidates(prefix, state, pending, words, count)
             if any(acceptable(c[0]) for c in candidates):
                 break
         if not candidates:
@@ -243,15 +242,16 @@ class SongWriter:
                 return steered
         return text, stream.state, self.vocab.index["\n"]
 
-    def _candidates(self, prefix: str, state, pending: int, words: tuple[int, int, int]) -> list[tuple[str, object]]:
-        """:data:`CANDIDATES` lines drawn side by side after the song so far, each shaped by :class:`LineShaper`
+    def _candidates(self, prefix: str, state, pending: int, words: tuple[int, int, int],
+                    count: int) -> list[tuple[str, object]]:
+        """``count`` lines drawn side by side after the song so far, each shaped by :class:`LineShaper`
         (``words``: its bounds without a syllable target): ``[(text, its TokenStream)]``, those that ended within
         :data:`MAX_LINE_CHARS`. Each stream holds the state after its line and one at each blank drawn, where a
         word starts (so a rhyme search goes on from there without feeding the line again)."""
         prefix_ids = self.vocab.encode_lenient(prefix)[0] if prefix else []
         streams = [TokenStream(MAX_LINE_CHARS, self.opts, self._fork(),
                                [LineShaper(self.vocab, self.target, prefix, words)], marks=self.blanks)
-                   for _ in range(CANDIDATES)]  # (each its own RNG: the draws never depend on how rows interleave)
+                   for _ in range(count)]  # (each its own RNG: the draws never depend on how rows interleave)
         drawn = self.gen.decode_many([pending, *prefix_ids], streams, state)
         self.chars += sum(len(t) for t in drawn)
         candidates = []

@@ -152,7 +152,7 @@ def test_any_seed_still_gives_a_song(lyrics, seed):
 
 
 def test_another_line_is_drawn_only_when_the_first_is_not_acceptable(lyrics, monkeypatch):
-    """One line is drawn for each new line; another (up to ROUNDS in all) only when none so far is acceptable (a
+    """One line is drawn for each new line; more (2, then 4: DRAWS) only while none so far is acceptable (a
     repeat, "oh oh oh oh", a weak ending, the wrong syllables, far from the line's length in words), so most lines
     cost one row, none is left bad for want of trying."""
     import generators.songs.writer as writer
@@ -168,13 +168,13 @@ def test_another_line_is_drawn_only_when_the_first_is_not_acceptable(lyrics, mon
     monkeypatch.setattr(writer.SongWriter, "_candidates", counting)
     song = lyrics.song("Yeah, oho", lines=12, rng_seed=3, form="none")
     assert len(song.lines) == 12
-    assert len(drawn) >= 12 and all(len(one) <= writer.CANDIDATES for one in drawn)  # (the seed's line is ended too)
+    assert len(drawn) >= 12 and all(len(got) <= max(writer.DRAWS) for got in drawn)  # (the seed's line is ended too)
     assert len(drawn) < 2 * 12  # most lines needed one draw
 
     drawn.clear()
-    monkeypatch.setattr(writer, "MORE_WORDS_OFF", -1)  # nothing is acceptable: every line draws ROUNDS times
+    monkeypatch.setattr(writer, "MORE_WORDS_OFF", -1)  # nothing is acceptable: every line draws every round
     lyrics.song("Yeah, oho", lines=6, rng_seed=3, form="none")
-    assert len(drawn) == writer.ROUNDS * 6
+    assert len(drawn) == len(writer.DRAWS) * 6
 
 
 def test_without_a_syllable_target_lines_end_within_their_word_bounds(lyrics):
