@@ -166,13 +166,19 @@ class SharedLimits:
         """Delete job rows left by processes that are gone: on this machine, a pid no longer running (or this
         process's own rows at start-up); anywhere, rows older than :data:`STALE_S`. ``user_id``: only theirs."""
         where, args = ("WHERE user_id = ?", (user_id,)) if user_id is not None else ("", ())
-        gone = []
-        for job, host, pid, started in db.execute(f"SELECT id, host, pid, started FROM jobs {where}", args):
-            here = host == self.host
-            if started < self.clock() - STALE_S or (here and (pid == self.pid and user_id is None or
-                                                             (pid != self.pid and not _alive(pid)))):
-                gone.append((job,))
-        db.executemany("DELETE FROM jobs WHERE id = ?", gone)
+        oldest = self.clock() - STALE_S
+
+        def gone(host: str, pid: int, started: float) -> bool:
+            if started < oldest:
+                return True
+            if host != self.host:
+                return False
+            if pid == self.pid:  # at start-up, rows a former process with this pid left; later, this process's own
+                return user_id is None
+            return not _alive(pid)
+
+        rows = db.execute(f"SELECT id, host, pid, started FROM jobs {where}", args).fetchall()
+        db.executemany("DELETE FROM jobs WHERE id = ?", [(job,) for job, *rest in rows if gone(*rest)])
 
 
 def _alive(pid: int) -> bool:

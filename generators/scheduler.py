@@ -156,10 +156,9 @@ def _finish(stepper: BatchedStepper, request: "_Request") -> None:
 def beside_threads() -> int:
     """Threads that may work beside a batching loop at once: as many as the cores this process may use."""
     try:
-        cores = len(os.sched_getaffinity(0))
+        return len(os.sched_getaffinity(0))
     except AttributeError:  # (not on every platform)
-        cores = os.cpu_count() or 1
-    return max(1, cores)
+        return os.cpu_count() or 1
 
 
 class BatchScheduler:

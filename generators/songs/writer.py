@@ -48,6 +48,11 @@ MIN_SYLLABLES, MAX_SYLLABLES = 2, 24
 VARIED = 0.6  # a line's distinct words over its words at least this, or it is a last resort
 
 
+def blank_ids(vocab) -> np.ndarray:
+    """The ids of the vocabulary's blanks: whitespace that ends a word but not the line."""
+    return np.array([i for i, c in enumerate(vocab.chars) if c.isspace() and c != "\n"], np.intp)
+
+
 class LineShaper(Processor):
     """One line: never empty, ended by a newline (the stream then stops). With ``target`` syllables: no new word
     past ``target`` syllables and no line end before ``target - 1``. Else, with ``words`` ``(low, wanted, high)``:
@@ -57,7 +62,7 @@ class LineShaper(Processor):
 
     def __init__(self, vocab, target: int | None, prefix: str = "", words: tuple[int, int, int] | None = None):
         self.chars, self.newline = vocab.chars, vocab.index["\n"]
-        self.blank = np.array([c.isspace() and c != "\n" for c in vocab.chars])
+        self.blank = blank_ids(vocab)
         self.target, self.words, self.text = target, words, prefix
 
     def process(self, logits: np.ndarray) -> np.ndarray:
@@ -163,7 +168,7 @@ class SongWriter:
             raise GenerationError("this model has no line breaks in its vocabulary; it cannot write songs")
         self.gen, self.vocab, self.opts, self.rng = gen, gen.vocab, opts, rng
         self.target = syllable_target
-        self.blanks = frozenset(i for i, c in enumerate(self.vocab.chars) if c.isspace() and c != "\n")
+        self.blanks = frozenset(blank_ids(self.vocab).tolist())  # where a stream saves its state (a word starts)
         self.steered = self.chars = 0
 
     def write(self, context: str, seed: str, plan: SongPlan, earlier: list[str] = ()) -> tuple[list[str], float, dict]:
