@@ -117,7 +117,7 @@ def _serve(settings: Settings, console: bool) -> int:
     except BackendUnavailable as exc:
         print(f"error: {exc} (GENERATION_BACKEND=ray; set GENERATION_FALLBACK=local to generate in this process "
               f"instead)", file=sys.stderr)
-        return 2
+        return 1
     # SIGTERM (a service manager stopping the bot) unwinds like Ctrl-C, so training children are stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     code = 0

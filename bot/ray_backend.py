@@ -17,12 +17,17 @@ import socket
 import sys
 from pathlib import Path
 
+from generators.errors import ClusterError
+
+from .commands.core import MODELS
 from .jobs import Busy
 
 log = logging.getLogger("bot.ray")
 
 CALL_TIMEOUT_S = 600.0
 CONNECT_TIMEOUT_S = 5.0
+RAY_LOGGERS = ("ray", "ray.serve", "ray.data", "ray.tune", "ray.train")
+QUIET_LOGGERS = ("ray._private.authentication.authentication_token_setup",)  # (the token-auth notice)
 
 
 class BackendUnavailable(Exception):
@@ -49,8 +54,8 @@ def _reachable(address: str) -> str | None:
 class RayBackend:
     """A connection to a Ray cluster and the bot's model applications on it."""
 
-    def __init__(self, settings):
-        self.settings = settings
+    def __init__(self, settings, cpus_per_replica: float = 1.0):
+        self.settings, self.cpus_per_replica = settings, cpus_per_replica
 
     @classmethod
     def connect(cls, settings) -> "RayBackend":
@@ -70,28 +75,43 @@ class RayBackend:
             problem = _reachable(address)
             if problem:
                 raise BackendUnavailable(problem)
+        for name in RAY_LOGGERS:  # Ray's own INFO lines (connecting, "Application ... is ready") stay out of the console
+            logging.getLogger(name).setLevel(logging.WARNING)
+        for name in QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.ERROR)
         try:
             if not ray.is_initialized():
                 if not address:
                     ray_serve.local_cluster_env()
                 ray.init(address=address or None, namespace=ray_serve.NAMESPACE, log_to_driver=False,
-                         include_dashboard=False if not address else None)
-            serve.start(proxy_location="Disabled")
+                         include_dashboard=False if not address else None, logging_level=logging.WARNING)
+            serve.start(proxy_location="Disabled", logging_config={"log_level": "WARNING"})
+            for name in RAY_LOGGERS:  # (Serve sets its logger's level as it starts)
+                logging.getLogger(name).setLevel(logging.WARNING)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise BackendUnavailable(f"could not join the Ray cluster at {address or 'a local instance'}: "
                                      f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
         # The retrain client (python -m generators.ray_serve train) joins the same cluster.
         os.environ["RAY_ADDRESS"] = ray.get_runtime_context().gcs_address
-        log.info("generation on Ray at %s (%s)", os.environ["RAY_ADDRESS"],
-                 ", ".join(f"{k} {v:g}" for k, v in sorted(ray.cluster_resources().items()) if k in ("CPU", "GPU")))
-        return cls(settings)
+        cpus = float(ray.cluster_resources().get("CPU", 0.0))
+        try:
+            share = ray_serve.fit_replicas(cpus, len(MODELS), settings.ray_replicas, settings.ray_cpus_per_replica)
+        except ClusterError as exc:
+            raise BackendUnavailable(str(exc)) from None
+        log.warning("generation on Ray at %s (%s): %d models x %d replica%s at %g CPU each%s",
+                    os.environ["RAY_ADDRESS"],
+                    ", ".join(f"{k} {v:g}" for k, v in sorted(ray.cluster_resources().items()) if k in ("CPU", "GPU")),
+                    len(MODELS), settings.ray_replicas, "s" if settings.ray_replicas != 1 else "", share,
+                    " (fitted to the cluster; RAY_CPUS_PER_REPLICA sets it)" if settings.ray_cpus_per_replica is None
+                    else "")
+        return cls(settings, share)
 
     def load(self, model: str, path: Path) -> "RemoteGenerator":
         """A model version to serve: checked here (read into NumPy, as each replica will), rolled out when served."""
         from generators.serving import generator_class
 
         checked = generator_class(model).load(path)  # a checkpoint that does not load fails here, not in a replica
-        return RemoteGenerator(self, model, Path(path), checked.metrics)
+        return RemoteGenerator(self, model, Path(path), checked.metrics, getattr(checked, "unit", "token"))
 
     @property
     def trainer(self) -> list[str]:
@@ -102,8 +122,9 @@ class RayBackend:
 class RemoteGenerator:
     """A model served by its Ray Serve application, called like a generator from the bot's worker threads."""
 
-    def __init__(self, backend: RayBackend, model: str, path: Path, metrics: dict):
+    def __init__(self, backend: RayBackend, model: str, path: Path, metrics: dict, unit: str = "token"):
         self.backend, self.kind, self.path, self.metrics = backend, model, path, metrics
+        self.unit = unit
         self.version = path.name
         self.handle = None
 
@@ -114,9 +135,12 @@ class RemoteGenerator:
         if self.handle is not None:
             return
         s = self.backend.settings
-        self.handle = deploy(self.kind, self.path, self.version, replicas=s.ray_replicas,
-                             max_replicas=max(s.ray_replicas, s.ray_max_replicas), max_batch=s.max_batch or 1,
-                             blas_threads=s.blas_threads, cpus_per_replica=s.ray_cpus_per_replica)
+        try:
+            self.handle = deploy(self.kind, self.path, self.version, replicas=s.ray_replicas,
+                                 max_replicas=max(s.ray_replicas, s.ray_max_replicas), max_batch=s.max_batch or 1,
+                                 blas_threads=s.blas_threads, cpus_per_replica=self.backend.cpus_per_replica)
+        except ClusterError as exc:
+            raise BackendUnavailable(f"{exc} (RAY_CPUS_PER_REPLICA, RAY_REPLICAS)") from None
         log.info("%s: %s rolled out", self.kind, self.version)
 
     def generate(self, *args, **kwargs):

@@ -54,6 +54,15 @@ class RetrainJob:
     started: float = field(default_factory=time.monotonic)
     cancelled: bool = False
     done: dict = field(default_factory=dict)  # the trainer's final line: val_loss, baseline_val_loss, ...
+    waiting: str = ""  # why training has not started yet (a cluster with no CPU free), until it starts
+
+    def progress(self) -> str:
+        """Where it stands, for /status and the "already retraining" message."""
+        if self.last:
+            loss = self.last.get("val_loss")
+            return (f"epoch {self.last.get('epoch', 0)}"
+                    + (f", val_loss {loss:.3f}" if isinstance(loss, (int, float)) else ""))
+        return self.waiting or "starting"
 
 
 @dataclass
@@ -155,8 +164,8 @@ class RetrainManager:
         """Train, then swap in if better. Returns the outcome; raises :class:`UserError` if it cannot start."""
         if model in self.jobs:
             job = self.jobs[model]
-            raise UserError(f"{model} is already retraining (started by {job.started_by}, "
-                            f"epoch {job.last.get('epoch', 0)}); `/retrain cancel {model}` stops it")
+            raise UserError(f"{model} is already retraining (started by {job.started_by}, {job.progress()}); "
+                            f"`/retrain cancel {model}` stops it")
         corpus = self.corpora.get(model)
         if corpus is None or not corpus.exists():
             what = ("MIDI files (.mid, .midi) or a .zip of them" if model == "music"
@@ -199,6 +208,10 @@ class RetrainManager:
                 continue
             if isinstance(event, dict) and event.get("event") == "done":
                 job.done = event
+            if isinstance(event, dict) and event.get("event") == "waiting":
+                job.waiting = str(event.get("message", ""))[:200]
+            if isinstance(event, dict) and event.get("event") in ("started", "epoch"):
+                job.waiting = ""
             if isinstance(event, dict) and event.get("event") == "epoch":
                 job.last = event
                 if on_progress is not None:
@@ -228,7 +241,13 @@ class RetrainManager:
                 f"Retrained {job.model} ({job.version}){figures}: not better than the serving model on the same "
                 f"held-out slice of the team corpus, so the current model keeps serving. "
                 f"`/retrain promote {job.model}` serves the new version anyway.", generator, False, job.done)
-        await asyncio.get_running_loop().run_in_executor(None, self.swap, job.model, generator)  # (a roll-out waits)
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, self.swap, job.model, generator)  # (a roll-out waits)
+        except Exception as exc:  # (a roll-out that did not come up, say)
+            log.exception("retrained %s could not be served", job.model)
+            return RetrainOutcome(f"Retrained {job.model} ({job.version}){figures}, but it could not be served: "
+                                  f"{str(exc)[:300]}. The current model keeps serving; `/retrain promote "
+                                  f"{job.model}` tries again.", generator, False, job.done)
         self._set_current(job.model, job.version)
         self._prune(job.model)
         return RetrainOutcome(f"Retrained {job.model} ({job.version}){figures}: now serving. "

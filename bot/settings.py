@@ -117,7 +117,7 @@ class Settings:
     ray_address: str = ""  # empty: a local Ray instance on this machine
     ray_replicas: int = 1
     ray_max_replicas: int = 1  # above ray_replicas: autoscaling on queued requests up to this many
-    ray_cpus_per_replica: float = 1.0
+    ray_cpus_per_replica: float | None = None  # None: fitted to the cluster (generators.ray_serve.fit_replicas)
 
     @property
     def syncs_commands(self) -> bool:
@@ -169,5 +169,6 @@ class Settings:
             ray_address=os.environ.get("RAY_ADDRESS", "").strip(),
             ray_replicas=replicas,
             ray_max_replicas=_number("RAY_MAX_REPLICAS", replicas, replicas, 1000),
-            ray_cpus_per_replica=_number("RAY_CPUS_PER_REPLICA", 1.0, 0.0, 256.0, kind=float),
+            ray_cpus_per_replica=(None if os.environ.get("RAY_CPUS_PER_REPLICA", "").strip().lower() in ("", "auto")
+                                  else _number("RAY_CPUS_PER_REPLICA", None, 0.0, 256.0, kind=float)),
         )

@@ -46,6 +46,36 @@ class Block(Processor):
         return logits + self.penalty
 
 
+class BlockFirst(Block):
+    """Tokens that are not drawn first (``blocked``), then anything: a seed's last word is not continued by the
+    first character drawn after it."""
+
+    def __init__(self, blocked: np.ndarray):
+        super().__init__(blocked)
+        self.first = True
+
+    def process(self, logits: np.ndarray) -> np.ndarray:
+        return super().process(logits) if self.first else logits
+
+    def observe(self, token: int) -> None:
+        self.first = False
+
+
+class LimitRun(Block):
+    """At most ``most`` of the ``blocked`` tokens in a row (whitespace, say: prose does not drift into a page of
+    blanks)."""
+
+    def __init__(self, blocked: np.ndarray, most: int):
+        super().__init__(blocked)
+        self.members, self.most, self.run = blocked, most, 0
+
+    def process(self, logits: np.ndarray) -> np.ndarray:
+        return super().process(logits) if self.run >= self.most else logits
+
+    def observe(self, token: int) -> None:
+        self.run = self.run + 1 if self.members[token] else 0
+
+
 class StopWhen(Processor):
     """Ends the stream after a token for which ``predicate(token)`` is true."""
 

@@ -29,3 +29,8 @@ class GenerationError(GeneratorError):
 
 class TrainingError(GeneratorError):
     """Training could not produce a usable model (e.g. the loss diverged to NaN)."""
+
+
+class ClusterError(GeneratorError):
+    """A compute cluster cannot take the work asked of it: too small for the replicas, or a deployment that did not
+    come up in time (the message names what was asked, what the cluster has and the setting to change)."""

@@ -27,12 +27,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
+import math
 import os
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -40,7 +43,10 @@ from pathlib import Path
 import ray
 from ray import serve
 
+from .errors import ClusterError
 from .serving import limit_blas_threads, load_generator
+
+log = logging.getLogger("generators.ray_serve")
 
 NAMESPACE = "ghostwriter"
 #: Ray starts its worker processes (each replica among them) at niceness 15, below everything else on the machine:
@@ -53,6 +59,13 @@ def local_cluster_env() -> None:
     """Before ``ray.init`` starts a local cluster: its workers at :data:`LOCAL_WORKER_NICENESS` (unless the
     environment already says ``RAY_worker_niceness``)."""
     os.environ.setdefault("RAY_worker_niceness", LOCAL_WORKER_NICENESS)
+#: Seconds a deployment (or a roll-out) may take to come up before it is given up with a message naming why.
+DEPLOY_TIMEOUT_S = 120.0
+#: Fewer CPUs than this for a replica is a cluster too small to serve from.
+MIN_CPUS_PER_REPLICA = 0.05
+#: CPUs a retraining task asks for when the cluster has them free (less when it has not; see :func:`train_remote`).
+TRAIN_CPUS = 1.0
+WAITING_AFTER_S = 5.0  # a training task not started after this long is reported as waiting for the cluster
 STORE = "ghostwriter-checkpoints"
 KEEP_VERSIONS = 8  # checkpoint versions the store keeps (the serving one and those to roll back to)
 
@@ -112,8 +125,76 @@ def publish(path: Path) -> str:
     """Put the checkpoint folder at ``path`` in the cluster's store; its content key."""
     files = read_folder(path)
     key = content_key(files)
-    ray.get(store().put.remote(key, files))
+    ray.get(store().put.remote(key, files), timeout=DEPLOY_TIMEOUT_S)
     return key
+
+
+# -- fitting the replicas to the cluster ------------------------------------------------------------------------------
+def fit_replicas(cluster_cpus: float, models: int, replicas: int, cpus_per_replica: float | None = None) -> float:
+    """CPUs each replica reserves on a cluster of ``cluster_cpus`` serving ``models`` models with ``replicas``
+    replicas each: ``cpus_per_replica`` when it fits (else :class:`ClusterError` naming what was asked and what
+    there is); None: as many as fit with a retraining beside them (at most 1 each, in steps of 0.05; a cluster of
+    2 CPUs gives 3 replicas 0.5 each and leaves 0.5 for /retrain), or :class:`ClusterError` when that is under
+    :data:`MIN_CPUS_PER_REPLICA`."""
+    count = models * replicas
+    plural = "s" if replicas != 1 else ""
+    if cpus_per_replica is not None:
+        asked = count * cpus_per_replica
+        if asked > cluster_cpus + 1e-9:
+            most = math.floor(cluster_cpus / count * 100) / 100
+            raise ClusterError(
+                f"the Ray cluster has {cluster_cpus:g} CPUs, but {models} models x {replicas} replica{plural} x "
+                f"{cpus_per_replica:g} CPU (RAY_CPUS_PER_REPLICA) ask for {asked:g}: set RAY_CPUS_PER_REPLICA to at "
+                f"most {most:g} (or leave it empty to fit), lower RAY_REPLICAS, or add CPUs")
+        return cpus_per_replica
+    share = math.floor(min(1.0, cluster_cpus / (count + 1)) * 20 + 1e-9) / 20
+    if share < MIN_CPUS_PER_REPLICA:
+        raise ClusterError(
+            f"the Ray cluster has {cluster_cpus:g} CPUs, too few for {models} models x {replicas} replica{plural} "
+            f"(RAY_REPLICAS) at {MIN_CPUS_PER_REPLICA:g} CPU each beside a retraining: lower RAY_REPLICAS or add CPUs")
+    return share
+
+
+def _waiting_reason(name: str) -> str:
+    """What Serve says of the application ``name``'s deployments that are not running (resources asked and free)."""
+    try:
+        app = serve.status().applications.get(name)
+    except Exception as exc:  # (the controller itself not answering)
+        return f"Serve did not answer ({type(exc).__name__})"
+    if app is None:
+        return "Serve does not know it yet"
+    messages = [d.message for d in app.deployments.values() if getattr(d, "message", "")] or [app.message or ""]
+    text = " ".join(" ".join(m.split()) for m in messages if m)[:400]
+    try:
+        total, free = ray.cluster_resources(), ray.available_resources()
+        room = ", ".join(f"{k} {free.get(k, 0):g} of {total[k]:g}" for k in ("CPU", "GPU") if total.get(k))
+    except Exception:
+        room = ""
+    status = str(getattr(app.status, "value", app.status)).lower()
+    return (text or f"still {status}") + (f" (free on the cluster: {room})" if room else "")
+
+
+def run_with_deadline(app, name: str, timeout_s: float = DEPLOY_TIMEOUT_S):
+    """``serve.run(app)`` (wait until every replica serves), given up after ``timeout_s`` with a
+    :class:`ClusterError` saying why Serve is still waiting (a replica the cluster cannot place, say)."""
+    outcome: dict = {}
+
+    def run():
+        try:
+            outcome["handle"] = serve.run(app, name=name, route_prefix=None)
+        except BaseException as exc:  # (re-raised in the caller's thread)
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run, name=f"deploy-{name}", daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    if worker.is_alive():
+        raise ClusterError(f"{name} did not come up within {timeout_s:g} s: {_waiting_reason(name)}")
+    if "error" in outcome:
+        exc = outcome["error"]
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ClusterError(f"{name} could not be deployed: {first[:400]}") from None
+    return outcome["handle"]
 
 
 # -- serving ------------------------------------------------------------------------------------------------------
@@ -180,17 +261,17 @@ def deployment_options(replicas: int, max_replicas: int, max_batch: int) -> dict
 
 
 def deploy(model: str, path: Path, version: str, *, replicas: int = 1, max_replicas: int = 1, max_batch: int = 32,
-           blas_threads: int = 1, cpus_per_replica: float = 1.0):
+           blas_threads: int = 1, cpus_per_replica: float = 1.0, timeout_s: float = DEPLOY_TIMEOUT_S):
     """Deploy (or update in place) the application of ``model`` serving the checkpoint at ``path``; its handle.
 
     Calling it again with another checkpoint rolls the new version out to every replica (replaced one by one;
-    see the module docstring)."""
+    see the module docstring). Replicas not serving within ``timeout_s`` raise :class:`ClusterError`."""
     key = publish(path)
     options = deployment_options(replicas, max_replicas, max_batch)
     app = ModelServer.options(name=f"{model}-server", user_config={"key": key, "version": version},
                               ray_actor_options={"num_cpus": cpus_per_replica}, **options
                               ).bind(model, max_batch, blas_threads)
-    return serve.run(app, name=app_name(model), route_prefix=None)
+    return run_with_deadline(app, app_name(model), timeout_s)
 
 
 # -- training as a Ray task -----------------------------------------------------------------------------------------
@@ -199,6 +280,7 @@ def _train_task(argv: list[str], corpus: dict[str, bytes], corpus_is_dir: bool, 
                 progress) -> dict[str, bytes]:
     """Run ``python -m generators train`` on the worker with the shipped files; progress lines go to ``progress``
     (a Ray queue); returns the trained checkpoint's files."""
+    progress.put(json.dumps({"event": "started", "node": ray.get_runtime_context().get_node_id()[:8]}))
     with tempfile.TemporaryDirectory(prefix="ghostwriter-train-") as tmp:
         tmp = Path(tmp)
         corpus_path = write_folder(corpus, tmp / "corpus") if corpus_is_dir else tmp / "corpus.txt"
@@ -238,20 +320,34 @@ def train_remote(argv: list[str]) -> int:
     args, rest = parser.parse_known_args(argv)
     ray.init(address=os.environ.get("RAY_ADDRESS") or "auto", namespace=NAMESPACE, log_to_driver=False)
     gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
+    total, free = ray.cluster_resources().get("CPU", 0.0), ray.available_resources().get("CPU", 0.0)
+    # A whole CPU when one is free; else what is free (the replicas fitted to a small cluster leave a part of one);
+    # else a whole one, waited for (and said so).
+    cpus = TRAIN_CPUS if free >= TRAIN_CPUS else round(free, 2) if free >= MIN_CPUS_PER_REPLICA else min(TRAIN_CPUS,
+                                                                                                           total)
     corpus_is_dir = args.corpus.is_dir()
     corpus = read_folder(args.corpus) if corpus_is_dir else {"": args.corpus.read_bytes()}
     init_from = read_folder(args.init_from) if args.init_from else None
     progress = Queue(actor_options={"num_cpus": 0})
-    task = _train_task.options(num_gpus=gpus).remote([args.model, *rest], corpus, corpus_is_dir, init_from, progress)
+    task = _train_task.options(num_gpus=gpus, num_cpus=cpus).remote([args.model, *rest], corpus, corpus_is_dir,
+                                                                      init_from, progress)
     signal.signal(signal.SIGTERM, lambda *_: (ray.cancel(task, force=True), sys.exit(143)))
-    print(json.dumps({"event": "cluster", "gpus": gpus}), flush=True)
+    print(json.dumps({"event": "cluster", "gpus": gpus, "cpus": cpus}), flush=True)
+    started, said_waiting, submitted = False, False, time.monotonic()
     while True:
         done, _ = ray.wait([task], timeout=0.2)
         while True:
             try:
-                print(progress.get_nowait(), flush=True)
+                line = progress.get_nowait()
             except Empty:
                 break
+            started = True
+            print(line, flush=True)
+        if not started and not said_waiting and time.monotonic() - submitted > WAITING_AFTER_S:
+            free = ray.available_resources().get("CPU", 0.0)
+            print(json.dumps({"event": "waiting", "message": f"waiting for {cpus:g} CPU on the Ray cluster "
+                              f"({free:g} of {total:g} free; the replicas hold the rest)"}), flush=True)
+            said_waiting = True
         if done:
             break
     try:

@@ -21,7 +21,7 @@ import numpy as np
 
 from .config import CharConfig, preset
 from .data import read_text_corpus, split_ids
-from .decoding import Processor
+from .decoding import BlockFirst, LimitRun, Processor
 from .errors import CorpusError, GenerationError
 from .sampling import SamplingOptions, TokenStream, make_rng
 from .sequence import SequenceGenerator
@@ -36,6 +36,9 @@ MAX_LENGTH = 100_000
 MAX_SEED_CHARS = 4_000
 #: Context fed before the seed: generation starts as if at the beginning of a song or paragraph.
 START_CONTEXT = "\n\n"
+#: Whitespace characters drawn in a row at most (the Nietzsche corpus indents; a seed the model cannot read, or none,
+#: once drifted into a page of spaces).
+MAX_BLANKS = 4
 
 
 def held_out_text(text: str, val_fraction: float) -> str:
@@ -232,18 +235,22 @@ class CharGenerator(SequenceGenerator):
         if max_lines is not None and (not isinstance(max_lines, int) or max_lines < 1):
             raise GenerationError(f"line count must be a positive integer, got {max_lines!r}")
         rng, rng_seed = make_rng(rng_seed)
-        seed_ids, replaced = self.vocab.encode_lenient(seed)
+        view = self.vocab.seed_view(seed)
+        seed_ids, replaced = view.ids, view.replaced
         context, _ = self.vocab.encode_lenient(START_CONTEXT)
         newline = self.vocab.index.get("\n")
         lines = LineStop(newline, seed.count("\n"), int(seed_ids[-1]) if len(seed_ids) else newline,
                          until_song_end, max_lines)
+        blanks = np.array([c.isspace() for c in self.vocab.chars], bool)
+        processors = [lines, LimitRun(blanks, MAX_BLANKS), *([BlockFirst(self.vocab.word_chars())] if view.whole_word
+                                                             else [])]
         start = time.perf_counter()
-        tokens = self.decode(np.concatenate([context, seed_ids]), TokenStream(length, opts, rng, [lines]))
+        tokens = self.decode(np.concatenate([context, seed_ids]), TokenStream(length, opts, rng, processors))
         seconds = time.perf_counter() - start
         generated = self.vocab.decode(tokens)
         if lines.reason != "length":
             generated = generated.rstrip("\n")
         return TextResult(
-            text=seed + generated, seed=seed, rng_seed=rng_seed, generated_chars=len(tokens),
+            text=seed + (view.joiner if not generated[:1].isspace() else "") + generated, seed=seed, rng_seed=rng_seed, generated_chars=len(tokens),
             stop_reason=lines.reason, seconds=seconds, replaced=replaced,
         )

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections import Counter
+from dataclasses import dataclass
 from typing import Iterable
 
 import numpy as np
@@ -32,6 +33,24 @@ _LOOKALIKES = {
     "\u2013": "-", "\u2014": "-", "\u2212": "-", "\u2026": ".", "\t": " ", "\r": "\n",
     "\u00a0": " ",
 }
+
+
+#: Marks inside a word ("don't"): a seed ending in one ends mid-word only with a hyphen ("sweet-").
+WORD_MARKS = "'\u2019"
+
+
+@dataclass(frozen=True)
+class SeedView:
+    """A seed as the model reads it: ``ids``; ``replaced``, the characters it had to read as others; ``joiner``,
+    what stands between the seed as given and the text drawn after it (a space where the seed ended in
+    characters the model cannot read, so "🎸" and "The" do not run together); ``whole_word``, true when the seed
+    ends in a word (a letter, not a trailing hyphen) that the next character drawn must not go on with: a
+    songwriter's "oho" stays "oho"."""
+
+    ids: np.ndarray
+    replaced: dict[str, str]
+    joiner: str
+    whole_word: bool
 
 
 class CharVocab:
@@ -104,6 +123,29 @@ class CharVocab:
                 idx = self.index[sub]
             out[i] = idx
         return out, replaced
+
+    def seed_view(self, seed: str) -> "SeedView":
+        """How the model reads a user's seed (see :class:`SeedView`): unknown characters replaced as by
+        :meth:`encode_lenient`, a run of characters with no nearer stand-in than the fallback read as one, and whether
+        what is drawn next must not go on with the seed's last word."""
+        ids, replaced = self.encode_lenient(seed)
+        fallback = self.index[self.fallback]
+        unmapped = [c not in self.index and replaced.get(c) == self.fallback and not c.isspace() for c in seed]
+        keep = [i for i in range(len(seed))
+                if not (i and ids[i] == fallback and ids[i - 1] == fallback and (unmapped[i] or unmapped[i - 1]))]
+        ids = ids[keep] if len(keep) != len(seed) else ids
+        joiner, whole_word = "", False
+        if seed and unmapped[-1] and self.fallback == " ":
+            joiner = " "  # (the model read the unknown run as a space: so does the reader)
+            if not self.decode(ids).strip():  # nothing it can read: it starts as if there were no seed
+                ids = ids[:0]
+        elif seed and not seed.endswith("-") and (seed[-1].isalnum() or seed[-1] in WORD_MARKS):
+            whole_word = True
+        return SeedView(ids, replaced, joiner, whole_word)
+
+    def word_chars(self) -> np.ndarray:
+        """A boolean mask of the characters that go on with a word: letters, digits, an apostrophe or a hyphen."""
+        return np.array([c.isalnum() or c in WORD_MARKS or c == "-" for c in self.chars], bool)
 
     def decode(self, ids: Iterable[int]) -> str:
         return "".join(self.chars[int(i)] for i in ids)

@@ -37,8 +37,8 @@ class AdminCommands(CommandsBase):
         minutes = RETRAIN_MINUTES.check(minutes)
         if manager.running(model):
             job = manager.running(model)
-            raise UserError(f"{model} is already retraining (started by {job.started_by}, epoch "
-                            f"{job.last.get('epoch', 0)}); `/retrain cancel` stops it")
+            raise UserError(f"{model} is already retraining (started by {job.started_by}, {job.progress()}); "
+                            f"`/retrain cancel` stops it")
         added = ""
         if uploads:  # attachments join the team corpus first, validated as by /corpus add
             result = await asyncio.get_running_loop().run_in_executor(self.jobs.executor, manager.corpus.add, model,
@@ -159,8 +159,7 @@ class AdminCommands(CommandsBase):
         for model in MODELS:
             job = self.retrainer.running(model) if self.retrainer is not None else None
             if job is not None:
-                lines.append(f"- retraining `{model}` ({job.version}, started by {job.started_by}): epoch "
-                             f"{job.last.get('epoch', 0)}, val_loss {job.last.get('val_loss', float('nan')):.3f}")
+                lines.append(f"- retraining `{model}` ({job.version}, started by {job.started_by}): {job.progress()}")
         if self.history is not None and self.history.error:
             lines.append(f"**History**: {self.history.error}")
         j = self.jobs

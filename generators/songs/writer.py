@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..decoding import Processor
+from ..decoding import BlockFirst, Processor
 from ..errors import GenerationError
 from ..sampling import TokenStream
 from ..stepper import BatchedStepper, feed_state
@@ -180,6 +180,7 @@ class SongWriter:
         if len(given) + (1 if partial else 0) > len(plan.lines):
             raise GenerationError(f"the seed already has {len(given) + bool(partial)} lines; ask for more lines")
         ids, replaced = self.vocab.encode_lenient(context + "".join(line + "\n" for line in given[len(earlier):]))
+        self.seed_line = self.vocab.seed_view(partial)  # (how the model reads the seed's unfinished line)
         start = time.perf_counter()
         with self.gen.beside():
             state, pending = feed_state(self.gen.stepper_weights, None, ids[:-1]), int(ids[-1])
@@ -196,8 +197,7 @@ class SongWriter:
                 prefix = partial if i == len(given) else ""
                 text, state, pending = self._new_line(lines, plan, i, prefix, state, pending)
             lines.append(text)
-        if partial:
-            replaced.update(self.vocab.encode_lenient(partial)[1])
+        replaced.update(self.seed_line.replaced)
         return lines, time.perf_counter() - start, replaced
 
     def _fork(self) -> np.random.Generator:
@@ -253,18 +253,27 @@ class SongWriter:
         (``words``: its bounds without a syllable target): ``[(text, its TokenStream)]``, those that ended within
         :data:`MAX_LINE_CHARS`. Each stream holds the state after its line and one at each blank drawn, where a
         word starts (so a rhyme search goes on from there without feeding the line again)."""
-        prefix_ids = self.vocab.encode_lenient(prefix)[0] if prefix else []
+        prefix_ids, joiner, rules = self._prefix(prefix)
         streams = [TokenStream(MAX_LINE_CHARS, self.opts, self._fork(),
-                               [LineShaper(self.vocab, self.target, prefix, words)], marks=self.blanks)
+                               [LineShaper(self.vocab, self.target, prefix + joiner, words), *rules],
+                               marks=self.blanks)
                    for _ in range(count)]  # (each its own RNG: the draws never depend on how rows interleave)
         drawn = self.gen.decode_many([pending, *prefix_ids], streams, state)
         self.chars += sum(len(t) for t in drawn)
         candidates = []
         for stream, tokens in zip(streams, drawn):
             if tokens and tokens[-1] == self.vocab.index["\n"]:  # (else it ran out of characters mid-line)
-                text = (prefix + "".join(self.vocab.chars[t] for t in tokens[:-1])).rstrip()
+                text = (prefix + joiner + "".join(self.vocab.chars[t] for t in tokens[:-1])).rstrip()
                 candidates.append((text, stream))
         return candidates
+
+    def _prefix(self, prefix: str) -> tuple[list[int], str, list[Processor]]:
+        """A line's given start (the seed's unfinished line, or ""): its ids as the model reads them, what joins it
+        to the text drawn after it, and the rule that keeps its last word whole (see :class:`SeedView`)."""
+        if not prefix:
+            return [], "", []
+        view = self.seed_line
+        return list(view.ids), view.joiner, [BlockFirst(self.vocab.word_chars())] if view.whole_word else []
 
     def _rhyme_target(self, lines: list[str], plan: SongPlan, i: int) -> str | None:
         """The word line ``i`` must rhyme with: the last word of the latest earlier line of its section with the same
@@ -282,19 +291,20 @@ class SongWriter:
             return None
         cut = text.lower().rfind(words[-1])
         body = text[:cut]
-        if len(body) < len(prefix) or not words_of(body):
+        prefix_ids, joiner, _ = self._prefix(prefix)
+        if len(body) < len(prefix) + len(joiner) or not words_of(body):
             return None
         pool = rhyming_words(answer, self.vocab.words)
         if self.target is not None:
             left = self.target - line_syllables(body)
             pool = [w for w in pool if abs(left - syllables(w)) <= 1]
-        drawn = cut - len(prefix)  # the body's tokens drawn (one per character)
+        drawn = cut - len(prefix) - len(joiner)  # the body's tokens drawn (one per character)
         marked = [(k, saved) for k, saved in stream.snapshots if k < drawn]
         if marked:  # from the state saved at the body's last blank: only what follows it is fed
             k, start = marked[-1]
             prime = stream.tokens[k:drawn]
         else:
-            start, prime = state, [pending, *self.vocab.encode_lenient(body)[0]]
+            start, prime = state, [pending, *prefix_ids, *stream.tokens[:drawn]]
         with self.gen.beside():
             found = best_endings(self.gen.stepper_weights, self.vocab, start, prime, pool)
         self.chars += len(prime)

@@ -7,6 +7,9 @@ FAKE_TRAINER = textwrap.dedent('''
     args = sys.argv[1:]
     out = pathlib.Path(args[args.index("--out") + 1])
     mode = pathlib.Path(args[args.index("--corpus") + 1]).read_text().strip()
+    if mode == "wait":  # (a Ray cluster with no CPU free: python -m generators.ray_serve train says so)
+        print(json.dumps({"event": "waiting", "message": "waiting for 1 CPU on the Ray cluster (0 of 2 free)"}), flush=True)
+        time.sleep(60)
     for epoch in (1, 2):
         print(json.dumps({"event": "epoch", "epoch": epoch, "loss": 2.0 / epoch, "val_loss": 2.5 / epoch, "eta_s": 1}), flush=True)
     if mode == "fail":

@@ -27,7 +27,7 @@ from generators.paths import shipped_checkpoints  # noqa: E402
 from .test_e2e import opt, start_bot, stop_bot  # noqa: E402
 from .test_results import text_of  # noqa: E402
 
-SETTINGS = Settings(generation_backend="ray", ray_replicas=2, max_batch=8, ray_cpus_per_replica=0.5)
+SETTINGS = Settings(generation_backend="ray", ray_replicas=2, max_batch=8)  # (CPUs per replica fitted)
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def backend():
 
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a local test cluster, on loopback only
     local_cluster_env()  # (as RayBackend.connect does when it starts one)
-    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, namespace="ghostwriter")
+    ray.init(address="local", num_cpus=os.cpu_count() or 2, include_dashboard=False, log_to_driver=False, namespace="ghostwriter")
     yield RayBackend.connect(SETTINGS)
     from ray import serve
 
@@ -182,7 +182,7 @@ def test_an_unreachable_cluster_at_start_up(tmp_path, fallback):
     if fallback:
         assert out.returncode == 0 and "Yeah" in out.stdout and "WARNING" in errors[0]
     else:
-        assert out.returncode == 2 and errors[0].startswith("error:") and "GENERATION_FALLBACK=local" in errors[0]
+        assert out.returncode == 1 and errors[0].startswith("error:") and "GENERATION_FALLBACK=local" in errors[0]
 
 
 def test_replicas_of_a_local_cluster_run_at_the_bots_priority(remote):
@@ -204,3 +204,54 @@ def test_connect_starts_a_local_cluster_with_workers_at_the_bots_priority(monkey
     with pytest.raises(Exception, match="stop here"):
         RayBackend.connect(Settings(generation_backend="ray"))
     assert seen == {"niceness": "0"}
+
+
+def test_replicas_are_fitted_to_the_cluster_or_refused_in_one_line():
+    from generators.errors import ClusterError
+    from generators.ray_serve import fit_replicas
+
+    assert fit_replicas(2, 3, 1) == 0.5  # 1.5 CPUs for the replicas, 0.5 left for a retraining
+    assert fit_replicas(4, 3, 1) == 1.0 and fit_replicas(64, 3, 2) == 1.0
+    assert fit_replicas(2, 3, 2) == 0.25
+    assert fit_replicas(2, 3, 1, 0.5) == 0.5 and fit_replicas(2, 3, 1, 0.0) == 0.0
+    with pytest.raises(ClusterError, match=r"has 2 CPUs, but 3 models x 1 replica x 1 CPU .* ask for 3: set "
+                                           r"RAY_CPUS_PER_REPLICA to at most 0.66"):
+        fit_replicas(2, 3, 1, 1.0)
+    with pytest.raises(ClusterError, match="too few for 3 models x 20 replicas"):
+        fit_replicas(2, 3, 20)
+    with pytest.raises(ClusterError, match="has 0 CPUs"):
+        fit_replicas(0, 3, 1)
+
+
+@pytest.mark.parametrize("variables", [{"RAY_REPLICAS": "20"}, {"RAY_CPUS_PER_REPLICA": "1.5"}])
+def test_a_cluster_too_small_for_the_replicas_is_refused_at_once(backend, tmp_path, variables):
+    """On the test's cluster (the machine's own CPUs): one line naming the resources and the setting, exit 1, fast."""
+    env = {k: v for k, v in os.environ.items() if k != "DISCORD_TOKEN"}
+    env.update(GENERATION_BACKEND="ray", RAY_ADDRESS=os.environ["RAY_ADDRESS"], DATA_DIR=str(tmp_path / "data"),
+               BOT_OUTPUT_DIR=str(tmp_path / "out"), **variables)
+    start = time.monotonic()
+    out = subprocess.run([sys.executable, "-m", "bot", "--console"], input="/lyrics seed:Yeah lines:4\n",
+                         capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+    assert out.returncode == 1 and len(errors) == 1, out.stderr
+    assert "CPUs" in errors[0] and next(iter(variables)) in errors[0]
+    assert time.monotonic() - start < 30
+    assert "INFO" not in out.stderr  # Ray's own chatter stays out of the console
+
+
+def test_a_deployment_that_cannot_be_placed_is_given_up_with_the_reason(backend):
+    from ray import serve
+
+    from generators.errors import ClusterError
+    from generators.ray_serve import run_with_deadline
+
+    @serve.deployment(ray_actor_options={"num_cpus": 64})
+    class TooBig:
+        def __call__(self):
+            return "never"
+
+    start = time.monotonic()
+    with pytest.raises(ClusterError, match=r"ghostwriter-too-big did not come up within 3 s: .*CPU"):
+        run_with_deadline(TooBig.bind(), "ghostwriter-too-big", timeout_s=3)
+    assert time.monotonic() - start < 20
+    serve.delete("ghostwriter-too-big")

@@ -78,6 +78,23 @@ def test_second_request_is_told_what_runs_and_cancel_stops(manager):
     assert manager.serving == {} and manager.versions("lyrics") == []
 
 
+def test_a_retraining_waiting_for_the_cluster_says_so(manager):
+    manager.corpus.write_text("wait")
+
+    async def scenario():
+        first = asyncio.ensure_future(manager.retrain("lyrics", user="ann"))
+        for _ in range(200):
+            await asyncio.sleep(0.05)
+            if manager.jobs.get("lyrics") and manager.jobs["lyrics"].waiting:
+                break
+        said = manager.jobs["lyrics"].progress()
+        manager.cancel("lyrics")
+        await first
+        return said
+
+    assert run(scenario()) == "waiting for 1 CPU on the Ray cluster (0 of 2 free)"
+
+
 def test_keeps_the_last_versions_and_rolls_back(manager, monkeypatch):
     import bot.retrain as retrain
 

@@ -32,6 +32,26 @@ def test_unknown_seed_characters_are_replaced_not_fatal(trained):
     assert all(v in gen.vocab for v in r.replaced.values())
 
 
+@pytest.mark.parametrize("rng_seed", range(12))
+def test_a_seeds_last_word_stays_whole(trained, rng_seed):
+    """A songwriter's seed is words: "oho" is not continued as "ohoo" (free text and songs alike)."""
+    gen, _ = trained
+    text = gen.generate("Yeah, oho", length=20, temperature=1.2, rng_seed=rng_seed).text
+    assert text.startswith("Yeah, oho") and not text[len("Yeah, oho")].isalpha(), text
+    song = gen.song("Yeah, oho", lines=2, rhyme="none", temperature=1.2, rng_seed=rng_seed).lines[0]
+    assert song == "Yeah, oho" or (song.startswith("Yeah, oho") and not song[len("Yeah, oho")].isalpha()), song
+
+
+def test_a_seed_the_model_cannot_read_is_kept_apart_and_does_not_drift_into_blanks(trained):
+    gen, _ = trained
+    for seed in ("我爱你", "🎸🔥🎸", "שלום עולם"):
+        r = gen.generate(seed, length=120, rng_seed=1)
+        assert r.text.startswith(seed + " ") or r.text[len(seed)].isspace(), r.text
+        assert "     " not in r.text and r.text[len(seed):].strip(), r.text
+        song = gen.song(seed, lines=2, rhyme="none", rng_seed=1).lines[0]
+        assert song.startswith(seed + " ") and len(song) > len(seed) + 1, song
+
+
 def test_greedy_is_deterministic_without_seed(trained):
     gen, _ = trained
     assert gen.generate("the", length=60, temperature=0).text == gen.generate("the", length=60, temperature=0).text

@@ -55,3 +55,17 @@ def test_lenient_encode_maps_to_nearest_and_reports():
     assert replaced["#"] == " "  # nothing close: the fallback
     assert vocab.decode(ids) == "hello' world  "
     assert all(0 <= i < len(vocab) for i in ids)
+
+
+def test_a_seed_view_keeps_words_whole_and_unknown_runs_apart():
+    v = CharVocab.from_text("abcdefghijklmnopqrstuvwxyz ,'-\n")
+    oho = v.seed_view("yeah, oho")
+    assert oho.whole_word and oho.joiner == "" and v.decode(oho.ids) == "yeah, oho"
+    assert v.seed_view("don'").whole_word and not v.seed_view("sweet-").whole_word
+    assert not v.seed_view("yeah, ").whole_word and not v.seed_view("").whole_word
+    emoji = v.seed_view("hey \U0001F3B8\U0001F525")  # an unknown run: read as one blank, printed apart
+    assert v.decode(emoji.ids) == "hey " and emoji.joiner == " " and not emoji.whole_word
+    assert set(emoji.replaced) == {"\U0001F3B8", "\U0001F525"}
+    only = v.seed_view("\u6211\u7231\u4f60")  # nothing the model can read: it starts as without a seed
+    assert len(only.ids) == 0 and only.joiner == " "
+    assert v.word_chars()[v.index["a"]] and v.word_chars()[v.index["-"]] and not v.word_chars()[v.index[" "]]
