@@ -193,11 +193,16 @@ async def show(reply: Reply, out_dir: Path, out: TextIO) -> None:
     if reply.content:
         print(reply.content, file=out)
     if reply.files:
-        await aiofiles.os.makedirs(out_dir, exist_ok=True)
         for f in reply.files:
             path = out_dir / f.filename
-            async with aiofiles.open(path, "wb") as handle:
-                await handle.write(f.data)
+            try:  # (BOT_OUTPUT_DIR made read-only or replaced mid-run: say so per reply, keep answering)
+                await aiofiles.os.makedirs(out_dir, exist_ok=True)
+                async with aiofiles.open(path, "wb") as handle:
+                    await handle.write(f.data)
+            except OSError as exc:
+                print(f"⚠️ {f.filename} was not saved: BOT_OUTPUT_DIR ({out_dir}) cannot be written "
+                      f"({exc.strerror or type(exc).__name__})", file=out)
+                continue
             print(f"[attachment] {path}", file=out)
     out.flush()
 

@@ -18,6 +18,8 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from generators.data import read_text_corpus
+from generators.errors import CorpusError
 from generators.music.midi_io import midi_bytes_to_notes
 
 MAX_TEXT_BYTES = 8 * 1024 * 1024
@@ -87,6 +89,29 @@ class TeamCorpus:
         else:
             self._add_text(model, uploads, result)
         return result
+
+    def problem(self, model: str, min_chars: int = 0) -> str | None:
+        """Why the team corpus of ``model`` cannot be trained on (checked before a retraining starts, so it is not
+        refused an hour later), or None. Blocking: run it in a worker thread."""
+        path = self.paths[model]
+        if model == "music":
+            if not path.is_dir():
+                return "the music corpus is not a folder"
+            files = [p for p in sorted(path.rglob("*")) if p.suffix.lower() in MIDI_SUFFIXES and p.is_file()]
+            if not files:
+                return "the music corpus has no MIDI files (.mid, .midi)"
+            for file in files:  # one readable piece is enough to start; the trainer skips (and names) the rest
+                if check_midi(file.read_bytes() if file.stat().st_size <= MAX_MIDI_BYTES else None)[1] is None:
+                    return None
+            return f"none of its {len(files)} MIDI files can be read"
+        try:
+            corpus = read_text_corpus(path)
+        except CorpusError as exc:  # (the library's words, without the server's path)
+            return str(exc).replace(f": {path}", "").replace(str(path), path.name)
+        if len(corpus.text) < min_chars:
+            return (f"the {model} corpus has {len(corpus.text):,} characters; training needs at least {min_chars:,} "
+                    "(add more with `/corpus add`)")
+        return None
 
     def _add_text(self, model: str, uploads, result: AddResult) -> None:
         texts = []

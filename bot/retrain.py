@@ -130,6 +130,14 @@ class RetrainManager:
             return []
         return sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name.startswith("v") and (p / "weights.npz").exists())
 
+    def _min_chars(self, model: str) -> int:
+        """The shortest text corpus the serving checkpoint's windows train on (a training and a validation window)."""
+        try:
+            seq_len = int(json.loads((self.current(model) / "config.json").read_text())["config"]["seq_len"])
+        except (OSError, ValueError, KeyError, TypeError):
+            seq_len = 100
+        return 2 * (seq_len + 1)
+
     def current(self, model: str) -> Path:
         """The checkpoint that serves ``model``: the recorded version, else the shipped one."""
         try:
@@ -187,6 +195,10 @@ class RetrainManager:
             raise UserError(f"{model} is retraining in another bot process on this DATA_DIR; try again when it ends")
         job = self.jobs[model] = RetrainJob(model, version, user)
         try:
+            problem = await asyncio.get_running_loop().run_in_executor(None, self.corpus.problem, model,
+                                                                        self._min_chars(model))
+            if problem is not None:  # (checked now, not found by the trainer after "Retraining...")
+                raise UserError(f"{model} cannot be retrained on the team corpus: {problem}")
             if before_start is not None:
                 before_start()
             return await self._run(job, argv, out, on_progress)

@@ -135,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
                                   "(default auto: a common form for pieces of 16 bars or more); lyrics: sections "
                                   "such as 'verse chorus verse chorus bridge chorus' or VCVCBC, or none (default: a "
                                   "common form for 12 lines or more)")
-    m.add_argument("--section-bars", type=_positive_int, help="bars per section of --form (default: 8)")
+    m.add_argument("--section-bars", type=_positive_int, help=f"bars per section of --form (default: {SECTION_BARS}; with --bars, they must agree)")
     m.add_argument("--chords", help="a chord per bar, repeated, e.g. 'C G Am F' or 'Dm7 G7 Cmaj7' (the key is the "
                                     "one they imply unless --key)")
     m.add_argument("--tempo", type=_positive_float, help="tempo in BPM (default: 120)")
@@ -261,7 +261,7 @@ def _cmd_generate(args) -> int:
                        temperature=DEFAULT_TEMPERATURE if args.temp is None else args.temp, top_k=args.top_k,
                        top_p=args.top_p, rng_seed=args.rng_seed, tempo=args.tempo or 120.0, instrument=args.instrument,
                        texture=args.texture, register=args.register, form=args.form,
-                       section_bars=args.section_bars or SECTION_BARS, chords=args.chords)
+                       section_bars=args.section_bars, chords=args.chords)
         if args.continue_from is not None:
             previous = gen.read_piece(args.continue_from)
             result = gen.continue_piece(previous, args.notes, piece_key=args.key, **options)

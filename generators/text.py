@@ -181,13 +181,18 @@ class CharGenerator(SequenceGenerator):
         """The song ``text`` (as :meth:`song` wrote it) with its next section: the next of ``form`` (default: the
         song's own, read from its labels), a returning chorus word for word; text without section labels gets four
         more lines. The result's text is the whole song."""
-        from .songs.form import DEFAULT_LINES, SCHEMES, build_plan, next_section, parse_scheme, parse_song_form, read_song
+        from .songs.form import (DEFAULT_LINES, MAX_SECTIONS, MAX_SONG_LINES, SCHEMES, build_plan, next_section,
+                                 parse_scheme, parse_song_form, read_song)
 
         if not isinstance(text, str) or not text.strip():
             raise GenerationError("there is no song to continue")
         opts = SamplingOptions(temperature, top_k, top_p)
         rng, rng_seed = make_rng(rng_seed)
         lines, sections, sizes = read_song(text)
+        if len(sections) >= MAX_SECTIONS or len(lines) >= MAX_SONG_LINES:
+            raise GenerationError(f"this song is complete: it has {len(sections) or len(lines)} "
+                                  f"{'sections' if len(sections) >= MAX_SECTIONS else 'lines'}, the most a song has "
+                                  f"here ({MAX_SECTIONS} sections, {MAX_SONG_LINES} lines); start a new one")
         scheme = parse_scheme(rhyme)
         scheme = SCHEMES[int(rng.integers(3))] if scheme is None else scheme
         if sections:

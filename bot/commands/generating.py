@@ -23,15 +23,19 @@ from .requests import ComposeRequest, TextRequest
 CONTEXT_CHARS = MAX_SEED_CHARS  # a continuation keeps the result's end, as long a seed as the model takes
 
 
-def stem(rng_seed: int, gen_id: str | None) -> str:
+def stem(rng_seed: int, gen_id: str | None, command: str = "compose") -> str:
     """A result's file name without suffix: unique per stored generation, so files of two results (Vary keeps
     the RNG seed) never overwrite each other in a folder."""
-    return f"compose-{rng_seed}" + (f"-{gen_id[:6]}" if gen_id else "")
+    return f"{command}-{rng_seed}" + (f"-{gen_id[:6]}" if gen_id else "")
 
 
-def _continuation_budget(previous: list, request: ComposeRequest) -> tuple[int | None, int, str]:
-    """What a continuation of ``previous`` may add within a piece's caps: ``(notes, max_notes, note)``. The
-    default or asked-for notes are cut to what is left (``note`` says so); a piece at a cap is refused."""
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _continuation_budget(previous: list, request: ComposeRequest) -> tuple[int | None, int, float, str]:
+    """What a continuation of ``previous`` may add within a piece's caps: ``(notes, max_notes, max_seconds, note)``.
+    The default or asked-for notes are cut to what is left (``note`` says so); a piece at a cap is refused."""
     spq = 4  # the MIDI files here are read on the sixteenth grid
     so_far_s = max(n.onset + n.duration for n in previous) / spq * 60.0 / request.tempo
     left_notes, left_s = MAX_PIECE_NOTES - len(previous), MAX_PIECE_SECONDS - so_far_s
@@ -43,11 +47,12 @@ def _continuation_budget(previous: list, request: ComposeRequest) -> tuple[int |
         if asked_s > left_s:
             raise UserError(f"This piece is {so_far_s:,.0f} s long: it can be continued by at most {left_s:,.0f} s "
                             f"(a piece here lasts at most {MAX_PIECE_SECONDS} s).")
-        return None, left_notes, ""
+        return None, left_notes, left_s, ""
     wanted = request.notes or 500
     if wanted <= left_notes:
-        return wanted, left_notes, ""
-    return left_notes, left_notes, f"continued by {left_notes:,} notes: a piece here has at most {MAX_PIECE_NOTES:,}"
+        return wanted, left_notes, left_s, ""
+    return left_notes, left_notes, left_s, (f"continued by {left_notes:,} notes: a piece here has at most "
+                                            f"{MAX_PIECE_NOTES:,}")
 
 
 class GeneratingCommands(CommandsBase):
@@ -140,7 +145,7 @@ class GeneratingCommands(CommandsBase):
         keep = MESSAGE_LIMIT - len(head) - len(footer) - 40
         shown = "…" + text[-keep:].split("\n", 1)[-1] if tail else text[:keep].rsplit("\n", 1)[0]
         return Reply(head + shown + "\n…(full text attached)" + footer, buttons=buttons, ephemeral=ephemeral,
-                     files=[Attachment(f"{model}-{rng_seed}.txt", text.encode("utf-8"))])
+                     files=[Attachment(f"{stem(rng_seed, gen_id or _digest(text), model)}.txt", text.encode("utf-8"))])
 
     async def compose(self, inv: Invocation, notes: int | None = None, temp: float | None = None,
                       tempo: int | None = None, instrument: str | None = None, primer: str | None = None,
@@ -218,14 +223,14 @@ class GeneratingCommands(CommandsBase):
             common["chords"] = o.chords
 
         new_notes = o.notes
-        if o.uploaded_primer and not Path(o.primer).is_file():
+        if previous is None and o.uploaded_primer and not Path(o.primer).is_file():  # (a continuation needs the piece)
             raise UserError("The MIDI sketch this piece was primed with is gone from the history; compose again "
                             "with `primer_file`.")
         if previous is not None:
-            new_notes, common["max_notes"], cut = _continuation_budget(previous, o)
+            new_notes, common["max_notes"], common["max_seconds"], cut = _continuation_budget(previous, o)
             note = "; ".join(filter(None, [note, cut]))
         else:
-            common["max_notes"] = MAX_PIECE_NOTES
+            common["max_notes"], common["max_seconds"] = MAX_PIECE_NOTES, MAX_PIECE_SECONDS
 
         def work():
             if previous is not None:
@@ -236,6 +241,7 @@ class GeneratingCommands(CommandsBase):
 
         start = self.clock()
         result, png = await self._generate(inv, "compose", work)
+        note = "; ".join(filter(None, [note, getattr(result, "cut_note", "")]))
         stored = replace(request, piece_key=getattr(result, "key", None))  # a continuation reads the piece in this key
         primer_desc = "your MIDI file" if o.uploaded_primer else result.primer
         summary = f"🎹 {result.summary()} · primer {primer_desc}"

@@ -25,6 +25,7 @@ MIN_TEMP, MAX_TEMP, VARY_STEP = 0.1, 2.0, 0.1
 MAX_PIECE_NOTES = 2000  # a piece here, continuations included, has at most this many notes...
 MAX_PIECE_SECONDS = 600  # ...and lasts at most this long (as asked for; a piece of N notes is as long as it is)
 MAX_TEXT_LENGTH = 2000  # characters one /text writes
+MAX_CONTINUED_CHARS = 5 * MAX_TEXT_LENGTH  # a text continued again and again stops here
 KIND_NAMES = {int: "a whole number", float: "a number", str: "text"}
 
 

@@ -13,7 +13,7 @@ from ..render import piano_roll_png, preview_midi, render_audio
 from .base import ACTION_LABELS, CommandsBase
 from .core import MESSAGE_LIMIT, Attachment, Button, Invocation, Reply, UserError
 from .generating import stem
-from .options import MAX_TEMP, MIN_TEMP, USAGE_DAYS, VARY_STEP, number_text
+from .options import MAX_CONTINUED_CHARS, MAX_TEMP, MIN_TEMP, USAGE_DAYS, VARY_STEP, number_text
 from .requests import ComposeRequest, TextRequest
 
 HISTORY_SHOWN = 10
@@ -35,9 +35,13 @@ def _stored_piece(rec, doing: str) -> tuple[bytes, list]:
     if midi is None:
         raise UserError(f"That piece's MIDI file is gone from the history, so it cannot be {doing}.")
     try:
-        return midi, midi_bytes_to_notes(midi)
+        notes = midi_bytes_to_notes(midi)
     except Exception:
-        raise UserError(f"That piece's MIDI file in the history is damaged, so it cannot be {doing}.") from None
+        notes = []
+    if not notes:  # (cut short, or no notes left in it)
+        raise UserError(f"That piece's MIDI file in the history is damaged (no notes can be read from it), so it "
+                        f"cannot be {doing}. Compose it again with /again.")
+    return midi, notes
 
 
 def _ago(seconds: float) -> str:
@@ -75,6 +79,9 @@ class ResultsCommands(CommandsBase):
             if rec.model == "music":  # (continues: the piece this one extends, for Again and Vary on the result)
                 return await self._compose(inv, replace(request, continues=rec.id), None, action=action,
                                            parent=rec.id, previous=await self._notes_of(rec), note=note)
+            if request.lines is None and len(rec.output_text) >= MAX_CONTINUED_CHARS:
+                raise UserError(f"This text is already {len(rec.output_text):,} characters, the most a text is "
+                                f"continued to here ({MAX_CONTINUED_CHARS:,}); start a new one with `/{rec.command}`.")
             continued = replace(request, seed=rec.output_text, continues=request.lines is not None)
             return await self._write(inv, rec.model, continued, None, action=action, parent=rec.id, note=note)
         if rec.model == "music":

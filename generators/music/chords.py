@@ -19,7 +19,7 @@ import numpy as np
 from ..decoding import Processor
 from ..errors import GenerationError
 from .encoder import EventVocab, Note
-from .stats import estimate_key, tonic_in_mode
+from .stats import estimate_key, format_key, tonic_in_mode
 
 #: Logit lowered for a pitch outside the bar's chord (e^-3: about 20 times rarer than it was).
 OUTSIDE_PENALTY = 3.0
@@ -84,6 +84,27 @@ def implied_key(chords: list[frozenset[int]] | None) -> tuple[int, str] | None:
         return None
     notes = [Note(i, 60 + pc, 1) for i, chord in enumerate(chords) for pc in sorted(chord)]
     return estimate_key(notes)
+
+
+#: Share of a progression's chord tones that must lie in a key given beside it (its scale, with a minor key's
+#: raised seventh): a borrowed or secondary-dominant chord passes, a progression in another key does not.
+KEY_FIT = 0.75
+
+
+def check_fits_key(chords: list[Chord] | None, key: tuple[int, str] | None, chords_text: str) -> list[Chord] | None:
+    """``chords``, once a key given beside them is found to be theirs; else a one-line error (the chords sound as
+    written, so the piece would be in their key under another key's name)."""
+    if not chords or key is None:
+        return chords
+    tonic = tonic_in_mode(key, "major")
+    scale = {(tonic + step) % 12 for step in (0, 2, 4, 5, 7, 9, 11)} | {(tonic + 8) % 12}  # (+ minor's leading tone)
+    tones = [pc for chord in chords for pc in chord]
+    if sum(pc in scale for pc in tones) < KEY_FIT * len(tones):
+        theirs = implied_key(chords)
+        raise GenerationError(f"the chords {' '.join(describe(chords_text).split()[1:])} are in "
+                              f"{format_key(*theirs)}, not {format_key(*key)}: leave the key out (the chords set it), "
+                              f"or write the chords in {format_key(*key)}")
+    return chords
 
 
 def in_composed_frame(chords: list[Chord], composed: tuple[int, str] | None,

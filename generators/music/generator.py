@@ -27,7 +27,7 @@ from .constraints import (BEATS_PER_BAR, MAX_NOTES, BarClock, Length, OnePitchPe
                           StallGuard, check_finished, requested_length)
 from .corpus import augment, corpus_credit, corpus_digest, load_corpus, model_space, split_pieces
 from .encoder import END, PLAN_KINDS, START, EventCodec, EventVocab, Note, resolve_overlaps
-from .chords import ChordFollower, bar_chords, implied_key, in_composed_frame, parse_progression
+from .chords import ChordFollower, bar_chords, check_fits_key, implied_key, in_composed_frame, parse_progression
 from .chords import describe as describe_chords
 from .form import SECTION_BARS, Form, FormPlan, auto_form, parse_form
 from .midi_io import notes_to_midi_bytes, resolve_instrument
@@ -60,6 +60,12 @@ class MusicResult:
     form: str = ""  # "form AABA (8-bar sections)", or "" (through-composed)
     chords: str = ""  # "chords C G Am F", or "" (none given)
     sections: tuple[str, int] = ("", 0)  # the form's letters and bars per section (the piano roll marks them)
+    cut_at_s: float = 0.0  # a piece of so many notes stopped at this many seconds (generate's max_seconds); 0: not
+
+    @property
+    def cut_note(self) -> str:
+        return (f"stopped at {self.cut_at_s:g} s, the most a piece lasts here ({self.note_count:,} notes)"
+                if self.cut_at_s else "")
 
     def summary(self) -> str:
         trained = f", trained on {self.training_data}" if self.training_data else ""
@@ -177,42 +183,43 @@ class MusicGenerator(SequenceGenerator):
         register: str | None = None,
         max_notes: int = MAX_NOTES,
         form: str | None = None,
-        section_bars: int = SECTION_BARS,
+        section_bars: int | None = None,
         chords: str | None = None,
+        max_seconds: float | None = None,
     ) -> MusicResult:
         """Generate a piece after a primer, of ``notes`` notes (each note of a chord counts; default 500),
         or ``bars`` bars of 4/4, or ``seconds`` seconds at ``tempo`` (only one of the three).
 
         ``max_notes`` caps the piece (at most :data:`MAX_NOTES`): more ``notes`` are refused, and a piece of ``bars``
-        or ``seconds`` needing more notes is an error, never a shorter piece.
+        or ``seconds`` needing more notes is an error, never a shorter piece. ``max_seconds``: a piece of ``notes``
+        ends there at the latest (held notes end there; ``result.cut_at_s`` says so).
 
-        ``primer``: ``None`` or ``"random"`` (an excerpt of the training corpus stored in the checkpoint, chosen
-        with the RNG seed), a path to a MIDI file (its opening), or a note list like ``"C4 E4 G4 C5"``. The
-        primer conditions the model but is not part of the output. Primer events the vocabulary lacks map to
-        the nearest known ones (``result.replaced``).
+        ``primer``: ``None`` or ``"random"`` (a training-corpus excerpt stored in the checkpoint, chosen with the
+        RNG seed), a MIDI file's path (its opening), or notes like ``"C4 E4 G4 C5"``; it conditions the model but
+        is not in the output; events the vocabulary lacks map to the nearest known ones (``result.replaced``).
 
-        ``key`` (``"D minor"``, ``"F#"``, ``"random"``): the key of the piece; without it, the key of a
-        note-list or MIDI primer, else a random one. A key-normalised model composes in C major / A minor and
-        the piece is transposed; a model with absolute pitches has its output transposed from the key it chose.
-        A mode the primer does not share gives the relative key (the same scale). ``primer_key``: the key of a
-        note-list, MIDI or notes primer when known (a continuation knows its piece's); else estimated.
+        ``key`` (``"D minor"``, ``"F#"``, ``"random"``): the piece's key; else a note-list or MIDI primer's, else
+        random. A key-normalised model composes in C major / A minor and the piece is transposed (an absolute one
+        from the key it chose); a mode the primer does not share gives the relative key. ``primer_key``: the
+        primer's key when known (a continuation knows its piece's); else estimated.
 
-        ``texture`` (``sparse``, ``medium``, ``full``) and ``register`` (``low``, ``middle``, ``high``), for a
-        model with plans (``plan_bars``): the notes per onset and the register the piece holds, as the training
-        corpus's 10th, 50th and 90th percentile; by default (``None`` or ``"auto"``) the primer's.
+        ``texture`` (``sparse``, ``medium``, ``full``) and ``register`` (``low``, ``middle``, ``high``), for a model
+        with plans: notes per onset and register as the corpus's 10th, 50th, 90th percentile; default the primer's.
 
-        ``form`` (``"AABA"``, ``"ABACA"``, ...; ``"through"``: none): sections of ``section_bars`` bars, a
+        ``form`` (``"AABA"``, ``"ABACA"``, ...; ``"through"``: none): sections of ``section_bars`` bars (default
+        :data:`~generators.music.form.SECTION_BARS`; given without a form, or against ``bars``, it is refused), a
         returning letter replaying its first time (see :mod:`generators.music.form`); the piece is as many bars
         as its sections, or ``bars`` shared among them. By default (``None``, ``"auto"``) a piece of 16 bars or
         more, asked for in bars, gets a common form drawn to fit. ``chords`` (``"C G Am F"``): a chord per bar,
-        repeated (anew in each section), that the notes keep to (:mod:`generators.music.chords`), in its key.
+        repeated (anew in each section), that the notes keep to (:mod:`generators.music.chords`), in its key (a
+        ``key`` given beside them must be theirs).
         """
         opts = SamplingOptions(temperature, top_k, top_p)
         rng, rng_seed = make_rng(rng_seed)
         shape, notes, bars = _form_of(parse_form(form), notes, bars, seconds, section_bars, rng, self.codec.bar_steps)
         length = requested_length(notes, bars, seconds, tempo, self.config.steps_per_quarter, max_notes)
         program, instrument_name = resolve_instrument(instrument)
-        progression, primers = parse_progression(chords), self.primers
+        progression, primers = check_fits_key(parse_progression(chords), key_option(key), chords), self.primers
         primed = primers.prime(primer, rng, key_option(key) or implied_key(progression), key_option(primer_key))
         plan = primers.chosen_plan(primers.plan_of(primed), texture, register)
         at_bar = shape is not None or progression is not None  # sections and chords fall on the output's bars
@@ -222,22 +229,21 @@ class MusicGenerator(SequenceGenerator):
         rules, counted = self._rules(prime_ids, plan, length, max_notes, shape, origin,
                                      progression and in_composed_frame(progression, primed.composed, primed.target))
         tokens = self.decode(prime_ids, TokenStream(50 * (length.notes or max_notes) + 100, opts, rng, rules))
-        seconds_taken = time.perf_counter() - start
-        check_finished(counted, len(tokens), BEATS_PER_BAR * self.config.steps_per_quarter)
+        seconds_taken, spq = time.perf_counter() - start, self.config.steps_per_quarter
+        check_finished(counted, len(tokens), BEATS_PER_BAR * spq)
         out_notes, key_label = to_key(self._new_notes(prime_ids, tokens, length, origin), primed.composed,
                                       primed.target)
-        spq = self.config.steps_per_quarter
+        out_notes, cut_at_s = _cut_at(out_notes, max_seconds if length.steps is None else None, tempo, spq)
         end_steps = length.steps or max((n.onset + n.duration for n in out_notes), default=0)
-        midi = notes_to_midi_bytes(out_notes, steps_per_quarter=spq, tempo=float(tempo), program=program)
         return MusicResult(
-            midi=midi, notes=out_notes, note_count=len(out_notes),
+            midi=notes_to_midi_bytes(out_notes, steps_per_quarter=spq, tempo=float(tempo), program=program),
+            notes=out_notes, note_count=len(out_notes),
             seconds_of_music=end_steps / spq * 60.0 / float(tempo), tempo=float(tempo), program=program,
             instrument=instrument_name, key=key_label, rng_seed=rng_seed, primer=primed.description,
             events=len(tokens), seconds=seconds_taken, replaced=replaced,
             bars=round(end_steps / (BEATS_PER_BAR * spq), 1), training_data=self.training_data,
             form=shape.describe() if shape else "", sections=(shape.letters, shape.section_bars) if shape else ("", 0),
-            chords=describe_chords(chords) if progression else "",
-        )
+            chords=describe_chords(chords) if progression else "", cut_at_s=cut_at_s)
 
     def _rules(self, prime_ids: list[int], plan: list[str], length: Length, max_notes: int,
                shape: Form | None = None, origin: int | None = None,
@@ -334,7 +340,7 @@ class MusicGenerator(SequenceGenerator):
                              form="through", **options)
         # The primer ended with a wait of the last note's duration (see _primer): the new part starts there.
         start = last_onset + min(tail[-1].duration, self.config.max_wait)
-        whole = resolve_overlaps(previous + [n._replace(onset=n.onset + start) for n in part.notes])
+        whole = _joined(previous, [n._replace(onset=n.onset + start) for n in part.notes])
         spq = self.config.steps_per_quarter
         end_steps = max(n.onset + n.duration for n in whole)
         part.midi = notes_to_midi_bytes(whole, steps_per_quarter=spq, tempo=float(tempo), program=part.program)
@@ -423,9 +429,32 @@ def to_key(notes: list[Note], composed: tuple[int, str] | None, wanted: tuple[in
     return moved, format_key(target, mode)
 
 
+def _cut_at(notes: list[Note], max_seconds: float | None, tempo: float, spq: int) -> tuple[list[Note], float]:
+    """``(notes, cut_at_s)``: the notes within ``max_seconds`` (held ones ending there) and where they were cut
+    (0.0: they were not; ``max_seconds`` None: no cap)."""
+    if max_seconds is None:
+        return notes, 0.0
+    limit = max(1, int(max_seconds * tempo / 60 * spq))
+    if all(n.onset + n.duration <= limit for n in notes):
+        return notes, 0.0
+    return [n._replace(duration=min(n.duration, limit - n.onset)) for n in notes if n.onset < limit], float(max_seconds)
+
+
+def _joined(previous: list[Note], new: list[Note]) -> list[Note]:
+    """A piece and the notes continuing it, the piece as it was: a new note that would strike a key the piece still
+    holds is left out (struck again, the held note would end there)."""
+    held: dict[int, list[tuple[int, int]]] = {}
+    for n in previous:
+        held.setdefault(n.pitch, []).append((n.onset, n.onset + n.duration))
+    kept = [n for n in new if not any(a <= n.onset < b for a, b in held.get(n.pitch, ()))]
+    return resolve_overlaps(previous + kept)
+
+
 def _form_of(letters: str | None, notes, bars, seconds, section_bars, rng, bar_steps: int):
     """``(form, notes, bars)``: the form asked for, with its section length (``bars``, if given, shared among
     the sections) and the piece's length; ``auto``: one drawn to fit ``bars`` (a model with bar lines)."""
+    if letters in ("auto", None) and section_bars is not None:
+        raise GenerationError("section_bars sets the length of a form's sections: give a form too (AABA, ABACA, ...)")
     if letters == "auto":
         return (auto_form(bars, rng) if bars is not None and bar_steps else None), notes, bars
     if letters is None:
@@ -433,8 +462,13 @@ def _form_of(letters: str | None, notes, bars, seconds, section_bars, rng, bar_s
     if notes is not None or seconds is not None:
         raise GenerationError("a form sets the length in bars: give bars (shared among the sections) or "
                               "section_bars, not notes or seconds")
+    given = section_bars is not None
+    section_bars = SECTION_BARS if section_bars is None else section_bars
     if not isinstance(section_bars, int) or isinstance(section_bars, bool) or not 1 <= section_bars <= 64:
         raise GenerationError(f"section_bars must be between 1 and 64, got {section_bars!r}")
+    if bars is not None and given and bars != section_bars * len(letters):
+        raise GenerationError(f"{bars} bars and {section_bars}-bar sections disagree: {letters} in {section_bars}-bar "
+                              f"sections is {section_bars * len(letters)} bars (give bars or section_bars, not both)")
     if bars is not None:
         if not isinstance(bars, int) or bars % len(letters) or bars < len(letters):
             raise GenerationError(f"{bars!r} bars do not divide into the {len(letters)} sections of {letters}")

@@ -22,6 +22,7 @@ _BY_WORD.update({"prechorus": "P", "pre": "P", "hook": "C", "refrain": "C"})
 RETURNING = frozenset("CPIO")
 MAX_SECTIONS = 24
 MAX_LINES = 64
+MAX_SONG_LINES = 4 * MAX_LINES  # a song continued section by section stops here
 SCHEMES = ("AABB", "ABAB", "ABCB", "AAAA")
 #: Forms drawn for a song without one (12 lines or more): one whose usual length is 3/4 to 3/2 of the song's.
 COMMON_FORMS = ("VCVC", "VCVCBC", "VVCVC", "VCVCC", "VCVCVCBC", "IVCVCBCO")

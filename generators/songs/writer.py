@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..decoding import BlockFirst, Processor
+from ..decoding import BlockFirst, Processor, force
 from ..errors import GenerationError
 from ..sampling import TokenStream
 from ..stepper import BatchedStepper, feed_state
@@ -63,6 +63,7 @@ class LineShaper(Processor):
     def __init__(self, vocab, target: int | None, prefix: str = "", words: tuple[int, int, int] | None = None):
         self.chars, self.newline = vocab.chars, vocab.index["\n"]
         self.blank = blank_ids(vocab)
+        self.apostrophes = np.array([i for i, c in enumerate(vocab.chars) if c in "'\u2019"], np.intp)
         self.target, self.words, self.text = target, words, prefix
 
     def process(self, logits: np.ndarray) -> np.ndarray:
@@ -81,7 +82,19 @@ class LineShaper(Processor):
         if count < low:
             logits[self.newline] = -np.inf
         elif count >= high and np.isfinite(logits[self.newline]):
-            logits[self.blank] = -np.inf  # no further word: end the line (or close it with punctuation)
+            # No further word: the one being written ends, then the line does, after at most one mark
+            # ("wanna," not "wanna,,,"; "don't" not "don't,'se's"; "I've" not "I've'd").
+            last, word = self.text[-1:], self.text.rsplit(" ", 1)[-1]
+            if last in "'\u2019":  # mid-word ("don'") unless a dropped g ("lovin'")
+                keep = logits[self.newline] if word[:-1].lower().endswith("in") else -np.inf
+                logits[self.blank] = logits[self.apostrophes] = -np.inf
+                logits[self.newline] = keep
+                return logits
+            if not last.isalpha():
+                return force(logits, self.newline)
+            logits[self.blank] = -np.inf
+            if any(c in word for c in "'\u2019"):
+                logits[self.apostrophes] = -np.inf
         return logits
 
     def observe(self, token: int) -> None:

@@ -63,14 +63,13 @@ def test_retrain_reports_outlive_the_interaction_token(monkeypatch, fakes, tmp_p
     from bot.retrain import RetrainManager
 
     from .fake_discord import CHANNEL_ID, DM_CHANNEL_ID
-    from .fake_trainer import FAKE_TRAINER
+    from .fake_trainer import FAKE_TRAINER, fake_music_corpus
 
     monkeypatch.setattr(ChannelReporter, "min_interval_s", 0.0)
     commands = Commands(fakes, JobQueue(workers=2, queue_depth=64, user_max_jobs=4, user_burst=0))
     trainer = tmp_path / "trainer.py"
     trainer.write_text(FAKE_TRAINER)
-    corpus = tmp_path / "mode"
-    corpus.write_text("slow")  # the fake trainer takes 4 s after its progress lines
+    corpus = fake_music_corpus(tmp_path / "music", "slow")  # the fake trainer takes 4 s after its progress lines
     commands.retrainer = RetrainManager(tmp_path / "data", {"music": corpus}, tmp_path, lambda m, p: f"gen:{p.name}",
                                         lambda m, g: None, trainer=[sys.executable, str(trainer)])
 
@@ -141,7 +140,7 @@ def test_real_models_end_to_end(monkeypatch, tmp_path):
     from generators.music.midi_io import midi_bytes_to_notes
 
     from .fake_discord import HEARTBEAT_MS
-    from .fake_trainer import FAKE_TRAINER
+    from .fake_trainer import FAKE_TRAINER, fake_music_corpus
 
     generators = {m: load_generator(m, checkpoint_root() / m) for m in ("lyrics", "music")}
     commands = Commands(generators, JobQueue(workers=2 + 8, queue_depth=200, user_max_jobs=50, user_burst=0),
@@ -149,10 +148,9 @@ def test_real_models_end_to_end(monkeypatch, tmp_path):
     assert all(g.batcher is not None for g in generators.values())  # requests are stepped together
     trainer = tmp_path / "trainer.py"
     trainer.write_text(FAKE_TRAINER)
-    (tmp_path / "music").mkdir()
-    (tmp_path / "music" / "mode").write_text("ok")
+    fake_music_corpus(tmp_path / "music")
     swapped = {}
-    commands.retrainer = RetrainManager(tmp_path / "data", {"music": tmp_path / "music" / "mode"}, tmp_path,
+    commands.retrainer = RetrainManager(tmp_path / "data", {"music": tmp_path / "music"}, tmp_path,
                                         lambda m, p: f"gen:{p.name}", lambda m, g: swapped.setdefault(m, g),
                                         trainer=[sys.executable, str(trainer)])
 

@@ -353,13 +353,72 @@ def test_retention_deletes_primers_no_row_names(tmp_path):
 
 
 @pytest.mark.parametrize("action", ["continue", "open", "listen"])
-def test_a_damaged_stored_piece_gets_a_clear_message(tmp_path, action):
+@pytest.mark.parametrize("damage", ["noise", "truncated", "no notes"])
+def test_a_damaged_stored_piece_gets_a_clear_message(tmp_path, action, damage):
+    from generators.music.midi_io import notes_to_midi_bytes
+
     commands = fake_commands(tmp_path, History(tmp_path).open())
     piece = run(commands.compose(Invocation(1), notes=10))
     gen_id = piece.buttons[0].target
-    (tmp_path / "history" / f"{gen_id}.mid").write_bytes(bytes(range(256)) * 4)
+    stored = tmp_path / "history" / f"{gen_id}.mid"
+    stored.write_bytes({"noise": bytes(range(256)) * 4, "truncated": stored.read_bytes()[:30],
+                        "no notes": notes_to_midi_bytes([])}[damage])
     with pytest.raises(UserError, match="damaged"):
         run(commands.act(Invocation(1), action, gen_id))
+
+
+def test_long_texts_of_one_rng_seed_are_attached_under_their_own_names(tmp_path):
+    commands = fake_commands(tmp_path, History(tmp_path).open())
+    out = io.StringIO()
+    stdin = io.StringIO("/text length:2000 rng_seed:3 temp:0.5\n/text length:2000 rng_seed:3 temp:1.5\n/vary up\n")
+    run(run_console(commands, tmp_path / "out", stdin=stdin, out=out))
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert len(names) == 3 and all(n.startswith("text-3-") and n.endswith(".txt") for n in names), names
+
+
+def test_a_text_is_continued_up_to_a_cap_and_a_finished_song_says_so(tmp_path):
+    from bot.commands.options import MAX_CONTINUED_CHARS
+
+    commands = fake_commands(tmp_path, History(tmp_path).open())
+    reply = run(commands.write(Invocation(1), "text", seed="the", length=2000, rng_seed=1))
+    for _ in range(MAX_CONTINUED_CHARS // 2000 + 2):
+        try:
+            reply = run(commands.act(Invocation(1), "continue", reply.buttons[0].target))
+        except UserError as exc:
+            assert "the most a text is continued to here" in str(exc) and "/text" in str(exc)
+            break
+    else:
+        pytest.fail("a text was continued past the cap")
+
+
+def test_a_piece_of_notes_is_capped_in_seconds_and_a_pruned_primer_does_not_stop_a_continuation(tmp_path):
+    from bot.commands.options import MAX_PIECE_SECONDS
+    from generators.music.encoder import Note
+    from generators.music.midi_io import notes_to_midi_bytes
+
+    commands = fake_commands(tmp_path, History(tmp_path).open())
+    commands.primer_dir = tmp_path / "primers"
+    run(commands.compose(Invocation(1), notes=1500, tempo=20))
+    assert commands.generators["music"].last["max_seconds"] == MAX_PIECE_SECONDS
+    sketch = notes_to_midi_bytes([Note(0, 60, 4), Note(4, 64, 4)])
+    piece = run(commands.compose(Invocation(1), notes=10, primer_file=("sketch.mid", sketch)))
+    for primer in commands.primer_dir.iterdir():  # (pruned by the history's retention, say)
+        primer.unlink()
+    longer = run(commands.act(Invocation(1), "continue", piece.buttons[0].target))  # the stored piece is enough
+    assert longer.files and longer.files[0].filename.endswith(".mid")
+    with pytest.raises(UserError, match="MIDI sketch this piece was primed with is gone"):
+        run(commands.act(Invocation(1), "again", piece.buttons[0].target))
+
+
+def test_the_console_goes_on_when_its_output_folder_goes_bad(tmp_path):
+    commands = fake_commands(tmp_path, History(tmp_path).open())
+    out_dir = tmp_path / "out"
+    out_dir.write_text("a file where the folder was")
+    out = io.StringIO()
+    stdin = io.StringIO("/compose notes:10 rng_seed:5\n/text length:2000 rng_seed:3\n/text seed:hi length:60\n")
+    errors = run(run_console(commands, out_dir, stdin=stdin, out=out))
+    text = out.getvalue()
+    assert errors == 0 and text.count("was not saved: BOT_OUTPUT_DIR") >= 3 and "la la" in text
 
 
 def test_console_variations_never_overwrite_each_others_files(tmp_path):

@@ -7,7 +7,7 @@ import pytest
 from bot.commands import UserError
 from bot.retrain import KEEP, RetrainManager
 
-from .fake_trainer import FAKE_TRAINER
+from .fake_trainer import FAKE_TRAINER, FILLER
 
 
 
@@ -16,7 +16,7 @@ def manager(tmp_path):
     trainer = tmp_path / "trainer.py"
     trainer.write_text(FAKE_TRAINER)
     corpus = tmp_path / "corpus.txt"
-    corpus.write_text("ok")
+    corpus.write_text("ok" + FILLER)
     serving = {}
 
     def load(model, path):
@@ -26,7 +26,7 @@ def manager(tmp_path):
 
     m = RetrainManager(tmp_path / "data", {"lyrics": corpus, "music": tmp_path / "missing"}, tmp_path / "shipped",
                        load, lambda model, gen: serving.__setitem__(model, gen), trainer=[sys.executable, str(trainer)])
-    m.serving, m.corpus = serving, corpus
+    m.serving, m.corpus_file = serving, corpus
     return m
 
 
@@ -49,7 +49,7 @@ def test_success_swaps_in_and_reports_progress(manager):
 
 
 def test_failure_keeps_the_old_model(manager):
-    manager.corpus.write_text("fail")
+    manager.corpus_file.write_text("fail" + FILLER)
     message = str(run(manager.retrain("lyrics", user="ann")))
     assert "failed" in message and "not UTF-8" in message and "keeps serving" in message
     assert manager.serving == {} and manager.versions("lyrics") == []
@@ -61,7 +61,7 @@ def test_missing_corpus_refuses_to_start(manager):
 
 
 def test_second_request_is_told_what_runs_and_cancel_stops(manager):
-    manager.corpus.write_text("hang")
+    manager.corpus_file.write_text("hang" + FILLER)
 
     async def scenario():
         first = asyncio.ensure_future(manager.retrain("lyrics", user="ann"))
@@ -79,7 +79,7 @@ def test_second_request_is_told_what_runs_and_cancel_stops(manager):
 
 
 def test_a_retraining_waiting_for_the_cluster_says_so(manager):
-    manager.corpus.write_text("wait")
+    manager.corpus_file.write_text("wait" + FILLER)
 
     async def scenario():
         first = asyncio.ensure_future(manager.retrain("lyrics", user="ann"))
@@ -156,7 +156,7 @@ def test_a_version_that_is_not_better_does_not_serve_until_promoted(manager):
     first = str(run(manager.retrain("lyrics", user="ann", epochs=2)))
     assert "validation loss 1.200 (serving model on the same slice: 1.300)" in first and "now serving" in first
     serving = manager.current("lyrics").name
-    manager.corpus.write_text("worse")
+    manager.corpus_file.write_text("worse" + FILLER)
     import time
 
     time.sleep(1.1)  # versions are named by the second
@@ -204,12 +204,12 @@ def test_retrain_with_attachments_adds_them_first(manager, tmp_path):
         with pytest.raises(UserError, match="none of the attachments could be used, so nothing was retrained.\nRejected song.mp3: not a text"):
             await commands.retrain(admin, "lyrics", uploads=[("song.mp3", b"ID3...")], on_done=on_done)
         assert not team.exists() and manager.jobs == {}
-        started = await commands.retrain(admin, "lyrics", epochs=1, uploads=[("ours.txt", b"ok")], on_done=on_done)
+        started = await commands.retrain(admin, "lyrics", epochs=1, uploads=[("ours.txt", ("ok" + FILLER).encode())], on_done=on_done)
         assert started.content.startswith("Accepted 1 file(s): ours.txt\nRetraining `lyrics`")
         await asyncio.gather(*commands.background)
 
     run(scenario())
-    assert team.read_text().strip() == "ok" and "now serving" in done[0].content
+    assert team.read_text().strip() == ("ok" + FILLER).strip() and "now serving" in done[0].content
 
 
 def test_a_second_bot_leaves_a_running_retrains_folders_alone(tmp_path):

@@ -348,3 +348,50 @@ def test_a_piece_is_never_shorter_than_asked_for(music_trained):
         gen.generate(30, max_notes=20)
     piece = gen.generate(bars=2, rng_seed=1)
     assert piece.bars == 2.0 and max(n.onset for n in piece.notes) < 2 * 16
+
+
+def test_a_continuation_leaves_the_piece_as_it_was():
+    """A C3 held under a melody keeps its length: a new note that would strike it again while held is left out."""
+    from generators.music.encoder import Note
+    from generators.music.generator import _joined
+
+    piece = [Note(0, 48, 64)] + [Note(4 * i, 60 + i, 4) for i in range(8)]
+    new = [Note(32, 48, 4), Note(32, 67, 4), Note(64, 48, 8)]
+    whole = _joined(piece, new)
+    assert set(piece) <= set(whole) and Note(32, 48, 4) not in whole
+    assert Note(32, 67, 4) in whole and Note(64, 48, 8) in whole  # (after the hold, the key is free again)
+
+
+def test_a_piece_of_notes_stops_at_max_seconds():
+    from generators.music.encoder import Note
+    from generators.music.generator import _cut_at
+
+    notes = [Note(16 * i, 60, 32) for i in range(10)]  # at 60 BPM and 4 steps a quarter: 4 s apart, 8 s long
+    kept, cut = _cut_at(notes, 20.0, 60.0, 4)
+    assert cut == 20.0 and [n.onset for n in kept] == [0, 16, 32, 48, 64] and kept[-1].duration == 16
+    assert _cut_at(notes, 600.0, 60.0, 4) == (notes, 0.0) and _cut_at(notes, None, 60.0, 4) == (notes, 0.0)
+
+
+def test_section_bars_are_refused_without_a_form_or_against_bars():
+    from generators.music.generator import _form_of
+
+    rng = np.random.default_rng(0)
+    assert _form_of("AABA", None, None, None, 4, rng, 16)[0].section_bars == 4
+    assert _form_of("AABA", None, 16, None, 4, rng, 16)[2] == 16
+    with pytest.raises(GenerationError, match="32 bars and 4-bar sections disagree: AABA in 4-bar sections is 16"):
+        _form_of("AABA", None, 32, None, 4, rng, 16)
+    for letters in ("auto", None):
+        with pytest.raises(GenerationError, match="give a form too"):
+            _form_of(letters, None, 32, None, 4, rng, 16)
+
+
+def test_a_key_beside_chords_must_be_theirs():
+    from generators.music.chords import check_fits_key, parse_progression
+    from generators.music.stats import parse_key
+
+    pop = parse_progression("C G Am F")
+    assert check_fits_key(pop, parse_key("A minor"), "C G Am F") is pop
+    assert check_fits_key(parse_progression("C A7 Dm G"), parse_key("C"), "C A7 Dm G")  # a secondary dominant
+    assert check_fits_key(parse_progression("Am E Am E7"), parse_key("A minor"), "Am E Am E7")
+    with pytest.raises(GenerationError, match="the chords C G Am F are in C major, not Eb major: leave the key out"):
+        check_fits_key(pop, parse_key("Eb major"), "C G Am F")
