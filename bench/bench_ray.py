@@ -57,9 +57,8 @@ async def run(users: int, commands_run: list[str], replicas: int, rounds: int) -
 
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     local_cluster_env()
-    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False, namespace="ghostwriter")
-    settings = Settings(generation_backend="ray", ray_replicas=replicas, max_batch=32,
-                        ray_cpus_per_replica=(os.cpu_count() or 2) / (2 * replicas + 1))
+    ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False, namespace="ghostwriter")
+    settings = Settings(generation_backend="ray", ray_replicas=replicas, max_batch=32)  # (CPUs fitted, as the bot does)
     backend = RayBackend.connect(settings)
     started = time.monotonic()
     remote = {m: backend.load(m, checkpoint_root() / m) for m in ("lyrics", "music")}

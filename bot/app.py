@@ -18,6 +18,7 @@ from generators.serving import limit_blas_threads, load_generator
 
 from .commands import MODELS, Commands
 from .console import run_console
+from .discord_app import DiscordUnreachable
 from .discord_app import run as run_discord
 from .history import History
 from .jobs import JobQueue
@@ -33,6 +34,8 @@ def configure_logging(level: int = logging.INFO) -> None:
     """The one logging configuration point."""
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("discord").setLevel(max(level, logging.INFO))
+    for name in ("discord.client", "discord.voice_state"):  # (the bot has no voice: no PyNaCl notice at start-up)
+        logging.getLogger(name).addFilter(lambda record: "voice will NOT be supported" not in record.getMessage())
 
 
 def generation_backend(settings: Settings):
@@ -126,6 +129,9 @@ def _serve(settings: Settings, console: bool) -> int:
             run_discord(settings, commands)
         else:
             code = 1 if asyncio.run(run_console(commands, settings.output_dir)) else 0
+    except DiscordUnreachable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        code = 1
     except KeyboardInterrupt:  # Ctrl-C: a clean stop, no traceback
         print("stopped", file=sys.stderr)
         code = 130

@@ -150,9 +150,16 @@ def _read_files(options: dict, limit: int = MAX_UPLOAD) -> list[tuple[str, bytes
     uploads = []
     for name in options.get("file", []):
         path = Path(name)
-        if not path.is_file():
+        if path.is_dir():
+            raise UserError(f"{name} is a folder: name a file")
+        if not path.exists():
             raise UserError(f"no such file: {name}")
-        uploads.append((path.name, None if path.stat().st_size > limit else path.read_bytes()))
+        if not path.is_file():
+            raise UserError(f"{name} is not a regular file (a device or a pipe?)")
+        try:
+            uploads.append((path.name, None if path.stat().st_size > limit else path.read_bytes()))
+        except OSError as exc:
+            raise UserError(f"{name} cannot be read: {exc.strerror or type(exc).__name__}") from None
     return uploads
 
 

@@ -71,6 +71,13 @@ def check_midi(data: bytes | None) -> tuple[list, str | None]:
     return notes, None
 
 
+def _size(size: int) -> str:
+    """``6 bytes``, ``12 KB``, ``3.4 MB``: never "0 KB" for a file that has something in it."""
+    if size < 1024:
+        return f"{size} byte{'s' if size != 1 else ''}"
+    return f"{size / 1024:.0f} KB" if size < 1024 * 1024 else f"{size / 2**20:.1f} MB"
+
+
 def _safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).name)[:80] or "file"
 
@@ -202,11 +209,11 @@ class TeamCorpus:
         for model in ("text", "lyrics"):
             path = self.paths[model]
             if path.is_file():
-                lines.append(f"- `{model}`: {path.name}, {path.stat().st_size / 1024:.0f} KB of text")
+                lines.append(f"- `{model}`: {path.name}, {_size(path.stat().st_size)} of text")
             else:
                 lines.append(f"- `{model}`: no team material yet")
         folder = self.paths["music"]
         files = [p for p in folder.glob("*") if p.suffix.lower() in MIDI_SUFFIXES] if folder.is_dir() else []
-        lines.append(f"- `music`: {len(files)} MIDI files, {sum(p.stat().st_size for p in files) / 1024:.0f} KB"
+        lines.append(f"- `music`: {len(files)} MIDI files, {_size(sum(p.stat().st_size for p in files))}"
                      if files else "- `music`: no team material yet")
         return "**Team corpora** (what `/retrain` trains on)\n" + "\n".join(lines)

@@ -198,6 +198,23 @@ def progress_line(model: str, event: dict, width: int = 12) -> str:
     return text + (f" · ETA {eta / 60:.1f} min" if isinstance(eta, (int, float)) else "")
 
 
+class DiscordUnreachable(Exception):
+    """Discord could not be reached or refused the token; the message is one line for the operator."""
+
+
 def run(settings: Settings, commands: Commands) -> None:
-    """Connect and serve until stopped; discord.py's own log handler is left to ``configure_logging``."""
-    make_bot(settings, commands).run(settings.discord_token, log_handler=None)
+    """Connect and serve until stopped; discord.py's own log handler is left to ``configure_logging``. A token
+    Discord refuses, or no way to reach it, raises :class:`DiscordUnreachable` with one line."""
+    import aiohttp
+
+    try:
+        make_bot(settings, commands).run(settings.discord_token, log_handler=None)
+    except discord.LoginFailure:
+        raise DiscordUnreachable("Discord refused DISCORD_TOKEN (reset it in the Developer Portal, Bot page, and "
+                                 "put the new one in .env)") from None
+    except discord.PrivilegedIntentsRequired:
+        raise DiscordUnreachable("Discord refused an intent this bot asks for: enable it on the Developer Portal's "
+                                 "Bot page") from None
+    except (aiohttp.ClientConnectionError, OSError, asyncio.TimeoutError) as exc:
+        raise DiscordUnreachable(f"cannot reach Discord ({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else 'no answer'}); "
+                                 "check this machine's network") from None

@@ -62,6 +62,11 @@ SCHEMA_VERSION = len(MIGRATIONS)
 PRUNE_EVERY_S = 3600.0
 
 
+def _no_path(exc: Exception, path: Path) -> str:
+    """An error's text for a user, without the server's folders."""
+    return str(exc).replace(str(path.parent), "DATA_DIR")
+
+
 @dataclass
 class Record:
     """One generation, as stored."""
@@ -121,8 +126,8 @@ class History:
         try:
             self._executor.submit(self._open).result()
         except (sqlite3.DatabaseError, OSError) as exc:
-            self.error = f"history is off: {self.path} cannot be used ({exc})"
-            log.warning("%s; generation commands still work", self.error)
+            self.error = f"history is off: DATA_DIR/{self.path.name} cannot be used ({_no_path(exc, self.path)})"
+            log.warning("history is off: %s cannot be used (%s); generation commands still work", self.path, exc)
             self._close_db()
         return self
 
@@ -192,8 +197,9 @@ class History:
         except (sqlite3.DatabaseError, OSError) as exc:  # e.g. made read-only, or the disk is full: history goes off
             if path is not None:  # never a file without a row: retention would never delete it
                 path.unlink(missing_ok=True)
-            self.error = f"history is off: {self.path} cannot be written ({exc})"
-            log.warning("%s; generation commands still work, without buttons", self.error)
+            self.error = f"history is off: DATA_DIR/{self.path.name} cannot be written ({_no_path(exc, self.path)})"
+            log.warning("history is off: %s cannot be written (%s); generation commands still work, without buttons",
+                        self.path, exc)
             db, self._db = self._db, None
             db.close()
             raise HistoryUnavailable(self.error) from None

@@ -67,7 +67,10 @@ def _shards() -> tuple[bool, int | None, tuple[int, ...]]:
         if not low.isdigit() or (high and not high.isdigit()):
             raise SettingsError(f"BOT_SHARD_IDS must be shard numbers or ranges like 0,2-3, got {part.strip()!r}")
         span = range(int(low), int(high or low) + 1)
-        if not span or span[-1] >= count:
+        if not span:
+            raise SettingsError(f"BOT_SHARD_IDS range {part.strip()!r} runs backwards: write it low-high, like "
+                                f"{high}-{low}")
+        if span[-1] >= count:
             raise SettingsError(f"BOT_SHARD_IDS {part.strip()!r} is not within 0..{count - 1} (BOT_SHARDS={count})")
         ids.update(span)
     return True, count, tuple(sorted(ids))

@@ -311,6 +311,8 @@ def _cmd_evaluate(args) -> int:
               f"{r['nats_per_note']:.4f} nats/note, {r['nats_per_event']:.4f} nats/event "
               f"({r['bits_per_event']:.4f} bits/event) over {r['events']} events "
               f"({r['unknown_events']} not in the vocabulary); {r['corpus_summary']}")
+        for name, why in r.get("skipped", [])[:10]:
+            print(f"skipped {name}: {why}")
         if r["nats_per_note_by_kind"]:
             print("nats/note by event: " + ", ".join(f"{KIND_NAMES.get(k, k)} {v:.3f}"
                                                        for k, v in r["nats_per_note_by_kind"].items() if v >= 0.0005))
@@ -324,6 +326,11 @@ def _cmd_evaluate(args) -> int:
         return 0
     if args.split == "train":
         raise ConfigError("evaluate text and lyrics take --split all or val")
+    if args.songs:  # (the song options checked before the long likelihood pass, not after it)
+        from .songs.form import parse_scheme, parse_song_form
+
+        parse_scheme(args.rhyme)
+        parse_song_form(args.form)
     r = gen.evaluate(args.corpus, split=args.split)
     print(f"{args.corpus} ({args.split}): {r['nats_per_char']:.4f} nats/char, {r['bits_per_char']:.4f} bits/char "
           f"over {r['chars']} characters ({r['unknown_chars']} not in the vocabulary)")

@@ -18,6 +18,7 @@ from typing import Any
 from .errors import ConfigError
 
 OBJECTIVES = ("seq2seq", "window")
+KIND_WORDS = {int: "a whole number", float: "a number", bool: "true or false", str: "text"}
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,7 @@ def _parse_value(key: str, raw: str, current: Any) -> Any:
             return float(raw)
         return raw
     except ValueError:
-        raise ConfigError(f"bad value for {key}: {raw!r} is not a {type(current).__name__}") from None
+        raise ConfigError(f"bad value for {key}: {raw!r} is not {KIND_WORDS.get(type(current), 'a ' + type(current).__name__)}") from None
 
 
 #: The prose/script model (the book chapter's Nietzsche generator, sequence-to-sequence).

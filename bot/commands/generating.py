@@ -51,7 +51,7 @@ def _continuation_budget(previous: list, request: ComposeRequest) -> tuple[int |
     wanted = request.notes or 500
     if wanted <= left_notes:
         return wanted, left_notes, left_s, ""
-    return left_notes, left_notes, left_s, (f"continued by {left_notes:,} notes: a piece here has at most "
+    return left_notes, left_notes, left_s, (f"only {left_notes:,} notes added: a piece here has at most "
                                             f"{MAX_PIECE_NOTES:,}")
 
 

@@ -62,6 +62,8 @@ class Option:
         if out_of_range and isinstance(value, (int, float)):  # (NaN compares false both ways: out of range)
             raise UserError(f"`{self.name}` must be between {number_text(self.min)} and {number_text(self.max)}, "
                             f"got {number_text(value) if math.isfinite(value) else value}")
+        if self.choices is not None and isinstance(value, str):  # (aabb is AABB, as in the CLI)
+            value = next((c for c in self.choices if isinstance(c, str) and c.lower() == value.strip().lower()), value)
         if self.choices is not None and value not in self.choices:
             raise UserError(f"`{self.name}` must be one of {', '.join(map(str, self.choices))}")
         if self.max_length is not None and isinstance(value, str) and len(value) > self.max_length:
@@ -101,7 +103,7 @@ OPTIONS: dict[str, dict[str, Option]] = {
                choices=("auto", "low", "middle", "high")),
         Option("form", str, "sections like AABA or ABACA, 8 bars each (a returning letter comes back), or through",
                "auto", max_length=MAX_SECTIONS),
-        Option("chords", str, "a chord per bar, repeated, e.g. 'C G Am F' (the key: theirs unless given)", "",
+        Option("chords", str, "a chord per bar, repeated, e.g. 'C G Am F' (they set the key; a key given must be theirs)", "",
                max_length=200),
         Option("tempo", int, "tempo in BPM", 120, 20, 300),
         Option("instrument", str, "General MIDI instrument name or number", "piano", max_length=40),

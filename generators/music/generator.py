@@ -70,7 +70,7 @@ class MusicResult:
     def summary(self) -> str:
         trained = f", trained on {self.training_data}" if self.training_data else ""
         shape = "".join(f", {part}" for part in (self.form, self.chords) if part)
-        return (f"{self.note_count} notes in {self.key}, {self.bars:g} bars ({self.seconds_of_music:.1f} s){shape} "
+        return (f"{self.note_count} note{'s' if self.note_count != 1 else ''} in {self.key}, {self.bars:g} bars ({self.seconds_of_music:.1f} s){shape} "
                 f"at {self.tempo:g} BPM, {self.instrument}, RNG seed {self.rng_seed}{trained}")
 
 
@@ -390,7 +390,7 @@ class MusicGenerator(SequenceGenerator):
                 "nats_per_note": loss * len(ids) / note_total, "notes": note_total, "pieces": len(chosen),
                 "nats_per_note_by_kind": by_kind,
                 "split": split, "unknown_events": sum(tokens.count(t) for t in replaced),
-                "corpus_summary": loaded.summary(), "corpus_stats": mean_stats(openings),
+                "corpus_summary": loaded.summary(), "corpus_stats": mean_stats(openings), "skipped": loaded.skipped,
                 "generated_stats": mean_stats(generated), "generated": generated}
 
 

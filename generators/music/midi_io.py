@@ -79,7 +79,9 @@ def midi_file_to_notes(mf, steps_per_quarter: int = 4) -> list[Note]:
     from music21 import midi
 
     tpq = mf.ticksPerQuarterNote
-    if not tpq or tpq <= 0:
+    if tpq == 0:
+        raise MidiReadError("MIDI file's header says 0 ticks per quarter note (the file is damaged)")
+    if not tpq or tpq < 0:
         raise MidiReadError("MIDI file uses SMPTE time division, which is not supported")
     longest = MAX_QUARTERS * tpq
     best: dict[tuple[int, int], tuple[int, int]] = {}

@@ -92,7 +92,7 @@ def test_compose_refuses_file_primers_and_bad_ranges(commands):
 
 def test_compose_passes_key_and_length_through(commands, fakes):
     run(commands.compose(USER, key="D minor", bars="8"))
-    assert fakes["music"].last == {"notes": None, "key": "D minor", "bars": 8, "seconds": None, "max_notes": 2000}
+    assert fakes["music"].last == {"notes": None, "key": "D minor", "bars": 8, "seconds": None, "max_notes": 2000, "max_seconds": 600}
     run(commands.compose(USER, seconds="12.5"))
     assert fakes["music"].last["seconds"] == 12.5 and fakes["music"].last["key"] == "random"
     run(commands.compose(USER, texture="full", register="auto"))

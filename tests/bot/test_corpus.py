@@ -132,3 +132,21 @@ def test_a_midi_with_a_gap_of_millions_of_bars_is_no_corpus():
 
     notes, why = check_midi(gap_midi())
     assert notes == [] and "2,000 bars" in why
+
+
+def test_a_team_corpus_that_cannot_be_trained_on_is_named_before_training(tmp_path):
+    paths = {"text": tmp_path / "t.txt", "lyrics": tmp_path / "l.txt", "music": tmp_path / "m"}
+    corpus = TeamCorpus(paths)
+    paths["lyrics"].write_text("la la")
+    assert corpus.problem("lyrics", 202) == ("the lyrics corpus has 5 characters; training needs at least 202 "
+                                             "(add more with `/corpus add`)")
+    paths["lyrics"].write_bytes(b"\x00\x01binary" * 100)
+    assert "binary" in corpus.problem("lyrics", 202) and str(tmp_path) not in corpus.problem("lyrics", 202)
+    paths["lyrics"].write_text("sing it loud so all can hear\n" * 10)
+    assert corpus.problem("lyrics", 202) is None
+    paths["music"].mkdir()
+    assert corpus.problem("music") == "the music corpus has no MIDI files (.mid, .midi)"
+    (paths["music"] / "bad.mid").write_bytes(b"MThd" + bytes(20))
+    assert corpus.problem("music") == "none of its 1 MIDI files can be read"
+    (paths["music"] / "good.mid").write_bytes(notes_to_midi_bytes([Note(0, 60, 4)]))
+    assert corpus.problem("music") is None

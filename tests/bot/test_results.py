@@ -440,7 +440,7 @@ def test_continuations_stop_at_a_pieces_caps(tmp_path):
     commands = fake_commands(tmp_path, History(tmp_path).open())
     piece = run(commands.compose(Invocation(1), notes=1900, tempo=300))
     longer = run(commands.act(Invocation(1), "continue", piece.buttons[0].target))  # 500 asked, 100 left
-    assert "continued by 100 notes: a piece here has at most 2,000" in longer.content
+    assert "only 100 notes added: a piece here has at most 2,000" in longer.content
     assert len(midi_bytes_to_notes(longer.files[0].data)) == 2000
     with pytest.raises(UserError, match="cannot be continued"):
         run(commands.act(Invocation(1), "continue", longer.buttons[0].target))

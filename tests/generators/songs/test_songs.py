@@ -194,3 +194,15 @@ def test_without_a_syllable_target_lines_end_within_their_word_bounds(lyrics):
             assert tokens[-1] == newline
             count = len(words_of("".join(vocab.chars[t] for t in tokens[:-1])))
             assert low <= count <= high, (low, high, count)
+
+
+@pytest.mark.parametrize("target", [2, 4, 6])
+def test_few_syllables_keep_words_whole(lyrics, target):
+    """No word broken or run on at the syllable limit: not "I wanna,,,", "don't,'se's" or "I've'd"."""
+    import re
+
+    for rng_seed in range(3):
+        song = lyrics.song("", lines=8, rhyme="none", form="none", syllables=target, rng_seed=rng_seed)
+        for line in song.lines:
+            assert not re.search(r"[^\w\s]{2,}|'\w*'|\w'\w+'", line), line
+            assert not line.endswith("'") or line[:-1].lower().endswith("in"), line
