@@ -340,7 +340,7 @@ class MusicGenerator(SequenceGenerator):
                              form="through", **options)
         # The primer ended with a wait of the last note's duration (see _primer): the new part starts there.
         start = last_onset + min(tail[-1].duration, self.config.max_wait)
-        whole = _joined(previous, [n._replace(onset=n.onset + start) for n in part.notes])
+        whole = _joined(previous, _at_level(tail, [n._replace(onset=n.onset + start) for n in part.notes]))
         spq = self.config.steps_per_quarter
         end_steps = max(n.onset + n.duration for n in whole)
         part.midi = notes_to_midi_bytes(whole, steps_per_quarter=spq, tempo=float(tempo), program=part.program)
@@ -438,6 +438,15 @@ def _cut_at(notes: list[Note], max_seconds: float | None, tempo: float, spq: int
     if all(n.onset + n.duration <= limit for n in notes):
         return notes, 0.0
     return [n._replace(duration=min(n.duration, limit - n.onset)) for n in notes if n.onset < limit], float(max_seconds)
+
+
+def _at_level(tail: list[Note], new: list[Note]) -> list[Note]:
+    """The new notes moved to the loudness the piece ends at (the mean velocity of its ``tail``), their own rises
+    and falls kept: the model, primed with a fortissimo ending, may otherwise fall back to its corpus's mezzo."""
+    if not tail or not new:
+        return new
+    shift = round(sum(n.velocity for n in tail) / len(tail) - sum(n.velocity for n in new) / len(new))
+    return [n._replace(velocity=min(127, max(1, n.velocity + shift))) for n in new]
 
 
 def _joined(previous: list[Note], new: list[Note]) -> list[Note]:

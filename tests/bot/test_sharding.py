@@ -41,7 +41,7 @@ def test_shard_settings(monkeypatch, shards, ids, expected):
     ("", "0", "BOT_SHARD_IDS needs BOT_SHARDS"),
     ("auto", "0", "not auto"),
     ("2", "2", "not within 0..1"),
-    ("4", "3-1", "not within"),
+    ("4", "3-1", "runs backwards: write it low-high, like 1-3"),
     ("4", "x", "shard numbers or ranges"),
     ("4", "1,,2", "shard numbers or ranges"),
 ])

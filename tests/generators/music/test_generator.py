@@ -395,3 +395,13 @@ def test_a_key_beside_chords_must_be_theirs():
     assert check_fits_key(parse_progression("Am E Am E7"), parse_key("A minor"), "Am E Am E7")
     with pytest.raises(GenerationError, match="the chords C G Am F are in C major, not Eb major: leave the key out"):
         check_fits_key(pop, parse_key("Eb major"), "C G Am F")
+
+
+def test_a_continuation_follows_the_loudness_the_piece_ends_at():
+    from generators.music.encoder import Note
+    from generators.music.generator import _at_level
+
+    tail = [Note(i, 60, 1, 127) for i in range(8)]
+    new = [Note(10, 62, 1, 30), Note(11, 64, 1, 50)]
+    assert [n.velocity for n in _at_level(tail, new)] == [117, 127]  # (the mean moved up, the rise kept)
+    assert _at_level([], new) == new and _at_level(tail, []) == []
