@@ -39,6 +39,10 @@ class ModelConfig:
         token costs a full pass over the window (hundreds of times slower),
         and it cannot be used for sequence-to-sequence training (the backward
         pass would see the very tokens it is asked to predict).
+    epoch_steps:
+        Batches between validations (0: a pass over the corpus). A corpus of
+        many megabytes takes most of an hour a pass on two cores: shorter
+        epochs validate, keep the best weights and honour ``--minutes`` often.
     carry_state:
         Only with ``seq2seq``. Training reads the corpus as ``batch_size``
         parallel streams and carries each stream's LSTM state from one window
@@ -64,6 +68,7 @@ class ModelConfig:
     patience: int = 4
     lr_patience: int = 1
     carry_state: bool = False
+    epoch_steps: int = 0  # training steps an epoch (validation, the best weights kept); 0: one pass over the corpus
 
     def _require_positive_ints(self, *names: str) -> None:
         for name in names:
@@ -82,6 +87,8 @@ class ModelConfig:
                 raise ConfigError(f"config {name} must be at most {limit}, got {getattr(self, name)!r}")
         if self.lr_patience < 0:
             raise ConfigError(f"config lr_patience must be >= 0, got {self.lr_patience!r}")
+        if not isinstance(self.epoch_steps, int) or isinstance(self.epoch_steps, bool) or self.epoch_steps < 0:
+            raise ConfigError(f"config epoch_steps must be 0 or a positive integer, got {self.epoch_steps!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"config dropout must be in [0, 1), got {self.dropout!r}")
         if not 0.0 < self.val_fraction < 0.5:

@@ -217,4 +217,6 @@ def training_datasets(cfg, train_ids: np.ndarray, val_ids: np.ndarray, seed: int
     streams = stream_count(cfg, len(train_ids), len(val_ids)) if cfg.carry_state else None
     train_ds, steps = dataset_for(cfg, train_ids, train=True, seed=seed, streams=streams)
     val_ds, _ = dataset_for(cfg, val_ids, train=False, streams=streams)
+    if getattr(cfg, "epoch_steps", 0):  # (the training data repeats: an epoch is a count of steps)
+        steps = min(steps, cfg.epoch_steps)
     return train_ds, max(steps, 1), val_ds, streams

@@ -100,6 +100,9 @@ def test_generate_and_evaluate(capsys, trained, corpus_file):
     assert "rng seed 9" in err
     code, out, _ = run_cli(capsys, "evaluate", "lyrics", "--checkpoint", str(ckpt), "--corpus", str(corpus_file))
     assert code == 0 and "nats/char" in out and "bits/char" in out
+    code, out, err = run_cli(capsys, "generate", "lyrics", "--checkpoint", str(ckpt), "--seed", "Yeah, oho",
+                             "--lines", "4", "--rng-seed", "9")
+    assert code == 0 and out.endswith("\n") and not out.endswith("\n\n") and err.startswith("[4 lines")
 
 
 def test_train_cli_json_progress_and_partial_cleanup(capsys, corpus_file, tmp_path):

@@ -158,6 +158,21 @@ def test_carry_state_training_scores_and_serves_the_ordinary_model(corpus_file, 
     assert abs(loaded.loss_on(val, streams=streams) - gen.val_loss) < 1e-3
 
 
+def test_epoch_steps_make_epochs_of_so_many_batches(corpus_file, tmp_path):
+    import dataclasses
+
+    from generators.config import CharConfig
+    from generators.errors import ConfigError
+
+    from .conftest import TINY
+
+    gen = CharGenerator.train("lyrics", corpus_file, config=dataclasses.replace(TINY, epoch_steps=2), epochs=3,
+                              out=tmp_path / "es", progress="none")
+    assert gen.metrics["steps"] == 6 and gen.metrics["epochs"] == 3
+    with pytest.raises(ConfigError, match="epoch_steps"):
+        CharConfig(epoch_steps=-1)
+
+
 def test_carry_state_needs_seq2seq():
     from generators.config import CharConfig
     from generators.errors import ConfigError
