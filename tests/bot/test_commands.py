@@ -297,6 +297,17 @@ def test_the_console_refuses_a_huge_primer_file_without_reading_it(commands, tmp
     assert reply.ephemeral and "larger than 2 MB" in reply.content
 
 
+def test_hostile_console_inputs_get_one_clear_line(commands, fakes, tmp_path):
+    (tmp_path / "folder.mid").mkdir()
+    for line, fragment in ((f"/compose primer_file:{tmp_path / 'folder.mid'}", "is a folder: name a file"),
+                           ("/compose primer_file:/dev/zero", "is not a regular file"),
+                           ("/compose primer_file:/no/such.mid", "no such file")):
+        reply = run(reply_to(commands, USER, line))
+        assert reply.ephemeral and fragment in reply.content, reply.content
+    run(reply_to(commands, USER, "/lyrics seed:Yeah rhyme:aabb"))  # (as the CLI takes it)
+    assert fakes["lyrics"].song_options[-1]["rhyme"] == "AABB"
+
+
 def test_user_messages_show_no_server_paths():
     from bot.commands import user_message
 

@@ -1,8 +1,10 @@
 """The Discord command tree, built offline: names, options and ranges as users will see them."""
 
 import asyncio
+import re
 
 import discord
+import pytest
 
 from bot.commands import Commands
 from bot.discord_app import COGS, GhostwriterBot
@@ -112,3 +114,21 @@ def test_every_description_fits_discord():
     from bot.commands import OPTIONS
 
     assert all(len(o.description) <= 100 for options in OPTIONS.values() for o in options.values())
+
+
+@pytest.mark.parametrize("error, fragment", [("login", "Discord refused DISCORD_TOKEN"),
+                                             ("network", "cannot reach Discord (ClientConnectionError")])
+def test_a_refused_token_or_no_network_is_one_line(monkeypatch, error, fragment):
+    import aiohttp
+    import discord
+
+    from bot import discord_app
+    from bot.settings import Settings
+
+    class Bot:
+        def run(self, *args, **kwargs):
+            raise discord.LoginFailure("Improper token") if error == "login" else aiohttp.ClientConnectionError("x")
+
+    monkeypatch.setattr(discord_app, "make_bot", lambda settings, commands: Bot())
+    with pytest.raises(discord_app.DiscordUnreachable, match=re.escape(fragment)):
+        discord_app.run(Settings(), None)

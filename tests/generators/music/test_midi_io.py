@@ -43,6 +43,13 @@ def test_format_2_and_non_midi_are_named():
         midi_bytes_to_notes(b"RIFF" + bytes(40))
 
 
+def test_zero_ticks_per_quarter_is_a_damaged_file_not_smpte():
+    data = bytearray(gap_midi())
+    data[12:14] = struct.pack(">H", 0)
+    with pytest.raises(MidiReadError, match="0 ticks per quarter note"):
+        midi_bytes_to_notes(bytes(data))
+
+
 @pytest.mark.parametrize("option", ["--primer", "--continue-from"])
 def test_the_cli_refuses_a_gap_primer_in_one_line(music_trained, tmp_path, capsys, option):
     _, checkpoint = music_trained
