@@ -60,15 +60,19 @@ def test_missing_corpus_refuses_to_start(manager):
         str(run(manager.retrain("music", user="ann")))
 
 
+async def _until(condition, seconds: float = 10.0) -> None:
+    for _ in range(int(seconds / 0.05)):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+
+
 def test_second_request_is_told_what_runs_and_cancel_stops(manager):
     manager.corpus_file.write_text("hang" + FILLER)
 
     async def scenario():
         first = asyncio.ensure_future(manager.retrain("lyrics", user="ann"))
-        for _ in range(100):
-            await asyncio.sleep(0.05)
-            if manager.jobs.get("lyrics") and manager.jobs["lyrics"].last:
-                break
+        await _until(lambda: manager.jobs.get("lyrics") and manager.jobs["lyrics"].last)
         with pytest.raises(UserError, match="already retraining.*ann"):
             await manager.retrain("lyrics", user="bob")
         assert "Cancelling" in manager.cancel("lyrics")
@@ -83,10 +87,7 @@ def test_a_retraining_waiting_for_the_cluster_says_so(manager):
 
     async def scenario():
         first = asyncio.ensure_future(manager.retrain("lyrics", user="ann"))
-        for _ in range(200):
-            await asyncio.sleep(0.05)
-            if manager.jobs.get("lyrics") and manager.jobs["lyrics"].waiting:
-                break
+        await _until(lambda: manager.jobs.get("lyrics") and manager.jobs["lyrics"].waiting)
         said = manager.jobs["lyrics"].progress()
         manager.cancel("lyrics")
         await first
