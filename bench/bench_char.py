@@ -34,7 +34,8 @@ import numpy as np  # noqa: E402
 from generators.config import CharConfig, preset  # noqa: E402
 from generators.data import dataset_for, read_text_corpus  # noqa: E402
 from generators.model import build_model  # noqa: E402
-from generators.sampling import SamplingOptions, generate_tokens, make_rng, sample  # noqa: E402
+from generators.engine import generate_tokens  # noqa: E402
+from generators.sampling import SamplingOptions, make_rng, sample  # noqa: E402
 from generators.stepper import LSTMStepper, StepperWeights  # noqa: E402
 from generators.vocab import CharVocab  # noqa: E402
 

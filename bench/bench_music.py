@@ -39,7 +39,8 @@ from generators.model import build_model  # noqa: E402
 from generators.music.config import MUSIC  # noqa: E402
 from generators.music.corpus import load_corpus  # noqa: E402
 from generators.music.encoder import EventCodec, EventVocab  # noqa: E402
-from generators.sampling import SamplingOptions, generate_tokens, make_rng  # noqa: E402
+from generators.engine import generate_tokens  # noqa: E402
+from generators.sampling import SamplingOptions, make_rng  # noqa: E402
 from generators.stepper import LSTMStepper, StepperWeights  # noqa: E402
 
 WINDOW = 100

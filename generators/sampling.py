@@ -150,23 +150,3 @@ class TokenStream:
     def choose(self, logits: np.ndarray) -> bool:
         """Draw the next token from ``logits`` and take it; True when the stream is done."""
         return self.accept(sample(self.prepare(logits), self.opts, self.rng))
-
-
-def run_stream(step: Callable[[int], np.ndarray], first_logits: np.ndarray, stream: TokenStream) -> list[int]:
-    """Drive one stream alone: sample, feed each token back through ``step``, until it is done."""
-    logits = first_logits
-    while not stream.choose(logits):
-        logits = step(stream.tokens[-1])
-    return stream.tokens
-
-
-def generate_tokens(
-    step: Callable[[int], np.ndarray],
-    first_logits: np.ndarray,
-    count: int,
-    opts: SamplingOptions,
-    rng: np.random.Generator,
-    stop: Callable[[int], bool] | None = None,
-) -> list[int]:
-    """Sample up to ``count`` tokens, feeding each back through ``step``; ``stop(token)`` ends early."""
-    return run_stream(step, first_logits, TokenStream(count, opts, rng, stop=stop))

@@ -34,123 +34,12 @@ import threading
 from collections import deque
 from concurrent.futures import Future
 
-import numpy as np
-
+from .engine import Row, advance, rows_for, seat, seat_row, step_alone
 from .errors import GenerationError
-from .sampling import TokenStream, sample_rows
+from .sampling import TokenStream
 from .stepper import BatchedStepper, StepperWeights
 
 log = logging.getLogger("generators.scheduler")
-
-
-class _Request:
-    __slots__ = ("prime", "fed", "stream", "future", "row", "state")
-
-    def __init__(self, prime: np.ndarray, stream: TokenStream, state=None):
-        self.prime, self.fed, self.stream, self.state = prime, 0, stream, state
-        self.future: Future = Future()
-        self.row = -1
-
-    def next_input(self) -> int:
-        if self.fed < len(self.prime):
-            self.fed += 1
-            return int(self.prime[self.fed - 1])
-        return self.stream.tokens[-1]
-
-    @property
-    def priming(self) -> bool:
-        return self.fed < len(self.prime)
-
-
-def _check_prime(prime_ids) -> np.ndarray:
-    prime = np.asarray(prime_ids, np.intp).reshape(-1)
-    if not len(prime):
-        raise GenerationError("internal: a generation needs at least one priming token")
-    return prime
-
-
-def run_alone(weights: StepperWeights, prime_ids, stream: TokenStream, state=None) -> list[int]:
-    """One request without a loop (the arithmetic of a row stepped alone in the loop); see
-    :meth:`BatchScheduler.submit` for ``state``."""
-    return run_together(weights, prime_ids, [stream], state)[0]
-
-
-def run_together(weights: StepperWeights, prime_ids, streams: list[TokenStream], state=None) -> list[list[int]]:
-    """Several requests with one prime (and ``state``) stepped side by side without a loop: the arithmetic they get
-    in the loop when admitted together (see :meth:`BatchScheduler.submit_many`)."""
-    requests = [_Request(_check_prime(prime_ids), stream, state) for stream in streams]
-    stepper = BatchedStepper(weights, capacity=len(requests))
-    active = _seat(stepper, requests)
-    while active:
-        active = _advance(stepper, active)
-    return [r.future.result() for r in requests]
-
-
-def _seat(stepper: BatchedStepper, requests: list["_Request"]) -> list["_Request"]:
-    """Give each (new) request a row of a fresh ``stepper`` and mark it running."""
-    for row, request in enumerate(requests):
-        _seat_row(stepper, request, row)
-        request.future.set_running_or_notify_cancel()
-    return requests
-
-
-def _seat_row(stepper: BatchedStepper, request: "_Request", row: int) -> None:
-    """Put ``request`` in ``row`` (zeroed) of ``stepper``, with the state it starts (or goes on) from."""
-    request.row = row
-    if request.state is not None:
-        stepper.load(row, request.state)
-
-
-def _advance(stepper: BatchedStepper, active: list["_Request"], name: str = "model") -> list["_Request"]:
-    """Step every request of ``active`` (rows of ``stepper``) by one token: their prime's next token, or a token
-    drawn after the prime. Returns those not done; one that is done has its future set: its tokens (and its
-    ``stream.state``), or its own failure. A failure of the step itself fails them all."""
-    try:
-        logits = stepper.step([r.row for r in active], [r.next_input() for r in active])
-    except Exception as exc:
-        log.exception("batch step of %s failed for %d requests", name, len(active))
-        for request in active:
-            request.future.set_exception(exc)
-        return []
-    still, drawing, rows = [], [], []
-    for i, request in enumerate(active):  # the logits after a priming token are not drawn from
-        if request.priming:
-            still.append(request)
-            continue
-        try:
-            logits[i] = request.stream.prepare(logits[i])
-        except Exception as exc:  # this request's own failure: it leaves alone
-            request.future.set_exception(exc)
-            continue
-        drawing.append(request)
-        rows.append(i)
-    if not drawing:
-        return still
-    tokens = sample_rows(logits[rows], [r.stream.opts for r in drawing], [r.stream.rng for r in drawing])
-    for request, token in zip(drawing, tokens):
-        try:
-            done = request.stream.accept(token)
-        except Exception as exc:
-            request.future.set_exception(exc)
-            continue
-        _snapshot(stepper, request)
-        if done:
-            _finish(stepper, request)
-        else:
-            still.append(request)
-    return still
-
-
-def _snapshot(stepper: BatchedStepper, request: "_Request") -> None:
-    """Save the row's state when the token just drawn is one of the stream's ``marks`` (see :class:`TokenStream`)."""
-    stream = request.stream
-    if stream.marks and stream.tokens[-1] in stream.marks:
-        stream.snapshots.append((len(stream.tokens) - 1, stepper.save(request.row)))
-
-
-def _finish(stepper: BatchedStepper, request: "_Request") -> None:
-    request.stream.state = stepper.save(request.row)
-    request.future.set_result(request.stream.tokens)
 
 
 def beside_threads() -> int:
@@ -169,7 +58,7 @@ class BatchScheduler:
             raise GenerationError(f"max_batch must be a positive integer, got {max_batch!r}")
         self.weights, self.max_batch, self.name, self.exact = weights, max_batch, name, exact
         self._cv = threading.Condition()
-        self._waiting: deque[_Request] = deque()
+        self._waiting: deque[Row] = deque()
         self._closed = False
         self._thread: threading.Thread | None = None
         self._busy = False  # the loop has requests in its rows
@@ -189,8 +78,8 @@ class BatchScheduler:
 
     def submit_many(self, prime_ids, streams: list[TokenStream], state=None) -> list[Future]:
         """Queue several requests at once, so they join at one step boundary and are stepped side by side (as
-        :func:`run_together` steps them)."""
-        requests = [_Request(_check_prime(prime_ids), stream, state) for stream in streams]
+        :func:`~generators.engine.run_together` steps them)."""
+        requests = rows_for(prime_ids, streams, state)
         if not self._enqueue(requests):  # closed: the model is being replaced; finish these without a loop
             self._here(requests, claimed=False)
         return [r.future for r in requests]
@@ -205,7 +94,7 @@ class BatchScheduler:
         When the loop has nothing to do, they are stepped here, in the caller's thread, with the loop's arithmetic,
         so a lone caller hands nothing to the loop's thread and back (a song's lines are many short requests); the
         moment another request arrives, they are handed to the loop and carried on there from where they are."""
-        requests = [_Request(_check_prime(prime_ids), stream, state) for stream in streams]
+        requests = rows_for(prime_ids, streams, state)
         if self._claim_idle():
             self._here(requests, claimed=True)
         elif not self._enqueue(requests):  # closed
@@ -220,7 +109,7 @@ class BatchScheduler:
         loop waits on songs: 3.1 s; two at a time: 2.6 s)."""
         return self._beside
 
-    def _enqueue(self, requests: list[_Request]) -> bool:
+    def _enqueue(self, requests: list[Row]) -> bool:
         """Queue requests for the loop (started if none runs); False once the scheduler is closed."""
         with self._cv:
             if self._closed:
@@ -240,11 +129,11 @@ class BatchScheduler:
             self._here_runs = True
             return True
 
-    def _here(self, requests: list[_Request], claimed: bool) -> None:
+    def _here(self, requests: list[Row], claimed: bool) -> None:
         """Step requests in this thread until they are done. ``claimed`` (an idle claim, the loop open): they are
         handed to the loop as soon as it has other work, each with its state and its place in its prime."""
         stepper = BatchedStepper(self.weights, capacity=len(requests), exact=self.exact)
-        active = _seat(stepper, requests)
+        active = seat(stepper, requests)
         try:
             while active:
                 if claimed and (self._waiting or self._busy):  # (read without the lock: one step late at most)
@@ -260,9 +149,9 @@ class BatchScheduler:
                 with self._cv:
                     self._here_runs = False
 
-    def _step(self, stepper: BatchedStepper, active: list[_Request]) -> list[_Request]:
-        """:func:`_advance`, counted."""
-        still = _advance(stepper, active, self.name)
+    def _step(self, stepper: BatchedStepper, active: list[Row]) -> list[Row]:
+        """:func:`~generators.engine.advance`, counted."""
+        still = advance(stepper, active, self.name)
         self.steps += 1
         self.rows_stepped += len(active)
         self.finished += sum(1 for r in active if r.future.done() and not r.future.exception())
@@ -279,7 +168,7 @@ class BatchScheduler:
 
     # -- the loop ------------------------------------------------------------
     def _loop(self) -> None:
-        active: list[_Request] = []
+        active: list[Row] = []
         try:
             self._run_loop(active)
         except BaseException as exc:  # a bug in the loop itself: no request may wait forever
@@ -291,7 +180,7 @@ class BatchScheduler:
                 if not request.future.done():
                     request.future.set_exception(exc if isinstance(exc, Exception) else RuntimeError(str(exc)))
 
-    def _run_loop(self, active: list[_Request]) -> None:
+    def _run_loop(self, active: list[Row]) -> None:
         stepper = BatchedStepper(self.weights, capacity=self.max_batch, exact=self.exact)
         free = list(range(self.max_batch - 1, -1, -1))
         while True:
@@ -309,7 +198,7 @@ class BatchScheduler:
                     active.append(request)
                     row = free.pop()
                     stepper.reset(row)
-                    _seat_row(stepper, request, row)
+                    seat_row(stepper, request, row)
                 self._busy = bool(active)
             if not active:
                 continue
@@ -320,23 +209,14 @@ class BatchScheduler:
             free.extend(r.row for r in active if r.future.done())
             active[:] = still
 
-    def _solo(self, stepper: BatchedStepper, request: _Request) -> bool:
-        """Step a request that is alone without the batch's bookkeeping (the same arithmetic and draws as a lone
-        row), until it is finished (True) or another request arrives (False: the batch goes on from here)."""
-        try:
-            while not self._waiting:  # (read without the lock: a newcomer waits at most one step)
-                logits = stepper.step_row(request.row, request.next_input())
-                self.steps += 1
-                self.rows_stepped += 1
-                if request.priming:
-                    continue
-                done = request.stream.choose(logits)
-                _snapshot(stepper, request)
-                if done:
-                    _finish(stepper, request)
-                    self.finished += 1
-                    return True
-        except Exception as exc:  # this request's own failure (or its step's): it alone fails
-            request.future.set_exception(exc)
-            return True
-        return False
+    def _solo(self, stepper: BatchedStepper, request: Row) -> bool:
+        """Step a request that is alone on the single-stream path (:func:`~generators.engine.step_alone`) until it is
+        finished (True) or another request arrives (False: the batch goes on from here)."""
+
+        def count() -> None:
+            self.steps += 1
+            self.rows_stepped += 1
+
+        done = step_alone(stepper, request, lambda: bool(self._waiting), count)  # (read without the lock)
+        self.finished += done and request.future.done() and not request.future.exception()
+        return done

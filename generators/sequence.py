@@ -22,9 +22,9 @@ import numpy as np
 from . import checkpoint
 from .data import dataset_for, eval_windows, stream_count, training_datasets
 from .errors import CheckpointError, ConfigError
-from .sampling import run_stream
-from .scheduler import BatchScheduler, run_together
-from .stepper import LSTMStepper, StepperWeights
+from . import engine
+from .scheduler import BatchScheduler
+from .stepper import StepperWeights
 from .training import emit, fit_model
 
 _BUILDING = threading.Lock()  # one thread builds a generator's Keras model on first use
@@ -253,7 +253,7 @@ class SequenceGenerator:
         """
         if self.batcher is not None:
             return self.batcher.run(prime_ids, stream)
-        return run_stream(*self.start(np.asarray(prime_ids, np.int32)), stream)
+        return engine.run_stream(*self.start(np.asarray(prime_ids, np.int32)), stream)
 
     def decode_many(self, prime_ids, streams, state=None) -> list[list[int]]:
         """Several streams from one state (``state``: a fork, see :attr:`~generators.stepper.LSTMStepper.state`;
@@ -261,7 +261,19 @@ class SequenceGenerator:
         the same arithmetic. Each stream's ``state`` is set when it is done (see :meth:`BatchScheduler.submit`)."""
         if self.batcher is not None:
             return self.batcher.run_many(prime_ids, streams, state)
-        return run_together(self.stepper_weights, prime_ids, streams, state)
+        return engine.run_together(self.stepper_weights, prime_ids, streams, state)
+
+    def feed(self, state, tokens):
+        """The state after known ``tokens`` from ``state`` (None: zeros), beside the batching loop (a song's returning
+        chorus; see :func:`generators.engine.feed`)."""
+        with self.beside():
+            return engine.feed(self.stepper_weights, state, tokens)
+
+    def search_endings(self, state, prime: list[int], words: list[str]):
+        """The likeliest of ``words`` to end a line after ``prime`` from ``state``, beside the batching loop (see
+        :func:`generators.engine.best_endings`)."""
+        with self.beside():
+            return engine.best_endings(self.stepper_weights, self.vocab, state, prime, words)
 
     def start(self, prime_ids: np.ndarray):
         """Prime on ``prime_ids``; return ``(step, first_logits)`` where ``step(token)`` gives the next logits.
@@ -279,8 +291,7 @@ class SequenceGenerator:
                 return window_logits(self.model, np.array([list(window)], np.int32))[0]
 
             return step_window, window_logits(self.model, np.array([list(window)], np.int32))[0]
-        stepper = LSTMStepper(self.stepper_weights)
-        return stepper.step, stepper.feed(prime_ids)
+        return engine.start(self.stepper_weights, prime_ids)
 
 
 def check_same_architecture(old, new) -> None:

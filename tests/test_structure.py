@@ -86,3 +86,22 @@ def test_the_library_never_imports_the_bot_or_discord(path):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
             assert not any(n.split(".")[0] in ("bot", "discord") for n in names), _name(path)
+
+
+def test_only_the_engine_steps_a_model():
+    """One engine: outside generators/engine.py (and the steppers' own module), nothing advances an LSTM state
+    (``step``, ``step_row``, ``feed``, ``feed_state`` of a stepper) or makes a single-stream stepper."""
+    allowed = {"generators.engine", "generators.stepper"}
+    found = []
+    for path in MODULES:
+        if _name(path) in allowed:
+            continue
+        for node in ast.walk(_tree(path)):
+            if isinstance(node, ast.Call):
+                func = node.func
+                name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+                owner = func.value if isinstance(func, ast.Attribute) else None
+                stepper = isinstance(owner, ast.Name) and "stepper" in owner.id.lower()
+                if name in ("feed_state", "LSTMStepper") or (stepper and name in ("step", "step_row", "feed")):
+                    found.append(f"{_name(path)}:{node.lineno} {name}")
+    assert not found, "\n".join(found)

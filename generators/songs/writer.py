@@ -14,7 +14,7 @@ For each line of the :class:`~generators.songs.form.SongPlan`:
   syllables and rhymes where the scheme says is kept;
 - where none rhymes, the best candidate keeps all but its last word, and that word is chosen among the
   dictionary's words that rhyme with the line it answers (and fit the syllables left) by the model's own
-  probability of each whole word there (:func:`best_endings`, a beam search through the words' letters, from
+  probability of each whole word there (:func:`~generators.engine.best_endings`, a beam search through the words' letters, from
   the state the loop saved where that word starts), drawn at the request's temperature. Feeding and searching
   run beside the loop, at most as many at once as there are cores (:meth:`BatchScheduler.beside`).
 
@@ -31,7 +31,6 @@ import numpy as np
 from ..decoding import BlockFirst, Processor, force
 from ..errors import GenerationError
 from ..sampling import TokenStream
-from ..stepper import BatchedStepper, feed_state
 from .form import SongPlan
 from .rhyme import WEAK_ENDINGS, last_word, line_syllables, rhymes, rhyming_words, syllables, words_of
 
@@ -39,9 +38,7 @@ DRAWS = (1, 2, 4)  # lines drawn at once for a line, round after round until one
 MORE_WORDS_OFF = 4  # a candidate this many words from the line's drawn length is not acceptable
 WORDS_SLACK = 3  # without a syllable target, a line ends within this many words of its drawn length
 END_PUSH = 1.5  # nats added to a line end's logit per word from the drawn length on
-BEAM = 8  # words kept open while a rhyme is searched for
 TOP_ENDINGS = 4  # the rhyme is drawn among this many likeliest words
-PRUNE_NATS = 8.0  # open words this much less likely than a finished one are given up
 MAX_LINE_CHARS = 120  # a candidate that runs longer without ending its line is dropped
 CORPUS_WORDS_PER_LINE = (7.0, 2.0)  # mean and spread of the lyrics corpus's words per line: lines are chosen near
 MIN_SYLLABLES, MAX_SYLLABLES = 2, 24
@@ -104,52 +101,6 @@ class LineShaper(Processor):
             self.text += self.chars[token]
 
 
-def _trie(words: list[str], vocab) -> dict:
-    """Words (those whose letters the model knows) as a trie of characters; a word's end is a newline child."""
-    trie: dict = {}
-    for word in words:
-        if all(c in vocab.index for c in word):
-            node = trie
-            for c in word:
-                node = node.setdefault(c, {})
-            node["\n"] = {}
-    return trie
-
-
-def best_endings(weights, vocab, state, prime: list[int], words: list[str], beam: int = BEAM):
-    """The likeliest of ``words`` to end a line after ``prime`` (fed from ``state``), by the model's whole-word
-    log-probability (a beam search through the words' trie, ``beam`` wide): ``[(log p, word, state)]``, best
-    first, where ``state`` is the LSTM state before the word's final newline."""
-    trie = _trie(words, vocab)
-    if not trie:
-        return []
-    stepper = BatchedStepper(weights, capacity=beam)
-    stepper.load(0, feed_state(weights, state, prime[:-1]))
-    beams = [(0.0, "", trie, 0, int(prime[-1]))]  # (log p, word so far, trie node, row, token to feed)
-    finished = []
-    while beams:
-        logits = stepper.step([b[3] for b in beams], [b[4] for b in beams])
-        logp = logits - logits.max(axis=1, keepdims=True)
-        logp -= np.log(np.exp(logp).sum(axis=1, keepdims=True))
-        grown = []
-        for (score, word, node, row, _), row_logp in zip(beams, logp):
-            for char, child in node.items():
-                total = score + float(row_logp[vocab.index[char]])
-                if char == "\n":
-                    finished.append((total, word, stepper.save(row)))
-                else:
-                    grown.append((total, word + char, child, row, vocab.index[char]))
-        grown.sort(key=lambda g: -g[0])
-        grown = grown[:beam]
-        saved = [stepper.save(g[3]) for g in grown]  # rows are reused: copy each parent's state first
-        for row, (g, state_of_parent) in enumerate(zip(grown, saved)):
-            stepper.load(row, state_of_parent)
-        beams = [(g[0], g[1], g[2], row, g[4]) for row, g in enumerate(grown)]
-        if finished and beams and beams[0][0] < max(f[0] for f in finished) - PRUNE_NATS:
-            break  # every open word is already far less likely than a finished one
-    return sorted(finished, key=lambda f: -f[0])
-
-
 @dataclass
 class SongResult:
     text: str
@@ -195,8 +146,7 @@ class SongWriter:
         ids, replaced = self.vocab.encode_lenient(context + "".join(line + "\n" for line in given[len(earlier):]))
         self.seed_line = self.vocab.seed_view(partial)  # (how the model reads the seed's unfinished line)
         start = time.perf_counter()
-        with self.gen.beside():
-            state, pending = feed_state(self.gen.stepper_weights, None, ids[:-1]), int(ids[-1])
+        state, pending = self.gen.feed(None, ids[:-1]), int(ids[-1])
         lines = list(given)
         last_new = max((i for i, spec in enumerate(plan.lines) if spec.repeat_of is None), default=-1)
         while len(lines) < len(plan.lines):
@@ -221,8 +171,7 @@ class SongWriter:
         """Feed a known line (and its newline): the state after it, with the newline pending."""
         ids, _ = self.vocab.encode_lenient(text)
         self.chars += len(ids) + 1
-        with self.gen.beside():
-            return feed_state(self.gen.stepper_weights, state, [pending, *ids]), self.vocab.index["\n"]
+        return self.gen.feed(state, [pending, *ids]), self.vocab.index["\n"]
 
     def _new_line(self, lines: list[str], plan: SongPlan, i: int, prefix: str, state, pending: int):
         answer = self._rhyme_target(lines, plan, i)
@@ -318,8 +267,7 @@ class SongWriter:
             prime = stream.tokens[k:drawn]
         else:
             start, prime = state, [pending, *prefix_ids, *stream.tokens[:drawn]]
-        with self.gen.beside():
-            found = best_endings(self.gen.stepper_weights, self.vocab, start, prime, pool)
+        found = self.gen.search_endings(start, prime, pool)
         self.chars += len(prime)
         if not found:
             return None

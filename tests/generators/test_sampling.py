@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from generators.errors import GenerationError
-from generators.sampling import SamplingOptions, generate_tokens, make_rng, probabilities, sample
+from generators.engine import generate_tokens
+from generators.sampling import SamplingOptions, make_rng, probabilities, sample
 
 LOGITS = np.array([0.1, 2.0, -1.0, 1.5, 0.7, 3.0, -0.2], dtype=np.float32)
 

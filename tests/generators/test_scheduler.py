@@ -16,7 +16,8 @@ import pytest
 from generators.errors import GenerationError
 from generators.paths import shipped_checkpoints
 from generators.sampling import SamplingOptions, TokenStream, make_rng
-from generators.scheduler import BatchScheduler, run_alone
+from generators.engine import run_alone
+from generators.scheduler import BatchScheduler
 from generators.text import CharGenerator
 
 
