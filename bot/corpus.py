@@ -21,6 +21,7 @@ from pathlib import Path
 from generators.data import read_text_corpus
 from generators.errors import CorpusError
 from generators.music.midi_io import midi_bytes_to_notes
+from generators.registry import TEXT_MODELS
 
 MAX_TEXT_BYTES = 8 * 1024 * 1024
 MAX_MIDI_BYTES = 2 * 1024 * 1024
@@ -206,7 +207,7 @@ class TeamCorpus:
 
     def describe(self) -> str:
         lines = []
-        for model in ("text", "lyrics"):
+        for model in TEXT_MODELS:
             path = self.paths[model]
             if path.is_file():
                 lines.append(f"- `{model}`: {path.name}, {_size(path.stat().st_size)} of text")

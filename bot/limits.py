@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from generators.checkpoint import process_alive
+
 log = logging.getLogger("bot.limits")
 
 STALE_S = 900.0  # a job row older than this is taken for a leftover of a process that died
@@ -175,17 +177,7 @@ class SharedLimits:
                 return False
             if pid == self.pid:  # at start-up, rows a former process with this pid left; later, this process's own
                 return user_id is None
-            return not _alive(pid)
+            return not process_alive(pid)
 
         rows = db.execute(f"SELECT id, host, pid, started FROM jobs {where}", args).fetchall()
         db.executemany("DELETE FROM jobs WHERE id = ?", [(job,) for job, *rest in rows if gone(*rest)])
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    return True

@@ -37,6 +37,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
+from generators.registry import MODELS
+
 from .commands.core import UserError
 from .corpus import TeamCorpus
 
@@ -166,19 +168,21 @@ class RetrainManager:
     def running(self, model: str) -> RetrainJob | None:
         return self.jobs.get(model)
 
+    def check_free(self, model: str) -> None:
+        """Refuse (:class:`UserError`) while ``model`` retrains in this process."""
+        job = self.jobs.get(model)
+        if job is not None:
+            raise UserError(f"{model} is already retraining (started by {job.started_by}, {job.progress()}); "
+                            f"`/retrain cancel {model}` stops it")
+
     async def retrain(self, model: str, *, user: str, epochs: int | None = None, minutes: float | None = None,
                       fine_tune: bool = True, on_progress: Callable[[dict], Awaitable[None]] | None = None,
                       before_start: Callable[[], None] | None = None) -> RetrainOutcome:
         """Train, then swap in if better. Returns the outcome; raises :class:`UserError` if it cannot start."""
-        if model in self.jobs:
-            job = self.jobs[model]
-            raise UserError(f"{model} is already retraining (started by {job.started_by}, {job.progress()}); "
-                            f"`/retrain cancel {model}` stops it")
+        self.check_free(model)
         corpus = self.corpora.get(model)
         if corpus is None or not corpus.exists():
-            what = ("MIDI files (.mid, .midi) or a .zip of them" if model == "music"
-                    else "a UTF-8 text file (.txt)")
-            raise UserError(f"no team material for {model} yet: attach {what} to `/retrain {model}` "
+            raise UserError(f"no team material for {model} yet: attach {MODELS[model].corpus} to `/retrain {model}` "
                             f"(file, file2, file3) or add it with `/corpus add`")
         version = datetime.now(timezone.utc).strftime("v%Y%m%d-%H%M%S")
         out = self.root / model / version

@@ -86,11 +86,12 @@ def _sweep(path: Path) -> None:
     for entry in path.parent.glob(f".{path.name}.*-*"):
         kind, _, rest = entry.name[len(path.name) + 2:].partition("-")
         pid = rest.split("-", 1)[0]
-        if kind in ("tmp", "old") and pid.isdigit() and not _alive(int(pid)):
+        if kind in ("tmp", "old") and pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(entry, ignore_errors=True)
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process of this machine with that id runs (someone else's counts as running)."""
     if pid == os.getpid():
         return True
     try:

@@ -21,13 +21,14 @@ from .music.config import MUSIC
 from .music.form import SECTION_BARS
 from .music.generator import DEFAULT_TEMPERATURE
 from .paths import checkpoint_root
+from .registry import NAMES
+from .registry import TEXT_MODELS as TEXT_NAMES
 from .serving import generator_class
 from .training import set_threads
 
 log = logging.getLogger("generators")
 
-MODELS = ("text", "lyrics", "music")
-TEXT_MODELS = ("text", "lyrics")
+MODELS, TEXT_MODELS = NAMES, TEXT_NAMES
 
 
 

@@ -7,11 +7,10 @@ from pathlib import Path
 
 
 def generator_class(model: str):
-    """The generator class of a model name (``text``, ``lyrics``, ``music``)."""
-    from .music.generator import MusicGenerator
-    from .text import CharGenerator
+    """The generator class of a model name (see :mod:`generators.registry`)."""
+    from .registry import spec
 
-    return MusicGenerator if model == "music" else CharGenerator
+    return spec(model).generator()
 
 
 def load_generator(model: str, path: str | Path):

@@ -25,13 +25,14 @@ from .decoding import BlockFirst, LimitRun, Processor
 from .errors import CorpusError, GenerationError
 from .sampling import SamplingOptions, TokenStream, make_rng
 from .sequence import SequenceGenerator
+from .registry import TEXT_MODELS
 from .songs.rhyme import corpus_words
 from .vocab import CharVocab
 
 if TYPE_CHECKING:  # (the song writer is imported when a song is asked for)
     from .songs.writer import SongResult
 
-KINDS = ("text", "lyrics")
+KINDS = TEXT_MODELS
 MAX_LENGTH = 100_000
 MAX_SEED_CHARS = 4_000
 #: Context fed before the seed: generation starts as if at the beginning of a song or paragraph.

@@ -105,3 +105,18 @@ def test_only_the_engine_steps_a_model():
                 if name in ("feed_state", "LSTMStepper") or (stepper and name in ("step", "step_row", "feed")):
                     found.append(f"{_name(path)}:{node.lineno} {name}")
     assert not found, "\n".join(found)
+
+
+def test_one_home_for_the_model_list_and_a_process_check():
+    """The models are listed once (generators/registry.py); one function tells whether a process runs."""
+    lists, alive = [], []
+    for path in MODULES:
+        for node in ast.walk(_tree(path)):
+            if isinstance(node, (ast.Tuple, ast.List, ast.Set)) and _name(path) != "generators.registry":
+                values = [e.value for e in node.elts if isinstance(e, ast.Constant)]
+                if {"text", "lyrics", "music"} <= set(values) or values == ["text", "lyrics"]:
+                    lists.append(f"{_name(path)}:{node.lineno}")
+            if isinstance(node, ast.FunctionDef) and "alive" in node.name:
+                alive.append(f"{_name(path)}.{node.name}")
+    assert not lists, "model lists outside the registry: " + ", ".join(lists)
+    assert alive == ["generators.checkpoint.process_alive"], alive

@@ -11,7 +11,7 @@ from discord.ext import commands
 
 from ..commands import RETRAIN_EPOCHS, RETRAIN_MINUTES, Model
 from ..corpus import MAX_UPLOAD
-from ..discord_app import ChannelReporter
+from .reporting import ChannelReporter
 
 log = logging.getLogger("bot.admin")
 

@@ -35,10 +35,7 @@ class AdminCommands(CommandsBase):
             raise UserError(f"unknown model {model!r}; choose {', '.join(MODELS)}")
         epochs = RETRAIN_EPOCHS.check(epochs)
         minutes = RETRAIN_MINUTES.check(minutes)
-        if manager.running(model):
-            job = manager.running(model)
-            raise UserError(f"{model} is already retraining (started by {job.started_by}, {job.progress()}); "
-                            f"`/retrain cancel` stops it")
+        manager.check_free(model)  # (before any attachment joins the corpus)
         added = ""
         if uploads:  # attachments join the team corpus first, validated as by /corpus add
             result = await asyncio.get_running_loop().run_in_executor(self.jobs.executor, manager.corpus.add, model,

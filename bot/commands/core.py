@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable, Literal, get_args
+from typing import Awaitable, Callable, Literal
 
-Model = Literal["text", "lyrics", "music"]  # the models a command names (Discord shows them as choices)
-MODELS: tuple[str, ...] = get_args(Model)
+from generators.registry import NAMES
+
+MODELS: tuple[str, ...] = NAMES  # the models a command names (generators/registry.py)
+Model = Literal[MODELS]  # (Discord shows them as choices)
 MESSAGE_LIMIT = 2000  # Discord's limit for one message
 
 

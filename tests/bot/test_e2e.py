@@ -59,7 +59,7 @@ def test_retrain_reports_outlive_the_interaction_token(monkeypatch, fakes, tmp_p
     """Discord's interaction token dies after 15 minutes; progress and the report must not need it."""
     import sys
 
-    from bot.discord_app import ChannelReporter
+    from bot.cogs.reporting import ChannelReporter
     from bot.retrain import RetrainManager
 
     from .fake_discord import CHANNEL_ID, DM_CHANNEL_ID
@@ -215,7 +215,7 @@ def test_real_retrain_end_to_end(monkeypatch, tmp_path):
     """/corpus add two MIDI files, /retrain music with the real trainer child, the swap, /compose from the new
     version with its report, and /retrain rollback."""
     from bot.app import load_generator
-    from bot.discord_app import ChannelReporter
+    from bot.cogs.reporting import ChannelReporter
     from bot.retrain import RetrainManager
     from generators.cli import checkpoint_root
     from generators.music.encoder import Note
