@@ -120,3 +120,15 @@ def test_one_home_for_the_model_list_and_a_process_check():
                 alive.append(f"{_name(path)}.{node.name}")
     assert not lists, "model lists outside the registry: " + ", ".join(lists)
     assert alive == ["generators.checkpoint.process_alive"], alive
+
+
+def test_no_music_arithmetic_in_the_bot():
+    """The command layer computes no tempo arithmetic, form length or continuation budget: generators/music/request.py
+    does (drawing a piano roll in bot/render.py is the one place the bot reads time)."""
+    import re
+
+    pattern = re.compile(r"\b240\b|/ *(?:request\.|o\.)?tempo\b|\bSECTION_BARS\b|\bparse_form\(|steps_per_quarter|"
+                         r"\bspq\b")
+    found = [f"{_name(p)}:{i}" for p in MODULES if _name(p).startswith("bot.commands")
+             for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if pattern.search(line)]
+    assert not found, "\n".join(found)

@@ -9,8 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from generators.errors import GeneratorError
-from generators.music.chords import parse_progression
-from generators.music.form import SECTION_BARS, parse_form
+from generators.music.request import check_length, continuation_budget
 from generators.songs.form import parse_song_form
 
 from ..corpus import MIDI_SUFFIXES, _atomic_write, check_midi
@@ -31,28 +30,6 @@ def stem(rng_seed: int, gen_id: str | None, command: str = "compose") -> str:
 
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _continuation_budget(previous: list, request: ComposeRequest) -> tuple[int | None, int, float, str]:
-    """What a continuation of ``previous`` may add within a piece's caps: ``(notes, max_notes, max_seconds, note)``.
-    The default or asked-for notes are cut to what is left (``note`` says so); a piece at a cap is refused."""
-    spq = 4  # the MIDI files here are read on the sixteenth grid
-    so_far_s = max(n.onset + n.duration for n in previous) / spq * 60.0 / request.tempo
-    left_notes, left_s = MAX_PIECE_NOTES - len(previous), MAX_PIECE_SECONDS - so_far_s
-    if left_notes < 1 or left_s < 1:
-        raise UserError(f"This piece is already {len(previous):,} notes and {so_far_s:,.0f} s long; a piece here "
-                        f"has at most {MAX_PIECE_NOTES:,} notes and {MAX_PIECE_SECONDS} s, so it cannot be continued.")
-    asked_s = request.bars * 240 / request.tempo if request.bars is not None else request.seconds
-    if asked_s is not None:
-        if asked_s > left_s:
-            raise UserError(f"This piece is {so_far_s:,.0f} s long: it can be continued by at most {left_s:,.0f} s "
-                            f"(a piece here lasts at most {MAX_PIECE_SECONDS} s).")
-        return None, left_notes, left_s, ""
-    wanted = request.notes or 500
-    if wanted <= left_notes:
-        return wanted, left_notes, left_s, ""
-    return left_notes, left_notes, left_s, (f"only {left_notes:,} notes added: a piece here has at most "
-                                            f"{MAX_PIECE_NOTES:,}")
 
 
 class GeneratingCommands(CommandsBase):
@@ -78,7 +55,7 @@ class GeneratingCommands(CommandsBase):
         elif model == "lyrics":
             form = values["form"]
             if form.strip().lower() not in ("auto", "none"):
-                await self._check(lambda: parse_song_form(form))
+                await self._library(lambda: parse_song_form(form))
             request = TextRequest(values["seed"], values["temp"], lines=values["lines"], rhyme=values["rhyme"],
                                   form=form, syllables=values["syllables"])
         else:
@@ -99,9 +76,10 @@ class GeneratingCommands(CommandsBase):
             request = TextRequest(text[-MAX_SEED_CHARS:] + "\n", opts["temp"].default, opts["length"].default)
         return await self._write(inv, model, request, None, action="context")
 
-    async def _check(self, fn) -> None:
+    async def _library(self, fn):
+        """``fn()``, a library check: its refusal (a ``GeneratorError``) is the user's line, in its words."""
         try:
-            fn()
+            return fn()
         except GeneratorError as exc:
             raise UserError(str(exc)) from None
 
@@ -165,19 +143,9 @@ class GeneratingCommands(CommandsBase):
                                           ("register", register)))
         if primer.strip().lower().endswith((".mid", ".midi")):
             raise UserError("`primer` must be 'random' or notes like `C4 E4 G4 C5` (attach a MIDI file as `primer_file`)")
-        given = [name for name, v in (("notes", notes), ("bars", bars), ("seconds", seconds)) if v is not None]
-        if len(given) > 1:
-            raise UserError(f"give one length: `notes`, `bars` or `seconds` (got {' and '.join(given)})")
         form, chords = opts["form"].check(form), opts["chords"].check(chords)
-        parse_progression(chords)  # (unknown chords are refused here, in the library's words)
-        letters = parse_form(form)  # (a malformed form is refused here, in the library's words)
-        if letters not in (None, "auto"):
-            if notes is not None or seconds is not None:
-                raise UserError("a form sets the length in bars: give `bars` (shared among its sections) or none")
-            bars = bars or len(letters) * SECTION_BARS
-        if bars is not None and bars * 240 / tempo > MAX_PIECE_SECONDS:
-            raise UserError(f"{bars} bars at {tempo} BPM last {bars * 240 / tempo:,.0f} s; a piece here lasts at most "
-                            f"{MAX_PIECE_SECONDS} s")
+        notes, bars, seconds = await self._library(lambda: check_length(notes, bars, seconds, tempo=tempo, form=form,
+                                                                         chords=chords, max_seconds=MAX_PIECE_SECONDS))
         primer = None if primer.strip().lower() in ("", "random") else primer
         if primer_file is not None:
             if primer is not None:
@@ -227,8 +195,11 @@ class GeneratingCommands(CommandsBase):
             raise UserError("The MIDI sketch this piece was primed with is gone from the history; compose again "
                             "with `primer_file`.")
         if previous is not None:
-            new_notes, common["max_notes"], common["max_seconds"], cut = _continuation_budget(previous, o)
-            note = "; ".join(filter(None, [note, cut]))
+            budget = await self._library(lambda: continuation_budget(
+                previous, tempo=o.tempo, notes=o.notes, bars=o.bars, seconds=o.seconds, max_notes=MAX_PIECE_NOTES,
+                max_seconds=MAX_PIECE_SECONDS))
+            new_notes, common["max_notes"], common["max_seconds"] = budget.notes, budget.max_notes, budget.max_seconds
+            note = "; ".join(filter(None, [note, budget.note]))
         else:
             common["max_notes"], common["max_seconds"] = MAX_PIECE_NOTES, MAX_PIECE_SECONDS
 
