@@ -155,6 +155,13 @@ class RemoteGenerator:
     def continue_piece(self, *args, **kwargs):
         return self._call("continue_piece", args, kwargs)
 
+    def ready(self, max_batch: int = 0, exact: bool = False) -> None:
+        """Serve (see :class:`generators.protocol.Generator`): rolled out to the replicas, which batch."""
+        self.roll_out()
+
+    def retire(self) -> None:
+        """Nothing to drain here: a roll-out of another version replaces the replicas."""
+
     def info(self) -> dict:
         return self.handle.info.remote().result(timeout_s=CALL_TIMEOUT_S)
 

@@ -44,6 +44,7 @@ import ray
 from ray import serve
 
 from .errors import ClusterError
+from .protocol import GENERATION_METHODS
 from .serving import limit_blas_threads, load_generator
 
 log = logging.getLogger("generators.ray_serve")
@@ -226,16 +227,15 @@ class ModelServer:
                 write_folder(files, partial_dir)
                 os.replace(partial_dir, folder)
             gen = load_generator(self.model, folder)
-            if self.max_batch and hasattr(gen, "enable_batching"):
-                gen.enable_batching(self.max_batch)
+            gen.ready(self.max_batch)
             old, self.gen, self.version = self.gen, gen, config.get("version", key)
-            if old is not None and hasattr(old, "close_batching"):
-                old.close_batching()
+            if old is not None:
+                old.retire()
 
     async def call(self, method: str, args: tuple = (), kwargs: dict | None = None):
         """``generator.method(*args, **kwargs)`` in a worker thread of this replica."""
         gen = self.gen
-        if method not in ("generate", "song", "continue_song", "continue_piece"):
+        if method not in GENERATION_METHODS:
             raise ValueError(f"not a generation method: {method!r}")
         return await asyncio.get_running_loop().run_in_executor(self.pool, partial(getattr(gen, method), *args,
                                                                                    **(kwargs or {})))

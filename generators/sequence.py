@@ -234,6 +234,16 @@ class SequenceGenerator:
             self.batcher = BatchScheduler(self.stepper_weights, max_batch=max_batch, name=self.kind, exact=exact)
         return self.batcher
 
+    def ready(self, max_batch: int = 0, exact: bool = False) -> None:
+        """Serve (see :class:`generators.protocol.Generator`): with ``max_batch`` rows of batching loop, when the
+        model can be batched (a window model re-runs a window a token and serves one request a thread)."""
+        if max_batch and self.config.objective != "window":
+            self.enable_batching(max_batch, exact=exact)
+
+    def retire(self) -> None:
+        """Stop serving: the batching loop drains (see :meth:`close_batching`)."""
+        self.close_batching()
+
     def beside(self):
         """The context for work beside the batching loop (see :meth:`BatchScheduler.beside`); none without a loop."""
         return self.batcher.beside() if self.batcher is not None else contextlib.nullcontext()

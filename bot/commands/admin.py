@@ -6,6 +6,8 @@ import asyncio
 import logging
 from typing import Any, Callable
 
+from generators.protocol import Generator
+
 from ..render import loss_curve_png, piano_roll_png
 from .base import CommandsBase
 from .core import MESSAGE_LIMIT, MODELS, Attachment, Invocation, Reply, UserError, user_message
@@ -87,7 +89,7 @@ class AdminCommands(CommandsBase):
             lines.append(f"-# {figures['epochs']} epoch{'s' if figures['epochs'] != 1 else ''} in "
                          f"{(figures.get('wall_time_s') or 0) / 60:.1f} min")
         gen = outcome.generator
-        if gen is None or not hasattr(gen, "generate"):
+        if not isinstance(gen, Generator):  # (none, or a stand-in)
             return Reply("\n".join(lines))
 
         def build() -> tuple[str, list[Attachment]]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from generators.errors import GeneratorError
+from generators.protocol import Generator
 
 from ..history import HistoryUnavailable, Record, new_id
 from ..jobs import Busy, JobQueue
@@ -27,7 +28,7 @@ ACTION_LABELS = {"continue": "Continue", "again": "Again", "vary_down": "Calmer 
 class CommandsBase:
     """The bot's commands over a set of generators (real ones, or fakes in tests): what they share."""
 
-    def __init__(self, generators: dict[str, Any], jobs: JobQueue, *, retrainer: Any = None,
+    def __init__(self, generators: dict[str, Generator], jobs: JobQueue, *, retrainer: Any = None,
                  clock: Callable[[], float] = time.perf_counter, max_batch: int = 0, exact_batching: bool = False,
                  history: Any = None, primer_dir: Path | None = None):
         self.jobs = jobs
@@ -38,38 +39,31 @@ class CommandsBase:
         self.max_batch = max_batch  # > 0: concurrent requests for a model are stepped together
         self.exact_batching = exact_batching  # each row stepped alone: results independent of the crowd, slower
         self.background: set = set()
-        self.generators: dict[str, Any] = {}  # replaced whole on a model swap; running jobs keep their object
+        self.generators: dict[str, Generator] = {}  # replaced whole on a model swap; running jobs keep their object
         self.serve(generators)
 
-    def _batched(self, generator: Any) -> Any:
+    def _batched(self, generator: Generator) -> Generator:
         """Ready ``generator`` to serve: a remote one rolled out to its replicas (blocking), a local one with its
         batching loop when batching is on."""
-        if hasattr(generator, "roll_out"):
-            generator.roll_out()
-            return generator
-        if self.max_batch and hasattr(generator, "enable_batching"):
-            try:
-                generator.enable_batching(self.max_batch, exact=self.exact_batching)
-            except GeneratorError as exc:  # e.g. a window model: it serves one request per thread
-                log.info("batching off for %s: %s", getattr(generator, "kind", "?"), exc)
+        generator.ready(self.max_batch, exact=self.exact_batching)
         return generator
 
-    def serve(self, generators: dict[str, Any]) -> None:
+    def serve(self, generators: dict[str, Generator]) -> None:
         """Serve these generators (each with its batching loop when batching is on)."""
         self.generators = {model: self._batched(gen) for model, gen in generators.items()}
 
-    def generator(self, model: str) -> Any:
+    def generator(self, model: str) -> Generator:
         gen = self.generators.get(model)
         if gen is None:
             raise UserError(f"the {model} model is not available right now (no checkpoint loaded)")
         return gen
 
-    def swap(self, model: str, generator: Any) -> None:
+    def swap(self, model: str, generator: Generator) -> None:
         """Serve ``generator`` for ``model``; the old one's batching loop drains (its requests finish)."""
         old = self.generators.get(model)
         self.generators = {**self.generators, model: self._batched(generator)}
-        if old is not None and old is not generator and hasattr(old, "close_batching"):
-            old.close_batching()
+        if old is not None and old is not generator:
+            old.retire()
 
     def shutdown(self) -> None:
         """The bot is stopping: stop training children, the generation pool and the batching loops."""
@@ -77,8 +71,7 @@ class CommandsBase:
             self.retrainer.shutdown()
         self.jobs.shutdown()
         for gen in self.generators.values():
-            if hasattr(gen, "close_batching"):
-                gen.close_batching()
+            gen.retire()
         if self.history is not None:
             self.history.close()
 

@@ -18,7 +18,19 @@ class FakeTextResult:
     replaced: dict = field(default_factory=dict)
 
 
-class FakeTextGenerator:
+class Serving:
+    """What serving asks of a generator (see generators.protocol.Generator): nothing to ready or drain here."""
+
+    kind = "fake"
+
+    def ready(self, max_batch: int = 0, exact: bool = False) -> None:
+        pass
+
+    def retire(self) -> None:
+        pass
+
+
+class FakeTextGenerator(Serving):
     unit = "char"
     metrics = {"date": "2026-01-01", "val_loss_nats_per_char": 1.2, "corpus": {"path": "fake.txt"}}
 
@@ -70,7 +82,7 @@ def _song_call(fake, seed, lines, temperature, rng_seed, options):
     return FakeSongResult(seed + "\nla la" * (lines - seed.count("\n") - 1), rng_seed, FakePlan(scheme, form))
 
 
-class FakeMusicGenerator:
+class FakeMusicGenerator(Serving):
     unit = "event"
     metrics = {}
 

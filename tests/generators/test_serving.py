@@ -59,3 +59,18 @@ def test_a_checkpoint_that_does_not_match_its_config_is_refused_without_keras(tm
     (path / "config.json").write_text(json.dumps(header))
     with pytest.raises(CheckpointError, match=r"does not match config.json: 'lstm_0/lstm_cell/kernel' has shape"):
         CharGenerator.load(path)
+
+
+def test_every_model_of_the_registry_loads_as_a_served_generator():
+    from generators.paths import shipped_checkpoints
+    from generators.protocol import MUSIC_METHODS, TEXT_METHODS, Generator
+    from generators.registry import MODELS
+    from generators.serving import load_generator
+
+    for name, spec in MODELS.items():
+        gen = load_generator(name, shipped_checkpoints() / spec.shipped)
+        assert isinstance(gen, Generator) and gen.kind == name
+        assert all(callable(getattr(gen, m)) for m in (TEXT_METHODS if spec.writes_text else MUSIC_METHODS))
+        gen.ready(max_batch=4)
+        assert gen.batcher is not None
+        gen.retire()
