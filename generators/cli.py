@@ -219,7 +219,7 @@ def _cmd_train(args) -> int:
     out = args.out or checkpoint_root() / args.model
     check_target(out, force=args.force)  # before an hour of training, not after
     common = dict(config=config, epochs=args.epochs, minutes=args.minutes, out=out, progress=args.progress,
-                  seed=args.data_seed, init_from=base)
+                  data_seed=args.data_seed, init_from=base)
     if args.model == "music":
         gen = cls.train(args.corpus, workers=args.workers, **common)
     else:

@@ -103,7 +103,7 @@ class SequenceGenerator:
     @classmethod
     def _fit(
         cls, kind: str, train_ids: np.ndarray, val_ids: np.ndarray, vocab, config, *, corpus_metrics: dict[str, Any],
-        epochs: int | None, minutes: float | None, out: str | Path | None, progress: str, seed: int,
+        epochs: int | None, minutes: float | None, out: str | Path | None, progress: str, data_seed: int,
         init_from: "SequenceGenerator | None",
     ):
         """Train on token ids, keep the best weights by the loss on ``val_ids``, return the generator.
@@ -116,7 +116,7 @@ class SequenceGenerator:
         baseline = None
         if init_from is not None:
             check_same_architecture(init_from.config, config)
-        train_ds, steps, val_ds, streams = training_datasets(config, train_ids, val_ids, seed=seed)
+        train_ds, steps, val_ds, streams = training_datasets(config, train_ids, val_ids, seed=data_seed)
         if init_from is not None:
             # Scored the way the new model will be (the same streams when the state is carried).
             baseline = round(init_from.loss_on(val_ids, scoring=config, streams=streams), 4)

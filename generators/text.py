@@ -103,12 +103,13 @@ class CharGenerator(SequenceGenerator):
         minutes: float | None = None,
         out: str | Path | None = None,
         progress: str = "bar",
-        seed: int = 0,
+        data_seed: int = 0,
         init_from: "CharGenerator | None" = None,
     ) -> "CharGenerator":
         """Train on a UTF-8 text file (see :meth:`SequenceGenerator._fit` for ``out``).
 
-        ``init_from`` fine-tunes an existing generator: its weights, vocabulary and
+        ``data_seed`` shuffles the training windows (the same seed, the same order). ``init_from`` fine-tunes an
+        existing generator: its weights, vocabulary and
         architecture are kept (corpus characters outside the vocabulary are mapped
         to the nearest known ones), and ``config`` may change training settings only.
         """
@@ -127,7 +128,7 @@ class CharGenerator(SequenceGenerator):
             corpus_metrics["replaced_chars"] = replaced
         train_ids, val_ids = split_ids(ids, config.val_fraction, config.seq_len)
         return cls._fit(kind, train_ids, val_ids, vocab, config, corpus_metrics=corpus_metrics, epochs=epochs, minutes=minutes,
-                        out=out, progress=progress, seed=seed, init_from=init_from)
+                        out=out, progress=progress, data_seed=data_seed, init_from=init_from)
 
     def evaluate(self, corpus: str | Path, split: str = "all") -> dict:
         """Cross-entropy of the model on a text file, in nats and bits per character (windows of seq_len); ``split``:

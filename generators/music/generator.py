@@ -114,7 +114,7 @@ class MusicGenerator(SequenceGenerator):
         minutes: float | None = None,
         out: str | Path | None = None,
         progress: str = "bar",
-        seed: int = 0,
+        data_seed: int = 0,
         init_from: "MusicGenerator | None" = None,
         workers: int | None = None,
     ) -> "MusicGenerator":
@@ -140,7 +140,7 @@ class MusicGenerator(SequenceGenerator):
             known = init_from.vocab.tokens  # fine-tuning keeps the index table
         spaced = [model_space(p.notes, config.augment) for p in train_pieces]
         primers, primer_modes = primer_excerpts([codec.encode(n) for n, _, _ in spaced], [m for _, _, m in spaced],
-                                                 np.random.default_rng(seed), at_bar_lines=bool(codec.bar_steps))
+                                                 np.random.default_rng(data_seed), at_bar_lines=bool(codec.bar_steps))
         vocab = MusicVocab(known, primers, primer_modes)
         train_ids, _ = vocab.encode_lenient(t for piece in train_tokens for t in piece)
         val_ids, _ = vocab.encode_lenient(t for piece in val_tokens for t in piece)
@@ -153,7 +153,7 @@ class MusicGenerator(SequenceGenerator):
         }
         return cls._fit("music", np.asarray(train_ids, np.int32), np.asarray(val_ids, np.int32), vocab, config,
                         corpus_metrics=corpus_metrics, epochs=epochs, minutes=minutes, out=out,
-                        progress=progress, seed=seed, init_from=init_from)
+                        progress=progress, data_seed=data_seed, init_from=init_from)
 
     # -- generation --------------------------------------------------------
     @property
