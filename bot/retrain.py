@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 from generators.registry import MODELS
+from generators.training import child_env, failure_reason, read_event
 
 from .commands.core import UserError
 from .corpus import TeamCorpus
@@ -215,20 +216,19 @@ class RetrainManager:
         log.info("retrain %s started: %s", job.model, " ".join(argv))
         job.process = await asyncio.create_subprocess_exec(
             *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True,
-            env={**os.environ, "GHOSTWRITER_PARENT_PID": str(os.getpid())})
+            env=child_env())
         stderr_task = asyncio.ensure_future(job.process.stderr.read())
         async for raw in job.process.stdout:
-            try:
-                event = json.loads(raw)
-            except ValueError:
+            event = read_event(raw)
+            if event is None:
                 continue
-            if isinstance(event, dict) and event.get("event") == "done":
+            if event["event"] == "done":
                 job.done = event
-            if isinstance(event, dict) and event.get("event") == "waiting":
+            if event["event"] == "waiting":
                 job.waiting = str(event.get("message", ""))[:200]
-            if isinstance(event, dict) and event.get("event") in ("started", "epoch"):
+            if event["event"] in ("started", "epoch"):
                 job.waiting = ""
-            if isinstance(event, dict) and event.get("event") == "epoch":
+            if event["event"] == "epoch":
                 job.last = event
                 if on_progress is not None:
                     try:
@@ -240,7 +240,7 @@ class RetrainManager:
         if job.cancelled:
             return RetrainOutcome(f"Retraining {job.model} was cancelled; the current model keeps serving.")
         if code != 0 or not (out / "weights.npz").exists():
-            reason = next((line for line in reversed(stderr) if line.strip()), f"exit status {code}")
+            reason = failure_reason(stderr, code)
             log.warning("retrain %s failed (exit %s): %s", job.model, code, "\n".join(stderr[-20:]))
             return RetrainOutcome(f"Retraining {job.model} failed: {reason[:300]}. The current model keeps serving.")
         try:

@@ -46,6 +46,7 @@ from ray import serve
 from .errors import ClusterError
 from .protocol import GENERATION_METHODS
 from .serving import limit_blas_threads, load_generator
+from .training import child_env, failure_reason
 
 log = logging.getLogger("generators.ray_serve")
 
@@ -289,9 +290,8 @@ def _train_task(argv: list[str], corpus: dict[str, bytes], corpus_is_dir: bool, 
         args = [*argv, "--corpus", str(corpus_path), "--out", str(tmp / "out"), "--progress", "json"]
         if init_from is not None:
             args += ["--init-from", str(write_folder(init_from, tmp / "init"))]
-        env = {**os.environ, "GHOSTWRITER_PARENT_PID": str(os.getpid())}
         child = subprocess.Popen([sys.executable, "-m", "generators", "train", *args], stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True, env=env)
+                                 stderr=subprocess.PIPE, text=True, env=child_env())
         stderr = []
         reader = threading.Thread(target=lambda: stderr.extend(child.stderr), daemon=True)
         reader.start()
@@ -300,8 +300,7 @@ def _train_task(argv: list[str], corpus: dict[str, bytes], corpus_is_dir: bool, 
         code = child.wait()
         reader.join(5)
         if code != 0 or not (tmp / "out" / "weights.npz").exists():
-            reason = next((line.strip() for line in reversed(stderr) if line.strip()), f"exit status {code}")
-            raise RuntimeError(f"training on the cluster failed: {reason}")
+            raise RuntimeError(f"training on the cluster failed: {failure_reason(stderr, code)}")
         return read_folder(tmp / "out")
 
 

@@ -61,6 +61,27 @@ def emit(progress: str, event: dict) -> None:
         print(json.dumps(event), flush=True)
 
 
+# -- the trainer as a child process (the bot's retrain manager, a Ray training task): one relay's pieces ----------
+def child_env() -> dict[str, str]:
+    """The environment of a ``python -m generators train`` child: it exits when this process is gone."""
+    return {**os.environ, "GHOSTWRITER_PARENT_PID": str(os.getpid())}
+
+
+def read_event(line: str | bytes) -> dict | None:
+    """A progress line of the child (see :func:`emit`) as an event, or None for any other line."""
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) and isinstance(event.get("event"), str) else None
+
+
+def failure_reason(stderr_lines: list[str], code: int | None) -> str:
+    """Why a child trainer failed, in one line: its last words on stderr (its own one-line error), else its
+    exit status."""
+    return next((line.strip() for line in reversed(stderr_lines) if line.strip()), f"exit status {code}")
+
+
 class _Supervisor:
     """Keras callback logic: best weights, early stopping, time budget, progress lines."""
 
