@@ -132,3 +132,10 @@ def test_no_music_arithmetic_in_the_bot():
     found = [f"{_name(p)}:{i}" for p in MODULES if _name(p).startswith("bot.commands")
              for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if pattern.search(line)]
     assert not found, "\n".join(found)
+
+
+def test_one_relay_for_a_child_trainer():
+    """The environment, events and failure line of a child trainer are built in generators/training.py only."""
+    found = [f"{_name(p)}" for p in MODULES if _name(p) not in ("generators.training", "generators.cli")
+             and "GHOSTWRITER_PARENT_PID\"" in p.read_text(encoding="utf-8")]
+    assert not found, found
