@@ -24,9 +24,10 @@ from .data import read_text_corpus, split_ids
 from .decoding import BlockFirst, LimitRun, Processor
 from .errors import CorpusError, GenerationError
 from .sampling import SamplingOptions, TokenStream, make_rng
-from .sequence import SequenceGenerator
 from .registry import TEXT_MODELS
+from .sequence import SequenceGenerator
 from .songs.rhyme import corpus_words
+from .training import fit_generator, loss_on
 from .vocab import CharVocab
 
 if TYPE_CHECKING:  # (the song writer is imported when a song is asked for)
@@ -127,7 +128,7 @@ class CharGenerator(SequenceGenerator):
             ids, replaced = vocab.encode_lenient(corpus_data.text)
             corpus_metrics["replaced_chars"] = replaced
         train_ids, val_ids = split_ids(ids, config.val_fraction, config.seq_len)
-        return cls._fit(kind, train_ids, val_ids, vocab, config, corpus_metrics=corpus_metrics, epochs=epochs, minutes=minutes,
+        return fit_generator(cls, kind, train_ids, val_ids, vocab, config, corpus_metrics=corpus_metrics, epochs=epochs, minutes=minutes,
                         out=out, progress=progress, data_seed=data_seed, init_from=init_from)
 
     def evaluate(self, corpus: str | Path, split: str = "all") -> dict:
@@ -138,7 +139,7 @@ class CharGenerator(SequenceGenerator):
         ids, replaced = self.vocab.encode_lenient(text)
         if len(ids) < 2:
             raise GenerationError(f"corpus too short to evaluate (needs at least 2 characters): {corpus}")
-        loss = self.loss_on(ids)
+        loss = loss_on(self, ids)
         unknown = sum(text.count(c) for c in replaced)
         return {"nats_per_char": loss, "bits_per_char": loss / math.log(2), "chars": len(ids),
                 "unknown_chars": unknown, "replaced": replaced}

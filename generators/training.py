@@ -13,13 +13,23 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import sys
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
 
+import numpy as np
+
+from . import checkpoint
+from .data import dataset_for, eval_windows, stream_count, training_datasets
 from .errors import ConfigError, TrainingError
+
+if TYPE_CHECKING:
+    from .sequence import SequenceGenerator
 
 PROGRESS_MODES = ("bar", "json", "none")
 
@@ -217,3 +227,137 @@ def fit_model(
         wall_time_s=round(wall, 1), stopped_because=sup.stopped_because, history=sup.history,
     )
     return model, result
+
+
+# -- a generator trained and scored (the generator classes load and serve; this is where they learn) -------------
+def fit_generator(
+    cls, kind: str, train_ids: np.ndarray, val_ids: np.ndarray, vocab, config, *, corpus_metrics: dict[str, Any],
+    epochs: int | None, minutes: float | None, out: str | Path | None, progress: str, data_seed: int,
+    init_from: "SequenceGenerator | None",
+):
+    """Train a generator of class ``cls`` on token ids, keep the best weights by the loss on ``val_ids``, return it.
+
+    With ``out``, the best model so far is kept in ``<out>.partial`` and the
+    final checkpoint replaces ``out`` only when training completes.
+    """
+    from .model import build_model, reset_state
+
+    baseline = None
+    if init_from is not None:
+        check_same_architecture(init_from.config, config)
+    train_ds, steps, val_ds, streams = training_datasets(config, train_ids, val_ids, seed=data_seed)
+    if init_from is not None:
+        # Scored the way the new model will be (the same streams when the state is carried).
+        baseline = round(loss_on(init_from, val_ids, scoring=config, streams=streams), 4)
+        emit(progress, {"event": "baseline", "val_loss": baseline})
+    per_window = 1 if config.objective == "window" else min(config.seq_len, len(train_ids) - 1)
+    base_metrics = {
+        "corpus": {**corpus_metrics, f"{cls.unit}s": len(train_ids) + len(val_ids), f"train_{cls.unit}s": len(train_ids),
+                   f"val_{cls.unit}s": len(val_ids)},
+        "vocab_size": len(vocab),
+        **({"streams": streams} if streams else {}),
+    }
+    if init_from is not None:
+        base_metrics["init_from"] = {"kind": init_from.kind, "date": init_from.metrics.get("date"),
+                                     "corpus_sha256": init_from.metrics.get("corpus", {}).get("sha256"),
+                                     f"val_loss_nats_per_{cls.unit}": baseline}
+
+    def build():
+        model = build_model(config, len(vocab), streams=streams)
+        if init_from is not None:
+            model.set_weights(init_from.model.get_weights())
+        return model
+
+    partial = None if out is None else Path(out).with_name(Path(out).name + ".partial")
+
+    def on_improve(model, record):
+        if partial is not None:
+            checkpoint.write_checkpoint(partial, kind=kind, model=model, config=config.to_dict(),
+                                        vocab=vocab.to_dict(), metrics={**base_metrics, "partial": record})
+
+    model, fit = fit_model(build, config, train_ds, steps, val_ds, epochs=epochs, minutes=minutes,
+                           progress=progress, targets_per_step=config.batch_size * per_window,
+                           on_improve=on_improve, unit=cls.unit)
+    checkpoint.quantize_weights(model)
+    reset_state(model)
+    val_loss = float(model.evaluate(val_ds, verbose=0))  # the loss of the weights as stored
+    if streams:  # the generator holds the ordinary (stateless-batch) model with the same weights
+        weights, model = model.get_weights(), build_model(config, len(vocab))
+        model.set_weights(weights)
+    gen = cls(kind, model, vocab, config)
+    gen.metrics = {
+        f"val_loss_nats_per_{cls.unit}": round(val_loss, 4),
+        f"val_bits_per_{cls.unit}": round(val_loss / math.log(2), 4),
+        f"train_loss_nats_per_{cls.unit}": round(fit.train_loss_at_best, 4),
+        "best_epoch": fit.best_epoch, "epochs": fit.epochs, "steps": fit.steps, "targets": fit.targets,
+        "wall_time_s": fit.wall_time_s, "stopped_because": fit.stopped_because,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "versions": _versions(), **base_metrics, "history": fit.history,
+    }
+    if out is not None:
+        gen.save(out)
+        if partial is not None:
+            shutil.rmtree(partial, ignore_errors=True)
+    emit(progress, {"event": "done", "val_loss": gen.val_loss, "baseline_val_loss": baseline,
+                    "epochs": fit.epochs, "wall_time_s": fit.wall_time_s, "out": str(out) if out else None})
+    return gen
+
+
+def loss_on(gen, ids: np.ndarray, *, scoring=None, streams: int | None = None) -> float:
+    """Mean cross-entropy in nats per token over ``ids``, in windows of the config's length.
+
+    ``scoring`` (default: this model's config) says how: windows from a zero
+    state, or with ``carry_state`` parallel streams that carry the state
+    from window to window (``streams`` of them, default as many as fit).
+    """
+    from .model import build_model, reset_state
+    from .tf_runtime import keras
+
+    scoring = scoring or gen.config
+    model = gen.model
+    if scoring.carry_state:
+        streams = streams or stream_count(scoring, len(ids))
+        model = build_model(gen.config, len(gen.vocab), streams=streams)
+        model.set_weights(gen.model.get_weights())
+        reset_state(model)
+    ds, _ = dataset_for(scoring, ids, train=False, streams=streams)
+    model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return float(model.evaluate(ds, verbose=0))
+
+def token_losses(gen, ids: np.ndarray, batch: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """``(targets, nats)``: each scored token's id and cross-entropy, in the zero-state windows of the
+    config's length that :meth:`loss_on` scores (seq2seq, without ``carry_state``), for a breakdown
+    by kind of token."""
+    if gen.config.carry_state or gen.config.objective != "seq2seq":
+        raise ConfigError("a per-token breakdown needs a seq2seq model scored from a zero state")
+    ids = np.asarray(ids, np.int32)
+    length, starts = eval_windows(len(ids), gen.config.seq_len)
+    targets, nats = [], []
+    for i in range(0, len(starts), batch):
+        rows = np.stack([ids[s:s + length + 1] for s in starts[i:i + batch]])
+        logits = np.asarray(gen.model(rows[:, :-1], training=False), np.float64)
+        logits -= logits.max(axis=-1, keepdims=True)
+        log_z = np.log(np.exp(logits).sum(axis=-1))
+        picked = np.take_along_axis(logits, rows[:, 1:, None], axis=-1)[..., 0]
+        targets.append(rows[:, 1:].ravel())
+        nats.append((log_z - picked).ravel())
+    return np.concatenate(targets), np.concatenate(nats)
+
+
+#: Config fields that define the network; fine-tuning must keep them.
+ARCHITECTURE_FIELDS = ("embedding", "layers", "units", "bidirectional", "objective")
+
+
+def check_same_architecture(old, new) -> None:
+    changed = [f for f in ARCHITECTURE_FIELDS if getattr(old, f) != getattr(new, f)]
+    if changed:
+        raise ConfigError(
+            "fine-tuning keeps the checkpoint's architecture; cannot change "
+            + ", ".join(f"{f} ({getattr(old, f)!r} -> {getattr(new, f)!r})" for f in changed)
+        )
+
+
+def _versions() -> dict:
+    from .tf_runtime import keras, tf
+
+    return {"tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__}

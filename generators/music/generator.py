@@ -22,6 +22,7 @@ from ..decoding import Block, Processor
 from ..errors import ConfigError, GenerationError
 from ..sampling import SamplingOptions, TokenStream, make_rng
 from ..sequence import SequenceGenerator
+from ..training import fit_generator, loss_on, token_losses
 from .config import MUSIC, MusicConfig
 from .constraints import (BEATS_PER_BAR, MAX_NOTES, BarClock, Length, OnePitchPerOnset, PieceLength, RepeatGuard,
                           StallGuard, check_finished, requested_length)
@@ -151,7 +152,7 @@ class MusicGenerator(SequenceGenerator):
             "val_notes": sum(len(p.notes) for p in val_pieces), "augment": config.augment,
             "credit": corpus_credit(corpus),
         }
-        return cls._fit("music", np.asarray(train_ids, np.int32), np.asarray(val_ids, np.int32), vocab, config,
+        return fit_generator(cls, "music", np.asarray(train_ids, np.int32), np.asarray(val_ids, np.int32), vocab, config,
                         corpus_metrics=corpus_metrics, epochs=epochs, minutes=minutes, out=out,
                         progress=progress, data_seed=data_seed, init_from=init_from)
 
@@ -374,7 +375,7 @@ class MusicGenerator(SequenceGenerator):
             chosen = split_pieces(loaded.pieces, self.config.val_fraction)[split == "val"]
         tokens = [t for p in chosen for t in self.codec.encode(model_space(p.notes, self.config.augment)[0])]
         ids, replaced = self.vocab.encode_lenient(tokens)
-        loss = self.loss_on(np.asarray(ids, np.int32))
+        loss = loss_on(self, np.asarray(ids, np.int32))
         note_total = sum(len(p.notes) for p in chosen)
         by_kind = nats_by_kind(self, ids, note_total)
         if bars is None:
@@ -399,7 +400,7 @@ def nats_by_kind(gen: "MusicGenerator", ids: list[int], note_total: int) -> dict
     R T K H the bar-line plan, ...): what each part of the grammar costs, scaled to all the events as the mean
     loss is (the windows leave the last few unscored). Empty for a model that cannot be scored token by token."""
     try:
-        targets, nats = gen.token_losses(np.asarray(ids, np.int32))
+        targets, nats = token_losses(gen, np.asarray(ids, np.int32))
     except ConfigError:
         return {}
     vocab = gen.vocab

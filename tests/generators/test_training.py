@@ -6,6 +6,7 @@ import pytest
 
 from generators.errors import CheckpointError
 from generators.text import CharGenerator
+from generators.training import loss_on
 
 
 def test_loss_falls_and_metrics_are_recorded(trained):
@@ -155,7 +156,7 @@ def test_carry_state_training_scores_and_serves_the_ordinary_model(corpus_file, 
     ids = loaded.vocab.encode(corpus_file.read_text(encoding="utf-8"))
     _, val = split_ids(np.asarray(ids), cfg.val_fraction, cfg.seq_len)
     streams = gen.metrics.get("streams")
-    assert abs(loaded.loss_on(val, streams=streams) - gen.val_loss) < 1e-3
+    assert abs(loss_on(loaded, val, streams=streams) - gen.val_loss) < 1e-3
 
 
 def test_epoch_steps_make_epochs_of_so_many_batches(corpus_file, tmp_path):
